@@ -1,0 +1,36 @@
+"""asynclab: helpers for the notebooks that teach async iteration and async context managers.
+
+The notebooks import what they need from here; the plumbing (tracing, drawing, local servers,
+self-checks) lives in the submodules so the lesson cells stay short:
+
+- ``asynclab.timeline``: ``Timeline`` records what every task did and when, and draws it.
+- ``asynclab.services``: ``start_services()`` runs a real aiohttp server and SQLite database locally.
+- ``asynclab.exercises``: self-checking exercises (``check()``, ``hint()``, ``solution()``).
+
+Names are imported lazily, so ``import asynclab`` stays cheap and a cell only pays for what it uses.
+"""
+
+from importlib import import_module
+
+__all__ = ["Timeline", "start_services", "connect", "DATA_DIR"]
+
+_EXPORTS = {
+    "Timeline": "timeline",
+    "start_services": "services",
+    "connect": "services",
+    "DATA_DIR": "paths",
+}
+
+
+def __getattr__(name):
+    try:
+        module = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module 'asynclab' has no attribute {name!r}") from None
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

@@ -1,0 +1,70 @@
+"""The harness itself: a clean notebook passes, and each kind of broken notebook is reported."""
+
+import nbformat
+import pytest
+
+from nbharness import JupyterServer, run_all_queued, run_fresh
+
+CLEAN = ["import asyncio", "await asyncio.sleep(0.01)\nprint('done')"]
+UNCLOSED_SESSION = ["import aiohttp", "session = aiohttp.ClientSession()", "del session"]
+NEVER_AWAITED = ["import asyncio", "async def work():\n    return 1", "work()\nNone"]
+WRITES_STDERR = ["import sys", "print('oops', file=sys.stderr)"]
+LEAKS_A_TASK = ["import asyncio", "forever = asyncio.create_task(asyncio.Event().wait())"]
+FAILS = ["x = 1", "raise ValueError('broken on purpose')", "print('never runs')"]
+HANGS = ["import asyncio", "await asyncio.sleep(60)"]
+
+
+def scratch(tmp_path, name, sources):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(s) for s in sources]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = tmp_path / f"{name}.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def scratch_server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("scratch")
+    with JupyterServer(root=root) as server:
+        yield server
+
+
+def test_a_clean_notebook_passes_both_ways(tmp_path, scratch_server):
+    path = scratch(scratch_server.root, "clean", CLEAN)
+    assert run_fresh(path).failures == []
+    reports = run_all_queued(scratch_server, path, rounds=2)
+    assert [r.failures for r in reports] == [[], []]
+    assert [c.status for c in reports[1].cells] == ["ok", "ok"]
+
+
+@pytest.mark.parametrize("sources, expected", [
+    (UNCLOSED_SESSION, "Unclosed client session"),
+    (NEVER_AWAITED, "was never awaited"),
+    (WRITES_STDERR, "stderr: oops"),
+    (LEAKS_A_TASK, "task left pending"),
+    (FAILS, "ValueError: broken on purpose"),
+], ids=["unclosed-session", "never-awaited", "stderr", "leaked-task", "error"])
+def test_fresh_kernel_reports(tmp_path, sources, expected):
+    failures = run_fresh(scratch(tmp_path, "broken", sources)).failures
+    assert any(expected in f for f in failures), failures
+
+
+def test_run_all_reports_an_unclosed_session(scratch_server):
+    path = scratch(scratch_server.root, "unclosed", UNCLOSED_SESSION)
+    failures = run_all_queued(scratch_server, path, rounds=1)[-1].failures
+    assert any("Unclosed client session" in f for f in failures), failures
+
+
+def test_run_all_reports_the_failing_cell_and_the_aborted_rest(scratch_server):
+    path = scratch(scratch_server.root, "fails", FAILS)
+    (report,) = run_all_queued(scratch_server, path, rounds=1)
+    assert [c.status for c in report.cells] == ["ok", "error", "aborted"]
+    assert any("broken on purpose" in f for f in report.failures)
+
+
+def test_run_all_reports_a_cell_that_never_replies(scratch_server):
+    path = scratch(scratch_server.root, "hangs", HANGS)
+    (report,) = run_all_queued(scratch_server, path, rounds=1, bound=3)
+    assert report.cells[1].status is None
+    assert any("reply never came" in f for f in report.failures)

@@ -1,0 +1,109 @@
+"""The repository itself: pinned environment, Binder configuration, clean notebooks."""
+
+import re
+import shutil
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from nbharness import NOTEBOOKS_DIR, ROOT
+
+PIN = re.compile(r"^([A-Za-z0-9_.\-]+)==([^\s;]+)")
+
+
+def pins(path):
+    found = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        match = PIN.match(line)
+        assert match, f"{path.name}: not pinned with ==: {line!r}"
+        found[match[1].lower().replace("_", "-")] = match[2]
+    return found
+
+
+def loose_names(path):
+    names = []
+    for line in path.read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line and not line.startswith("-"):
+            names.append(re.split(r"[<>=!~\[; ]", line)[0].lower().replace("_", "-"))
+    return names
+
+
+def test_every_direct_dependency_is_pinned():
+    runtime = pins(ROOT / "requirements.txt")
+    for name in loose_names(ROOT / "requirements.in"):
+        assert name in runtime, f"{name} is in requirements.in but not pinned in requirements.txt"
+    test = pins(ROOT / "requirements-test.txt")
+    for name in loose_names(ROOT / "requirements-test.in"):
+        assert name in test, f"{name} is in requirements-test.in but not pinned in requirements-test.txt"
+
+
+def test_test_pins_agree_with_runtime_pins():
+    runtime, test = pins(ROOT / "requirements.txt"), pins(ROOT / "requirements-test.txt")
+    clashes = {n: (runtime[n], v) for n, v in test.items() if n in runtime and runtime[n] != v}
+    assert not clashes
+
+
+def test_binder_installs_exactly_the_runtime_pins():
+    assert (ROOT / "binder" / "requirements.txt").read_text() == (ROOT / "requirements.txt").read_text(), (
+        "binder/requirements.txt drifted from requirements.txt: run `make lock`")
+
+
+def test_binder_pins_python_312():
+    # Binder's default (3.10) lacks asyncio.timeout and TaskGroup; runtime.txt takes x.y only.
+    assert (ROOT / "binder" / "runtime.txt").read_text().strip() == "python-3.12"
+
+
+def test_nest_asyncio2_not_the_archived_nest_asyncio():
+    runtime = pins(ROOT / "requirements.txt")
+    assert "nest-asyncio2" in runtime
+    assert "nest-asyncio" not in runtime, "nest_asyncio 1.6.0 wedges JupyterLab's Run All on ipykernel >= 7.1"
+
+
+@pytest.mark.parametrize("path", sorted(NOTEBOOKS_DIR.glob("*.ipynb")), ids=lambda p: p.stem)
+def test_notebook_is_valid_and_stored_without_outputs(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    assert nb.metadata.get("kernelspec", {}).get("name") == "python3"
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, f"cell {i} is stored with outputs"
+
+
+def test_repo2docker_accepts_the_binder_configuration(tmp_path):
+    repo2docker = shutil.which("repo2docker", path=str(ROOT / ".venv" / "bin")) or shutil.which("repo2docker")
+    if repo2docker is None:
+        pytest.skip("repo2docker is not installed (it is in requirements-test.txt)")
+    # Only what git would commit, as Binder sees it (not .venv).
+    tracked = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT, capture_output=True, check=True).stdout
+    for name in filter(None, tracked.decode().split("\0")):
+        if (ROOT / name).is_file():
+            (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, tmp_path / name)
+    run = subprocess.run([repo2docker, "--no-build", "--no-run", "--debug", str(tmp_path)],
+                         capture_output=True, text=True, timeout=300)
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out[-3000:]
+    assert "python=3.12" in out
+    assert 'pip install --no-cache-dir -r "binder/requirements.txt"' in out
+
+
+def test_make_refuses_an_old_python():
+    old = subprocess.run([str(ROOT / "scripts" / "find_python.sh"), "3.10"],
+                         capture_output=True, text=True).stdout.strip()
+    if not old:
+        pytest.skip("no Python 3.10 on this machine to try")
+    run = subprocess.run(["make", "-C", str(ROOT), "check-python", f"PYTHON={old}"], capture_output=True, text=True)
+    assert run.returncode != 0
+    assert "needs Python 3.11 or newer" in run.stdout + run.stderr
+
+
+def test_navigation_and_index_are_up_to_date():
+    run = subprocess.run([sys.executable, str(ROOT / "scripts" / "navigation.py"), "--check"],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
