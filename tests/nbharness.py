@@ -343,13 +343,20 @@ async def _run_all_queued(server, path, rounds, bound):
                 pass
     # The kernel's own stderr (warnings while shutting down) goes to the server's log.
     await asyncio.sleep(1.0)
-    reports[-1].problems += shutdown_problems(_kernel_lines(server.read_log()[log_start:]))
+    log = server.read_log()[log_start:]
+    reports[-1].problems += shutdown_problems(_kernel_lines(log))
+    reports[-1].problems += [f"server: {line.strip()}" for line in log.splitlines() if KERNEL_DIED.search(line)]
     return reports
 
 
+KERNEL_DIED = re.compile(r"restarting kernel|kernel \S+ restarted|died|KernelRestarter", re.IGNORECASE)
+
+
 def _kernel_lines(log: str) -> str:
-    # The server's own log lines start with "[I 2026-..." / "[W ..."; anything else came from a kernel.
-    return "\n".join(line for line in log.splitlines() if not re.match(r"^\[[DIWEC] \d", line))
+    # The server's own lines start with "[I 2026-..."; the kernel's with "[IPKernelApp]" (its start-up
+    # notice about TCP). Anything else came from a kernel's stderr.
+    return "\n".join(line for line in log.splitlines()
+                     if not re.match(r"^(\[[DIWEC] \d|\[IPKernelApp\] WARNING \| Kernel is running over TCP|\s+Setting websocket)", line))
 
 
 async def _execute_queued(ws, sources: list[str], *, bound: float) -> list[CellResult]:

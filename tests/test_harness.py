@@ -12,6 +12,13 @@ WRITES_STDERR = ["import sys", "print('oops', file=sys.stderr)"]
 LEAKS_A_TASK = ["import asyncio", "forever = asyncio.create_task(asyncio.Event().wait())"]
 FAILS = ["x = 1", "raise ValueError('broken on purpose')", "print('never runs')"]
 HANGS = ["import asyncio", "await asyncio.sleep(60)"]
+# Passes one cell at a time, but crashes the kernel when the next cells are already queued: the loop
+# step running this cell predates the patch, and the nested run empties its ready queue under it.
+APPLY_AND_RUN_IN_ONE_CELL = [
+    "import asyncio\nasync def main():\n    await asyncio.sleep(0.1)\n    return 'ok'",
+    "import nest_asyncio2\nnest_asyncio2.apply()\nprint(asyncio.run(main()))\nprint(await main())",
+    "print('after')",
+]
 
 
 def scratch(tmp_path, name, sources):
@@ -68,3 +75,11 @@ def test_run_all_reports_a_cell_that_never_replies(scratch_server):
     (report,) = run_all_queued(scratch_server, path, rounds=1, bound=3)
     assert report.cells[1].status is None
     assert any("reply never came" in f for f in report.failures)
+
+
+def test_a_notebook_that_only_breaks_under_queued_run_all(scratch_server):
+    path = scratch(scratch_server.root, "queued_only", APPLY_AND_RUN_IN_ONE_CELL)
+    assert run_fresh(path).failures == []
+    (report,) = run_all_queued(scratch_server, path, rounds=1, bound=10)
+    assert report.cells[0].status == "ok" and report.cells[1].status is None
+    assert any("restart" in f for f in report.failures), report.failures
