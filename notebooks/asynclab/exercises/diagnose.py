@@ -95,6 +95,8 @@ KNOWN_ERRORS = [
     (RuntimeError, r"Session is closed",
      "the ClientSession was used after its `async with` block ended: keep the requests "
      "(and the tasks running them) inside the block"),
+    (TypeError, r"\w+\(\) (takes|missing) .*argument",
+     "check the parameters in its `def` line against the exercise's description"),
     (NameError, r"name '(\w+)' is not defined",
      "did you run the cell that defines or imports `{0}`?"),
 ]
@@ -129,13 +131,15 @@ def describe_exception(exc: BaseException, doing: str) -> str:
     if len(text) > 160:
         text = text[:157] + "..."
     message = f"{doing} raised {type(leaf).__name__}" + (f": {text}" if text else "")
-    if leaf is not exc:
-        message += " inside a task group" + (f" (and {count - 1} more error(s))" if count > 1 else "")
-    location = learner_location(leaf)
+    if leaf is not exc:  # from a TaskGroup: the error happened in one of its tasks
+        message += " in one of its tasks" + (f", and {count - 1} more failed too" if count > 1 else "")
+    location = learner_location(leaf) or learner_location(exc)
     if location:
         message += f" ({location})"
     advice = advice_for(leaf)
-    return message + (f". Hint: {advice}." if advice else ".")
+    if not advice:
+        return message + "."
+    return f"{message}. Hint: {advice}" + ("" if advice.endswith("?") else ".")
 
 
 # --- the kind of thing the answer is --------------------------------------------------------------
@@ -332,11 +336,15 @@ def discard(awaitables: list) -> None:
         if inspect.iscoroutine(a):
             a.close()
         elif isinstance(a, asyncio.Future):
-            if a.done():
-                if not a.cancelled():
-                    a.exception()  # marks it retrieved: no "exception was never retrieved" log
-            else:
-                a.cancel()
+            # cancel() may not stop it (a gather whose tasks already failed finishes a moment
+            # later anyway), so its outcome is also collected whenever it comes.
+            a.cancel()
+            a.add_done_callback(_retrieve_outcome)
+
+
+def _retrieve_outcome(future: asyncio.Future) -> None:
+    if not future.cancelled():
+        future.exception()  # marks it retrieved: no "exception was never retrieved" log
 
 
 # --- small text helpers ---------------------------------------------------------------------------
@@ -346,7 +354,7 @@ def short_repr(value, limit: int = 80) -> str:
         text = repr(value)
     except Exception:  # a learner's __repr__ may itself be broken
         text = f"<{type(value).__name__} object>"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def describe_call(name: str, args: tuple, kwargs: dict) -> str:

@@ -18,7 +18,8 @@ The Services object:
     clear_requests()  empties that log
     stats()           {"in_flight", "max_in_flight", "served"}, as GET /stats; reset_stats() as POST /stats/reset
     latency, max_concurrency   the options, which can be changed while running
-    await stop()      stops the server and deletes the database; idempotent
+    await stop()      stops the server and deletes the database; idempotent. Open WebSockets get a
+                      close frame (1001, going away); unfinished requests get 1 s, then are cancelled.
 
 Endpoints (details in http_api.py and streaming.py):
     GET /items?page=1&per_page=10   GET /slow?delay=   GET /stream?lines=5&interval=0.1

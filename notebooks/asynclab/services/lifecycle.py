@@ -47,6 +47,14 @@ class ServicesStarter:
     async def __aexit__(self, *exc_info):
         await self._services.stop()
 
+    def __repr__(self):
+        return "<start_services(): use `await` or `async with` on it to get the running services>"
+
+    def __getattr__(self, name):
+        # Reached only for names a starter lacks, like svc.base_url after a forgotten `await`.
+        raise AttributeError(f"start_services() returns something to await: write "
+                             f"`svc = await asynclab.start_services()`, then use svc.{name}")
+
 
 async def _running_services(*, latency, max_concurrency):
     global _current

@@ -40,6 +40,13 @@ def listening_socket():
     return sock
 
 
+def running_loop_in_this_thread():
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
 class Services:
     """The running local services. Made by `await asynclab.start_services()`; see the package docs."""
 
@@ -105,7 +112,7 @@ class Services:
 
     @property
     def running(self):
-        return self._status == "running"
+        return self._status == "running" and not self._loop.is_closed()
 
     def is_running_on(self, loop):
         return self.running and self._loop is loop
@@ -162,7 +169,10 @@ class Services:
             return
         if loop is None or loop.is_closed():
             self._release()  # nothing can run on a closed loop: just close what we own
-        elif loop.is_running():  # another thread's loop: ask it to stop the services itself
+        elif loop.is_running():
+            if loop is running_loop_in_this_thread():  # waiting here would block the very loop we need
+                raise RuntimeError("the services' loop is running here: use `await svc.stop()`")
+            # Another thread's loop: ask it to stop the services itself.
             asyncio.run_coroutine_threadsafe(self.stop(), loop).result(STOP_ELSEWHERE_TIMEOUT)
         else:
             loop.run_until_complete(self.stop())

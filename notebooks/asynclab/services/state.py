@@ -35,6 +35,7 @@ class ServerState:
         self.open_websockets = set()  # closed politely when the server stops
 
     def stats(self):
+        """in_flight: being handled now; max_in_flight: the most at once; served: answered, any status."""
         return {"in_flight": self.in_flight, "max_in_flight": self.max_in_flight, "served": self.served}
 
     def reset_stats(self):

@@ -72,8 +72,8 @@ async def get_ws(request):
     echoing = asyncio.create_task(echo_text_messages(ws))
     try:
         await send_messages(ws, count, interval)
-        if end == "error" and not ws.closed:
-            request.transport.write(FRAME_WITH_RESERVED_OPCODE)
+        if end == "error" and not ws.closed and request.transport is not None:
+            request.transport.write(FRAME_WITH_RESERVED_OPCODE)  # straight to the socket, unframed
             # The client answers the bad frame by closing; wait for that instead of racing it.
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.shield(echoing), CLIENT_REACTION_TIMEOUT)

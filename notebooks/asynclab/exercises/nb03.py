@@ -1,0 +1,374 @@
+"""Exercises of notebook 03 (async with).
+
+- ``q1``: ``timed(label, log)``: a timing context manager that records even when its block fails.
+- ``q2``: ``fetch_all_limited(fetch, urls, limit)``: a concurrency limiter (a shared semaphore).
+- ``q3``: ``atomic(db)``: a transaction manager that commits, or rolls back on any failure.
+- ``q4``: ``Borrow(pool)``: a class-based async context manager that always gives back what it took.
+
+In the notebook::
+
+    from asynclab.exercises.nb03 import q1, q2, q3, q4
+
+The checks bring their own test doubles: a ``fetch`` that counts the calls in progress (and draws
+each call as a span of kind ``"fetch"``), an in-memory SQLite database, and a pool that notices a
+connection taken and never given back.
+"""
+
+import asyncio
+import contextlib
+import sqlite3
+import time
+
+import aiosqlite
+
+from ..timeline import span
+from . import diagnose
+from .core import Exercise
+
+__all__ = ["q1", "q2", "q3", "q4"]
+
+
+# --- q1: a timing context manager -----------------------------------------------------------------
+
+@contextlib.asynccontextmanager
+async def timed(label, log):
+    start = time.perf_counter()
+    try:
+        yield
+    finally:  # also when the block raises or is cancelled
+        log.append((label, time.perf_counter() - start))
+
+
+q1 = Exercise(
+    "timed",
+    expects="async context manager",
+    reference=timed,
+    hints=[
+        "Decorate an `async def timed(label, log):` with `@contextlib.asynccontextmanager`; the code "
+        "before its single `yield` runs when the block starts, the code after it when the block ends.",
+        "Read `time.perf_counter()` before the `yield` and again after it; the difference is in seconds.",
+        "The block may raise, or be cancelled: put the `yield` in `try:` and append in `finally:`, so "
+        "it happens either way and the exception still goes on to the caller.",
+    ],
+    success="`timed` records every block, whether it finished, raised or was cancelled, and hides no error.",
+)
+
+
+async def _cancel_during(body, after=0.05):
+    """Run ``body()`` in a task, cancel it after ``after`` seconds, wait until it has finished."""
+    task = asyncio.create_task(body())
+    await asyncio.sleep(after)
+    task.cancel()
+    await asyncio.wait([task])
+    if not task.cancelled() and task.exception() is not None:
+        raise task.exception()
+    return task
+
+
+def _check_entry(trial, log, label, seconds_taken, when):
+    trial.expect(len(log) <= 1,
+                 f"{when}, `log` holds {len(log)} entries; append exactly one `(label, seconds)` per block.")
+    trial.expect(len(log) == 1, f"{when}, `log` is still empty: append `(label, seconds)` when the block "
+                                f"ends; put it in `finally:` so it happens even when the block fails.")
+    entry = log[0]
+    trial.expect(isinstance(entry, tuple) and len(entry) == 2,
+                 f"{when}, `log` got {entry!r}; append a pair: `log.append((label, seconds))`.")
+    got_label, seconds = entry
+    trial.expect_equal(got_label, label, f"{when}, the label in `log` was")
+    trial.expect(isinstance(seconds, (int, float)) and not isinstance(seconds, bool),
+                 f"{when}, the seconds in `log` were {seconds!r}; use `time.perf_counter()` twice and subtract.")
+    trial.expect(0.6 * seconds_taken <= seconds <= seconds_taken + 1.0,
+                 f"{when}, the block took about {seconds_taken:g} s, but `log` says {seconds:.3f}. Measure in "
+                 f"seconds with `time.perf_counter()`, before the `yield` and after it.")
+
+
+@q1.judge
+async def judge_timed(trial, timed):
+    log = []
+    manager = await trial.context_manager(timed, "nap", log)
+    async with trial.step("`async with timed('nap', log): await asyncio.sleep(0.2)`"):
+        async with manager:
+            inside = list(log)
+            await asyncio.sleep(0.2)
+    trial.expect(inside == [], "`log` already had an entry inside the block: append when the block ends "
+                               "(after the `yield`), once the time is known.")
+    _check_entry(trial, log, "nap", 0.2, "After `async with timed('nap', log)` around a 0.2 s sleep")
+
+    log = []
+    manager = await trial.context_manager(timed, "failing", log)
+    async with trial.step("`async with timed('failing', log):` around a block that raises ValueError"):
+        with trial.expect_raises(ValueError, "`timed` swallowed the ValueError raised in its block: "
+                                             "let it go on to the caller (don't catch it around the `yield`, "
+                                             "or re-raise it; `__aexit__` must not return True)."):
+            async with manager:
+                await asyncio.sleep(0.05)
+                raise ValueError("raised inside the block")
+    _check_entry(trial, log, "failing", 0.05, "When the block raised ValueError")
+
+    log = []
+    manager = await trial.context_manager(timed, "cancelled", log)
+
+    async def cancelled_body():
+        async with manager:
+            await asyncio.sleep(10)
+
+    async with trial.step("a task in `async with timed('cancelled', log):`, cancelled after 0.05 s"):
+        await _cancel_during(cancelled_body)
+    trial.expect(len(log) == 1, "When the block was cancelled, nothing was appended to `log`. "
+                                "Cancellation raises `CancelledError`, which is not an `Exception`: "
+                                "append in `finally:` rather than in `except Exception:`.")
+    _check_entry(trial, log, "cancelled", 0.05, "When the block was cancelled")
+
+
+# --- q2: at most `limit` calls at once --------------------------------------------------------------
+
+async def fetch_all_limited(fetch, urls, limit):
+    semaphore = asyncio.Semaphore(limit)  # one semaphore, shared by every call
+
+    async def fetch_one(url):
+        async with semaphore:
+            return await fetch(url)
+
+    return await asyncio.gather(*(fetch_one(url) for url in urls))
+
+
+q2 = Exercise(
+    "fetch_all_limited",
+    expects="async function",
+    reference=fetch_all_limited,
+    hints=[
+        "Create one `asyncio.Semaphore(limit)` in `fetch_all_limited`, before starting any call: every "
+        "call must share it (a semaphore created inside each call limits nothing).",
+        "Write a small `async def fetch_one(url):` that does `async with semaphore: return await fetch(url)`.",
+        "Start every `fetch_one(url)` at once with `await asyncio.gather(...)`: the semaphore holds back "
+        "all but `limit` of them, and `gather` returns the results in the order of `urls`.",
+    ],
+    success="Never more than `limit` calls at once, always `limit` while enough were waiting, results in order.",
+)
+
+LIMIT = 3
+URLS = [f"https://example.com/items?page={n}" for n in range(1, 11)]
+
+
+class CountingFetch:
+    """A stand-in for an HTTP request that counts how many calls are in progress at once."""
+
+    def __init__(self):
+        self.in_flight = self.max_in_flight = 0
+        self.calls = []
+
+    async def __call__(self, url):
+        self.calls.append(url)
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            with span("fetch", kind="fetch"):
+                # Different durations, so finishing order differs from the order of the URLs.
+                await asyncio.sleep(0.04 + 0.03 * (len(self.calls) % 3))
+        finally:
+            self.in_flight -= 1
+        return f"<page {url}>"
+
+
+@q2.judge
+async def judge_fetch_all_limited(trial, fetch_all_limited):
+    fetch = CountingFetch()
+    doing = f"`fetch_all_limited(fetch, urls, {LIMIT})`"
+    pages = await trial.call(fetch_all_limited, fetch, URLS, LIMIT, timeline=True, doing=doing)
+    expected = [f"<page {url}>" for url in URLS]
+    trial.expect(sorted(fetch.calls) == sorted(URLS),
+                 f"{doing} called `fetch` {len(fetch.calls)} times for {len(URLS)} URLs: call it once per URL.")
+    if isinstance(pages, (list, tuple)) and list(pages) != expected and sorted(pages) == sorted(expected):
+        trial.fail(f"{doing} returned the pages in the order the calls finished; return them in the "
+                   f"order of `urls` (`asyncio.gather` keeps that order).")
+    trial.expect_equal(list(pages) if isinstance(pages, tuple) else pages, expected, f"{doing} returned")
+    reference_args = (CountingFetch(), URLS, LIMIT)
+    await trial.expect_concurrency(
+        waits="fetch", at_most=LIMIT, what="calls of `fetch`", reference_args=reference_args,
+        advice="Create one `asyncio.Semaphore(limit)` before starting the calls and share it: "
+               "a semaphore created inside each call limits nothing.")
+    await trial.expect_concurrency(
+        waits="fetch", at_least=LIMIT, what="calls of `fetch`", reference_args=reference_args,
+        advice="Start every call at once (`asyncio.gather`) and let the semaphore hold back the extra ones.")
+
+
+# --- q3: a transaction that rolls back -----------------------------------------------------------------
+
+@contextlib.asynccontextmanager
+async def atomic(db):
+    await db.execute("BEGIN")
+    try:
+        yield db
+        await db.execute("COMMIT")
+    except BaseException:  # an error, and also a cancellation
+        await db.execute("ROLLBACK")
+        raise
+
+
+q3 = Exercise(
+    "atomic",
+    expects="async context manager",
+    reference=atomic,
+    hints=[
+        "Decorate `async def atomic(db):` with `@contextlib.asynccontextmanager`: `await db.execute(\"BEGIN\")`, "
+        "then `yield db`, then `await db.execute(\"COMMIT\")`.",
+        "Put the `yield` and the COMMIT in `try:`; in the `except` branch `await db.execute(\"ROLLBACK\")` "
+        "and then `raise`, so the caller still sees the error.",
+        "Cancellation raises `CancelledError`, which is not an `Exception`: catch `BaseException` there, "
+        "or the transaction stays open when the task is cancelled.",
+    ],
+    success="`atomic` commits a block that finishes and rolls back one that raises or is cancelled.",
+)
+
+
+async def _values(db):
+    async with db.execute("SELECT x FROM numbers ORDER BY x") as cursor:
+        return [x for (x,) in await cursor.fetchall()]
+
+
+def _check_rolled_back(trial, db, values, before, when):
+    trial.expect(not db.in_transaction,
+                 f"{when}, the transaction was still open (`db.in_transaction` is True): "
+                 f"`await db.execute(\"ROLLBACK\")` before letting the exception go on.")
+    trial.expect(values == before,
+                 f"{when}, the table held {values} instead of {before}: the block's changes were kept. "
+                 f"Roll back instead of committing when the block fails (no COMMIT in `finally:`).")
+
+
+@q3.judge
+async def judge_atomic(trial, atomic):
+    async with aiosqlite.connect(":memory:", isolation_level=None) as db:
+        await db.execute("CREATE TABLE numbers (x INTEGER NOT NULL CHECK (x >= 0))")
+
+        manager = await trial.context_manager(atomic, db)
+        async with trial.step("`async with atomic(db):` around two INSERTs"):
+            async with manager:
+                began = db.in_transaction
+                await db.execute("INSERT INTO numbers VALUES (1)")
+                await db.execute("INSERT INTO numbers VALUES (2)")
+        trial.expect(began, "Inside `async with atomic(db):` there was no transaction (`db.in_transaction` "
+                            "was False): `await db.execute(\"BEGIN\")` before the `yield`.")
+        trial.expect(not db.in_transaction, "After a block that finished, the transaction was still open: "
+                                            "`await db.execute(\"COMMIT\")` after the `yield`.")
+        trial.expect_equal(await _values(db), [1, 2], "After a block that inserted 1 and 2, the table held")
+
+        manager = await trial.context_manager(atomic, db)
+        async with trial.step("`async with atomic(db):` around an INSERT that breaks the CHECK constraint"):
+            with trial.expect_raises(sqlite3.IntegrityError,
+                                     "`atomic` swallowed the IntegrityError raised in its block: after "
+                                     "the ROLLBACK, `raise` it again so the caller knows the block failed."):
+                async with manager:
+                    await db.execute("INSERT INTO numbers VALUES (3)")
+                    await db.execute("INSERT INTO numbers VALUES (-1)")  # CHECK (x >= 0) fails
+        _check_rolled_back(trial, db, await _values(db), [1, 2], "After a block that raised IntegrityError")
+
+        manager = await trial.context_manager(atomic, db)
+
+        async def cancelled_body():
+            async with manager:
+                await db.execute("INSERT INTO numbers VALUES (4)")
+                await asyncio.sleep(10)
+
+        async with trial.step("a task in `async with atomic(db):`, cancelled after one INSERT"):
+            await _cancel_during(cancelled_body, after=0.1)
+        trial.expect(not db.in_transaction,
+                     "When the task was cancelled inside the block, the transaction stayed open. "
+                     "Cancellation raises `CancelledError`, which is not an `Exception`: roll back in "
+                     "`except BaseException:` (then `raise`).")
+        _check_rolled_back(trial, db, await _values(db), [1, 2], "After the task was cancelled")
+
+
+# --- q4: a class that always gives back what it took -----------------------------------------------------
+
+class Borrow:
+    def __init__(self, pool):
+        self.pool = pool
+        self.connection = None
+
+    async def __aenter__(self):
+        self.connection = await self.pool.acquire()
+        return self.connection
+
+    async def __aexit__(self, exc_type, exc, tb):
+        await self.pool.release(self.connection)
+        return False  # let any exception through
+
+
+q4 = Exercise(
+    "Borrow",
+    expects="async context manager",
+    reference=Borrow,
+    hints=[
+        "`__init__` only stores the pool: acquiring needs `await`, and `__init__` cannot await.",
+        "`async def __aenter__(self)`: `self.connection = await self.pool.acquire()`, then return the "
+        "connection (that is what `as conn` receives).",
+        "`async def __aexit__(self, exc_type, exc, tb)`: `await self.pool.release(self.connection)` "
+        "whatever `exc_type` is, and return False (or nothing) so exceptions go on.",
+    ],
+    success="`Borrow` hands out a connection and always gives it back: after success, error or cancellation.",
+)
+
+
+class CheckedPool:
+    """A pool of two fake connections that remembers who took what and what came back."""
+
+    def __init__(self):
+        self.free = ["connection #1", "connection #2"]
+        self.released = []
+
+    async def acquire(self):
+        await asyncio.sleep(0.01)  # a real pool may have to wait, or to connect
+        if not self.free:
+            raise RuntimeError("the pool is empty: every connection was taken and none given back")
+        return self.free.pop(0)
+
+    async def release(self, connection):
+        await asyncio.sleep(0.01)
+        if connection not in ("connection #1", "connection #2") or connection in self.free:
+            raise RuntimeError(f"release({connection!r}): that is not a connection this pool lent out")
+        self.released.append(connection)
+        self.free.append(connection)
+
+    def lent(self):
+        return 2 - len(self.free)
+
+
+def _check_given_back(trial, pool, when):
+    trial.expect(pool.lent() == 0, f"{when}, the connection was not given back to the pool: "
+                                   f"`await self.pool.release(...)` in `__aexit__`, whatever `exc_type` is.")
+
+
+@q4.judge
+async def judge_borrow(trial, Borrow):
+    pool = CheckedPool()
+    manager = await trial.context_manager(Borrow, pool)
+    trial.expect(pool.lent() == 0, "`Borrow(pool)` took a connection already: take it in `__aenter__` "
+                                   "(with `await`), not in `__init__`.")
+    async with trial.step("`async with Borrow(pool) as conn:`"):
+        async with manager as conn:
+            lent_inside = pool.lent()
+            await asyncio.sleep(0.02)
+    trial.expect(lent_inside == 1, "Inside `async with Borrow(pool) as conn:` no connection was taken "
+                                   "from the pool: `await self.pool.acquire()` in `__aenter__`.")
+    trial.expect(isinstance(conn, str) and conn.startswith("connection #"),
+                 f"`async with Borrow(pool) as conn` gave `conn = {diagnose.short_repr(conn, 50)}`; "
+                 f"`__aenter__` should return the connection from `pool.acquire()`, not the `Borrow` object.")
+    _check_given_back(trial, pool, "After a block that finished")
+
+    manager = await trial.context_manager(Borrow, pool)
+    async with trial.step("`async with Borrow(pool):` around a block that raises KeyError"):
+        with trial.expect_raises(KeyError, "`Borrow` swallowed the KeyError raised in its block: "
+                                           "`__aexit__` must return False (or None), not True."):
+            async with manager:
+                raise KeyError("raised inside the block")
+    _check_given_back(trial, pool, "After a block that raised KeyError")
+
+    manager = await trial.context_manager(Borrow, pool)
+
+    async def cancelled_body():
+        async with manager:
+            await asyncio.sleep(10)
+
+    async with trial.step("a task in `async with Borrow(pool):`, cancelled after 0.05 s"):
+        await _cancel_during(cancelled_body)
+    _check_given_back(trial, pool, "After the task was cancelled inside the block")

@@ -1,0 +1,308 @@
+"""Probes: instruments switched on only while the learner's code runs, each answering one question.
+
+- ``LoopLagMonitor``: was the event loop blocked (``time.sleep``, a slow synchronous call)?
+- ``BlockingSleepWatcher``: was ``time.sleep`` called on the loop's thread, and from which line?
+- ``TaskTracker``: which tasks did the learner's code start, and are any still running?
+- ``SessionTracker``: did it leave an ``aiohttp.ClientSession`` open?
+- ``UnawaitedCoroutines``: was a coroutine created and dropped without ``await``?
+
+Every probe restores what it touched when it stops, so nothing outlives a check. None of them
+creates a task, so they never show up in a timeline or in the task count they measure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import gc
+import sys
+import threading
+import time
+import warnings
+
+from . import diagnose
+
+
+class LoopLagMonitor:
+    """Measures how late the event loop runs a timer: a late timer means the loop was held up.
+
+    A timer callback (not a task) is re-armed every ``interval`` seconds; when it fires late,
+    nothing else could run on the loop meanwhile. The clock alone cannot tell who is to blame,
+    so each stretch between two timers also measures the loop thread's CPU time:
+
+    - ``longest_lag``: the latest a timer fired, in seconds. Code that blocks (a computation,
+      ``time.sleep``, a synchronous network call) makes it long, but so does a machine too busy
+      to give this process the CPU.
+    - ``most_cpu``: the most CPU seconds the loop thread used between two timers. Only code
+      running on the loop uses CPU, and it costs the same however busy the machine is, so this
+      one is not fooled by a busy machine. Garbage-collection pauses are subtracted: they are
+      nobody's mistake.
+    """
+
+    def __init__(self, interval: float = 0.02):
+        self.interval = interval
+        self.longest_lag = 0.0
+        self.most_cpu = 0.0
+        self._loop = self._handle = None
+        self._due = self._cpu_at_arm = self._gc_at_arm = 0.0
+        self._gc_seconds = 0.0  # total time spent in garbage collection while monitoring
+        self._gc_started = None
+
+    def start(self):
+        self._loop = asyncio.get_running_loop()
+        gc.callbacks.append(self._on_gc)
+        self._arm()
+        return self
+
+    def _on_gc(self, phase, info):
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        elif self._gc_started is not None:
+            self._gc_seconds += time.perf_counter() - self._gc_started
+            self._gc_started = None
+
+    def _arm(self):
+        self._due = self._loop.time() + self.interval
+        self._cpu_at_arm = time.thread_time()
+        self._gc_at_arm = self._gc_seconds
+        self._handle = self._loop.call_at(self._due, self._tick)
+
+    def _tick(self):
+        self._record()
+        self._arm()
+
+    def _record(self):
+        self.longest_lag = max(self.longest_lag, self._loop.time() - self._due)
+        cpu = (time.thread_time() - self._cpu_at_arm) - (self._gc_seconds - self._gc_at_arm)
+        self.most_cpu = max(self.most_cpu, cpu)
+
+    def stop(self):
+        if self._handle is not None:
+            self._handle.cancel()
+            self._record()  # a block right at the end counts too
+            self._handle = None
+            gc.callbacks.remove(self._on_gc)
+
+
+class BlockingSleepWatcher:
+    """Notes calls to ``time.sleep`` made on the event loop's thread, to name the culprit line.
+
+    ``time.sleep`` is wrapped for the duration only; other threads (the kernel's) pass straight through.
+    """
+
+    def __init__(self):
+        self.calls: list[tuple[float, str]] = []  # (seconds, "line 4: `time.sleep(0.2)`" or "")
+        self._original = None
+
+    def __enter__(self):
+        original = self._original = time.sleep
+        loop_thread = threading.get_ident()
+        calls = self.calls
+
+        @functools.wraps(original)
+        def watched_sleep(seconds):
+            if threading.get_ident() == loop_thread:
+                caller = sys._getframe(1)
+                where = (diagnose.code_at(caller.f_code.co_filename, caller.f_lineno)
+                         if diagnose.is_learner_file(caller.f_code.co_filename) else "")
+                calls.append((seconds, where))
+            return original(seconds)
+
+        time.sleep = watched_sleep
+        return self
+
+    def __exit__(self, *exc):
+        time.sleep = self._original
+
+    @property
+    def total(self) -> float:
+        return sum(seconds for seconds, _ in self.calls)
+
+
+# Set in the context of the code under check; tasks it creates inherit it, so their tasks do too.
+_tracking = contextvars.ContextVar("asynclab_task_tracker", default=None)
+
+
+class TaskTracker:
+    """Records every task created by the code under check (and by its tasks), via a task factory.
+
+    Other code on the loop (the Jupyter kernel's own tasks) is not counted: a task is recorded
+    only when created in a context that descends from the check's.
+    """
+
+    def __init__(self):
+        self.created: list[asyncio.Task] = []
+        self._loop = self._previous = self._token = None
+
+    def __enter__(self):
+        self._loop = asyncio.get_running_loop()
+        self._previous = self._loop.get_task_factory()
+        self._loop.set_task_factory(self._factory)
+        self._token = _tracking.set(self)
+        return self
+
+    def _factory(self, loop, coro, **kwargs):
+        if self._previous is not None:
+            task = self._previous(loop, coro, **kwargs)
+        else:
+            task = asyncio.tasks.Task(coro, loop=loop, **kwargs)  # looked up now: nest_asyncio2 may replace it
+        if _tracking.get() is self:
+            self.created.append(task)
+        return task
+
+    def __exit__(self, *exc):
+        _tracking.reset(self._token)
+        # Restore only if nobody stacked another factory on top of ours meanwhile.
+        if self._loop.get_task_factory() == self._factory:
+            self._loop.set_task_factory(self._previous)
+
+    def still_running(self) -> list[asyncio.Task]:
+        return [t for t in self.created if not t.done()]
+
+    def failed_unnoticed(self) -> list[asyncio.Task]:
+        """Finished tasks whose exception nobody retrieved (asyncio would log it when they are freed)."""
+        return [t for t in self.created
+                if t.done() and not t.cancelled() and getattr(t, "_log_traceback", False)]
+
+    @staticmethod
+    async def cancel(tasks: list[asyncio.Task]) -> None:
+        for t in tasks:
+            t.cancel()
+        # Wait until they have really stopped; a task that refuses is left alone after a second.
+        await asyncio.wait(tasks, timeout=1.0)
+        for t in tasks:
+            if t.done() and not t.cancelled():
+                t.exception()  # retrieved: no log line about it later
+
+
+class SessionTracker:
+    """Keeps every ``aiohttp.ClientSession`` created during the check, to find the ones left open.
+
+    ``ClientSession.__init__`` is wrapped for the duration only. Sessions are held strongly so a
+    forgotten one cannot be garbage-collected (and warn on stderr) before we close it. If aiohttp
+    has not been imported, no session can have been created, and nothing is patched.
+    """
+
+    def __init__(self):
+        self.sessions: list = []
+        self._cls = self._original = None
+
+    def __enter__(self):
+        aiohttp = sys.modules.get("aiohttp")
+        if aiohttp is None:
+            return self
+        cls = self._cls = aiohttp.ClientSession
+        original = self._original = cls.__dict__["__init__"]
+        sessions = self.sessions
+
+        @functools.wraps(original)
+        def tracking_init(session, *args, **kwargs):
+            original(session, *args, **kwargs)
+            sessions.append(session)
+
+        cls.__init__ = tracking_init
+        return self
+
+    def __exit__(self, *exc):
+        if self._cls is not None:
+            self._cls.__init__ = self._original
+
+    def left_open(self) -> list:
+        return [s for s in self.sessions if not s.closed]
+
+    async def close_all(self) -> None:
+        for session in self.left_open():
+            try:
+                await session.close()
+            except Exception:  # a session already half-broken by the learner's code: nothing more to do
+                pass
+        self.sessions.clear()
+
+
+class UnawaitedCoroutines:
+    """Catches "coroutine ... was never awaited" while the check runs and says where it was created.
+
+    That warning is always recorded (even under ``-W error``) and becomes the verdict. Every other
+    warning keeps its usual treatment: one that would be shown is recorded and re-issued when the
+    probe stops. Coroutine origin tracking is switched on so each dropped coroutine knows the line
+    that made it.
+    """
+
+    ORIGIN_DEPTH = 16
+
+    def __init__(self):
+        self.found: list[tuple[str, str]] = []  # (coroutine name, "line 4: `asyncio.sleep(1)`" or "")
+        self._catcher = None
+        self._depth = 0
+
+    def __enter__(self):
+        self._catcher = warnings.catch_warnings(record=True)
+        self._records = self._catcher.__enter__()
+        warnings.filterwarnings("always", message=r"coroutine .* was never awaited", category=RuntimeWarning)
+        self._depth = sys.get_coroutine_origin_tracking_depth()
+        sys.set_coroutine_origin_tracking_depth(max(self._depth, self.ORIGIN_DEPTH))
+        return self
+
+    def __exit__(self, *exc):
+        sys.set_coroutine_origin_tracking_depth(self._depth)
+        self._catcher.__exit__(*exc)
+        for record in self._records:
+            if issubclass(record.category, RuntimeWarning) and "was never awaited" in str(record.message):
+                self.found.append(self._describe(record.source, str(record.message)))
+            else:
+                try:
+                    warnings.warn_explicit(record.message, record.category, record.filename,
+                                           record.lineno, source=record.source)
+                except Warning:  # filters changed meanwhile to "error": it is not the check's to raise
+                    pass
+        self._records.clear()  # drop the references to the dead coroutines
+
+    @staticmethod
+    def _describe(coro, message: str) -> tuple[str, str]:
+        name = getattr(coro, "__qualname__", None) or message.split("'")[1]
+        where = ""
+        for filename, lineno, _function in getattr(coro, "cr_origin", None) or ():  # innermost first
+            if diagnose.is_learner_file(filename):
+                where = diagnose.code_at(filename, lineno)
+                break
+        return name, where
+
+
+class WatchedAsyncGenerator:
+    """An async generator for a judge to hand to the learner's code, recording how it was left.
+
+    ``started``: iterated at least once; ``exhausted``: ran to its end; ``closed``: its cleanup ran
+    (by exhaustion, ``aclose()``, or ``contextlib.aclosing``). A consumer that ``break``s out of
+    ``async for`` without closing it leaves ``closed`` False until the garbage collector steps in,
+    which is exactly what exercises about ``aclosing`` need to see.
+    """
+
+    def __init__(self, items, delay: float = 0.0):
+        self.started = self.exhausted = self.closed = False
+        self._generator = self._produce(list(items), delay)
+
+    async def _produce(self, items, delay):
+        self.started = True
+        try:
+            for item in items:
+                await asyncio.sleep(delay)
+                yield item
+            self.exhausted = True
+        finally:
+            self.closed = True
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        return await self._generator.__anext__()
+
+    async def asend(self, value):
+        return await self._generator.asend(value)
+
+    async def athrow(self, *args):
+        return await self._generator.athrow(*args)
+
+    async def aclose(self):
+        await self._generator.aclose()

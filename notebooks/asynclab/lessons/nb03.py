@@ -1,0 +1,73 @@
+"""Helpers for notebook 03 (async with): plumbing that would clutter the lesson's cells.
+
+- ``loop_reports()``: an async context manager that collects what the event loop and the
+  ``warnings`` module report while its block runs (such as aiohttp's "Unclosed client session"),
+  instead of letting it reach stderr.
+- ``connection_counter()``: an ``aiohttp.TraceConfig`` that counts the TCP connections a session
+  opens, to compare one shared session with a session per request.
+"""
+
+import asyncio
+import contextlib
+import gc
+import types
+import warnings
+
+import aiohttp
+
+__all__ = ["loop_reports", "connection_counter"]
+
+_COLLECT_ROUNDS = 3  # one freed object can free the next (session, then its connector)
+
+
+@contextlib.asynccontextmanager
+async def loop_reports():
+    """``async with loop_reports() as reports:`` collects the reports made during the block.
+
+    An object that is garbage-collected while still open (an aiohttp session, a connector, a
+    socket) reports it in two ways: through the event loop's exception handler, which asyncio
+    logs to stderr, and as a ResourceWarning, which Python hides by default. While the block runs,
+    this installs an exception handler on the loop and records warnings; on the way out it
+    collects garbage (so the reports come now, not at some random later moment), turns each
+    report into a line of text in ``reports``, and puts the previous handler back.
+    """
+    loop = asyncio.get_running_loop()
+    reports = []
+
+    def record(loop, context):
+        reports.append(f"loop exception handler: {context.get('message')}")
+
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(record)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                yield reports
+            finally:
+                for _ in range(_COLLECT_ROUNDS):
+                    gc.collect()
+                    await asyncio.sleep(0)  # transports close in a callback of the next loop turn
+                    # A warning keeps the object it is about (its `source`) alive: keep only text.
+                    reports.extend(f"{w.category.__name__}: {_shorten(w.message)}" for w in caught)
+                    caught.clear()
+    finally:
+        loop.set_exception_handler(previous)
+
+
+def _shorten(message, limit=70):
+    text = str(message).split(" <", 1)[0]  # drop the "<aiohttp... object at 0x...>" part
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def connection_counter():
+    """``trace, opened = connection_counter()``: pass ``trace_configs=[trace]`` to a session;
+    ``opened.count`` then says how many new TCP connections it made."""
+    opened = types.SimpleNamespace(count=0)
+
+    async def on_connection_create_end(session, context, params):
+        opened.count += 1
+
+    trace = aiohttp.TraceConfig()
+    trace.on_connection_create_end.append(on_connection_create_end)
+    return trace, opened

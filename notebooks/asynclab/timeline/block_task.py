@@ -1,0 +1,133 @@
+"""The lane of the block's own task (the task running ``async with Timeline() as tl:``).
+
+That task existed before the block (in a notebook it is the cell's task), so the task factory
+never saw its coroutine and cannot time its steps. Its lane is reconstructed from clues:
+
+- *When a step ends*: the task is waiting on a future (``task._fut_waiter``, read only). A
+  done-callback added to that future runs right after the task's own wake-up callback, i.e.
+  right after the task's next step: that gives the end of every step, and what it waits on next.
+- *When a step starts*: no earlier than the end of the last step of a recorded child (one
+  thread runs one step at a time): exact when a child wakes the task (``gather``, ``await
+  task``, a TaskGroup). For other waits (``sleep``, sockets, ...), a light heartbeat notes
+  every millisecond that the task is still waiting, so the next step started after that.
+
+So the block's lane is exact to about a millisecond; the lanes of tasks created inside the
+block are exact to the microsecond.
+"""
+
+from bisect import bisect_left, bisect_right
+from time import perf_counter as _clock
+
+from .waits import describe_wait
+
+HEARTBEAT_SECONDS = 0.001
+# Waits ended by a recorded child's step, which bounds the wake-up: no heartbeat needed.
+_CHILD_WAKES = ("gather", "TaskGroup.__aexit__")
+
+
+class BlockRecord:
+    """What a timeline knows about its block's own task (same reading interface as TaskRecord)."""
+
+    parent = None
+    index = -1  # capture.BLOCK
+
+    def __init__(self, owner, task, loop, start):
+        self.owner = owner
+        self.task = task
+        self.loop = loop
+        self.created = start
+        self.coro_name = _block_coroutine_name(task)
+        self.events = []  # (step end, exact?, seen waiting at, label of the wait that follows)
+        self.outcome = None  # how the block ended: "result" / "exception" / "cancelled"
+        self.error = None
+        self.end = None
+        self._seen_waiting = 0.0
+        self._waiter = None
+        self._stopped = False
+        self._heartbeat = None
+        # The step running __aenter__ ends when the task next yields; this callback runs
+        # soon after (not exactly after: other ready callbacks may come first).
+        loop.call_soon(self._after_step, False)
+
+    def name(self):
+        return self.task.get_name()
+
+    def _beat(self):
+        self._heartbeat = None
+        if not self._stopped and self._waiter is not None:
+            self._seen_waiting = _clock()  # a callback is running, so the task is not
+            self._heartbeat = self.loop.call_later(HEARTBEAT_SECONDS, self._beat)
+
+    def _on_wake(self, future):
+        self._waiter = None
+        self._after_step(True)
+
+    def _after_step(self, exact):
+        if self._stopped:
+            return
+        now = _clock()
+        task = self.task
+        if task.done():
+            self.events.append((now, exact, self._seen_waiting, None))
+            return
+        waiter = getattr(task, "_fut_waiter", None)
+        label = "sleep(0)" if waiter is None else describe_wait(task.get_coro(), waiter)
+        self.events.append((now, exact, self._seen_waiting, label))
+        self._seen_waiting = 0.0
+        if waiter is None:  # a bare yield: the task's next step is already queued, just before us
+            self.loop.call_soon(self._after_step, True)
+            return
+        self._waiter = waiter
+        waiter.add_done_callback(self._on_wake)
+        woken_by_child = label in _CHILD_WAKES or label.startswith("await ")
+        if not woken_by_child and self._heartbeat is None:
+            self._heartbeat = self.loop.call_later(HEARTBEAT_SECONDS, self._beat)
+
+    def stop(self, now, outcome, error=None):
+        """The block ended (we are inside the task's last step)."""
+        self._stopped = True
+        self.end = now
+        self.outcome = outcome
+        self.error = error
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+        if self._waiter is not None:
+            self._waiter.remove_done_callback(self._on_wake)
+            self._waiter = None
+
+    def steps(self, child_starts, child_ends, now, running_now):
+        """The task's steps as a flat log like TaskRecord.steps, given the sorted starts and
+        ends of the steps of every recorded child task."""
+
+        def last_child_end_before(t):
+            i = bisect_right(child_ends, t)
+            return child_ends[i - 1] if i else float("-inf")
+
+        def first_child_start_after(t):
+            i = bisect_left(child_starts, t)
+            return child_starts[i] if i < len(child_starts) else float("inf")
+
+        log = []
+        previous_end = None
+        for t, exact, seen, label in self.events:
+            if previous_end is None:
+                start = self.created
+            else:
+                start = min(t, max(previous_end, seen, last_child_end_before(t)))
+            end = t if exact else max(start, min(t, first_child_start_after(start)))
+            log += (start, end) if label is None else (start, end, label)
+            previous_end = end
+        end = self.end if self.end is not None else now
+        if self.end is not None or running_now or previous_end is None:
+            seen = self._seen_waiting
+            start = self.created if previous_end is None else max(
+                previous_end, seen, last_child_end_before(end))
+            log += (min(start, end), end)
+        return log
+
+
+def _block_coroutine_name(task):
+    name = getattr(task.get_coro(), "__qualname__", "") or ""
+    if name.startswith("InteractiveShell."):  # IPython runs each cell in run_cell_async()
+        return "cell"
+    return name

@@ -1,0 +1,260 @@
+"""Recording tasks: a task factory that wraps each new coroutine in a step timer.
+
+asyncio runs a task as a series of *steps*: the task calls ``coro.send(None)`` (or
+``coro.throw(exc)``), the coroutine runs until it awaits something that is not ready, and
+the future it is waiting for comes back out of ``send``. So a thin object standing in for the
+coroutine sees exactly when each step starts and ends and what the task waits for next,
+without touching asyncio's internals.
+
+While a timeline is recording, the loop's task factory is a ``TaskFactoryHub``: it asks every
+active timeline of the creating context whether it wants the new task, wraps the coroutine
+once per interested timeline, then creates the task through the factory that was installed
+before (or ``asyncio.Task``). The hub is removed again when the last timeline on the loop ends.
+
+Recording has to be cheap (a timeline around 1000 tasks x 50 steps may add at most 40%), so
+the wrapper is also the record of its task while the block runs, and logs floats into a list.
+"""
+
+import asyncio
+import contextvars
+import weakref
+from time import perf_counter as _clock
+
+from .waits import coroutine_name, describe_wait
+
+# The timelines whose blocks enclose the running code, outermost first. Tasks copy the
+# context they were created in, so every task started inside a block inherits it: that is
+# what makes recording transitive, and what leaves out tasks created elsewhere (ipykernel's
+# own tasks, tasks that existed before the block).
+ACTIVE_TIMELINES = contextvars.ContextVar("asynclab_active_timelines", default=())
+
+BLOCK = -1  # the parent "index" of tasks created by the block's own task
+
+
+class TracedCoroutine:
+    """Stands in for a coroutine inside its Task and logs when each step ran.
+
+    ``steps`` is a flat log, cheap to append to (no tuple per step, nothing for the garbage
+    collector to track): each step adds its start and end ``perf_counter()`` floats, then, if
+    the task now waits on something, a string saying on what (see ``waits.py``); a step that
+    yields nothing (``await asyncio.sleep(0)``) adds no string.
+
+    The wrapper passes the coroutine's identity through (``__qualname__``, ``cr_frame``,
+    ``cr_await``, ...) so task reprs, stack dumps and debuggers still show the real coroutine.
+    """
+
+    __slots__ = ("_coro", "_send", "_log", "steps", "owner", "index", "parent", "created",
+                 "task", "outcome", "error", "final_name")
+
+    def __init__(self, coro, owner, index, parent):
+        self._coro = coro
+        self._send = coro.send
+        self.steps = []
+        self._log = self.steps.append
+        self.owner = owner  # the timeline keeping this record
+        self.index = index  # position in owner's records
+        self.parent = parent  # index of the parent's record, BLOCK, or None if unknown
+        self.created = _clock()
+        self.task = None  # set by the factory; dropped when the block ends
+        self.outcome = None  # "result" / "exception" / "cancelled" after the last step
+        self.error = None  # repr of the exception, when outcome == "exception"
+        self.final_name = None  # the task's name when the block ended
+
+    def send(self, value):
+        log = self._log
+        log(_clock())
+        try:
+            awaited = self._send(value)
+        except StopIteration:  # the coroutine returned: its last step
+            log(_clock())
+            self.outcome = "result"
+            raise
+        except BaseException as exc:
+            log(_clock())
+            self._finish(exc)
+            raise
+        log(_clock())
+        if awaited is not None:
+            log(describe_wait(self._coro, awaited))
+        return awaited
+
+    def throw(self, *args):
+        # asyncio uses throw() to deliver cancellation; it is a step like any other.
+        log = self._log
+        log(_clock())
+        try:
+            awaited = self._coro.throw(*args)
+        except BaseException as exc:
+            log(_clock())
+            self._finish(exc)
+            raise
+        log(_clock())
+        if awaited is not None:
+            log(describe_wait(self._coro, awaited))
+        return awaited
+
+    def _finish(self, exc):
+        if type(exc) is StopIteration:
+            self.outcome = "result"
+        elif isinstance(exc, asyncio.CancelledError):
+            self.outcome = "cancelled"
+        else:
+            self.outcome = "exception"
+            self.error = repr(exc)
+
+    def close(self):
+        return self._coro.close()
+
+    def __await__(self):
+        return self._coro.__await__()
+
+    def __getattr__(self, name):
+        # Only reached for attributes not defined here: cr_await, cr_frame, cr_code,
+        # cr_running, __name__, __qualname__, ...
+        try:
+            return getattr(self._coro, name)
+        except AttributeError:
+            if name in ("__name__", "__qualname__"):
+                return coroutine_name(self._coro)
+            raise
+
+    def __repr__(self):
+        return f"<traced {self._coro!r}>"
+
+    # -- reading, while the block runs ------------------------------------------------------
+
+    @property
+    def coro_name(self):
+        return coroutine_name(self._coro)
+
+    def name(self):
+        return self.task.get_name() if self.task is not None else (self.final_name or "Task")
+
+    def stop_timing(self):
+        """The block ended: return the record to keep about this task.
+
+        After the block the timeline keeps no strong reference to a task, so it changes
+        nothing about when tasks are garbage-collected (and, e.g., when asyncio logs "Task
+        exception was never retrieved"). A finished task's wrapper is kept as its record (its
+        coroutine is finished, so holds nothing); a running task gets a separate record and
+        its wrapper becomes a plain pass-through.
+        """
+        task = self.task
+        if task is None:
+            return self
+        self.task = None
+        self.final_name = task.get_name()
+        if task.done():
+            if task.cancelled():  # also when a cancel() arrived as the coroutine returned
+                self.outcome = "cancelled"
+            return self
+        record = TaskRecord(self, task)
+        self.__class__ = _PassThroughCoroutine  # same slots, so the class can be swapped
+        return record
+
+
+class _PassThroughCoroutine(TracedCoroutine):
+    """A ``TracedCoroutine`` whose timeline has ended: forwards without timing."""
+
+    __slots__ = ()
+
+    def send(self, value):
+        return self._send(value)
+
+    def throw(self, *args):
+        return self._coro.throw(*args)
+
+
+class TaskRecord:
+    """What a timeline keeps about a task still running when its block ended."""
+
+    __slots__ = ("steps", "index", "parent", "created", "coro_name", "outcome", "error",
+                 "final_name", "_task_ref")
+
+    def __init__(self, traced, task):
+        self.steps = traced.steps  # no more steps are logged: the wrapper now passes through
+        self.index = traced.index
+        self.parent = traced.parent
+        self.created = traced.created
+        self.coro_name = traced.coro_name
+        self.outcome = self.error = None
+        self.final_name = task.get_name()
+        self._task_ref = weakref.ref(task)  # follow its name, without keeping it alive
+
+    @property
+    def task(self):
+        return self._task_ref()
+
+    def name(self):
+        task = self._task_ref()
+        return task.get_name() if task is not None else self.final_name
+
+
+def record_index(task, timeline):
+    """Index of ``task``'s record in ``timeline`` (BLOCK for the block's own task), or None."""
+    if task is None:
+        return None
+    block = timeline._block
+    if block is not None and task is block.task:
+        return BLOCK
+    coro = task.get_coro()
+    while isinstance(coro, TracedCoroutine):  # one wrapper per timeline recording the task
+        if coro.owner is timeline:
+            return coro.index
+        coro = coro._coro
+    return None
+
+
+class TaskFactoryHub:
+    """The task factory installed on a loop while at least one timeline records on it."""
+
+    def __init__(self, previous):
+        self.previous = previous  # the factory to chain to and restore (None = asyncio.Task)
+        self.timelines = []
+
+    def __call__(self, loop, coro, **kwargs):
+        context = kwargs.get("context")
+        stack = ACTIVE_TIMELINES.get() if context is None else context.get(ACTIVE_TIMELINES, ())
+        wrapper = None
+        if stack:
+            parent = asyncio.current_task(loop)
+            for timeline in stack:  # outermost first; each wraps the previous wrapper
+                if timeline._hub is self and timeline._recording:
+                    records = timeline._records
+                    coro = TracedCoroutine(coro, timeline, len(records),
+                                           record_index(parent, timeline))
+                    records.append(coro)
+                    wrapper = coro
+        if self.previous is not None:
+            task = self.previous(loop, coro, **kwargs)
+        else:
+            # Looked up at call time: nest_asyncio2 replaces asyncio.tasks.Task.
+            task = asyncio.tasks.Task(coro, loop=loop, **kwargs)
+        while wrapper is not None:
+            wrapper.task = task
+            wrapper = wrapper._coro if type(wrapper._coro) is TracedCoroutine else None
+        return task
+
+
+def install(loop, timeline):
+    """Make ``timeline`` record new tasks on ``loop``; returns the hub it joined."""
+    factory = loop.get_task_factory()
+    if isinstance(factory, TaskFactoryHub):
+        hub = factory
+    else:
+        hub = TaskFactoryHub(previous=factory)
+        loop.set_task_factory(hub)
+    hub.timelines.append(timeline)
+    return hub
+
+
+def uninstall(loop, hub, timeline):
+    """Stop ``timeline`` recording; restore the previous factory when no timeline is left.
+
+    If something replaced the hub meanwhile, leave the loop's factory alone: the hub, with no
+    timelines, then only passes calls through to the factory it chains to.
+    """
+    if timeline in hub.timelines:
+        hub.timelines.remove(timeline)
+    if not hub.timelines and loop.get_task_factory() is hub:
+        loop.set_task_factory(hub.previous)

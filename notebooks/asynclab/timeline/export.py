@@ -1,0 +1,65 @@
+"""Export to the Chrome trace format, which https://ui.perfetto.dev and chrome://tracing open.
+
+Each lane becomes a thread: its running and waiting spans follow one another on it. Phases and
+other spans of a task lane may overlap its steps in ways a single thread cannot nest, so they
+get a second thread just below ("<lane> · phase").
+"""
+
+import json
+
+
+def _us(seconds):
+    return round(seconds * 1e6, 3)
+
+
+def chrome_trace(snapshot):
+    """The trace as a dict: {"traceEvents": [...], "displayTimeUnit": "ms"}."""
+    pid = 1
+    events = [{"ph": "M", "pid": pid, "name": "process_name",
+               "args": {"name": snapshot.title or "asynclab timeline"}}]
+    names = snapshot.lane_names
+
+    def thread(tid, name):
+        events.append({"ph": "M", "pid": pid, "tid": tid, "name": "thread_name",
+                       "args": {"name": name}})
+        events.append({"ph": "M", "pid": pid, "tid": tid, "name": "thread_sort_index",
+                       "args": {"sort_index": tid}})
+
+    def slice_(tid, name, cat, start, end, **args):
+        event = {"ph": "X", "pid": pid, "tid": tid, "name": name, "cat": cat,
+                 "ts": _us(start), "dur": _us(max(0.0, end - start))}
+        if args:
+            event["args"] = args
+        events.append(event)
+
+    for i, lane in enumerate(snapshot.lanes):
+        thread(2 * i + 1, lane.axis_label)
+    for lane, start, end in zip(*snapshot.running):
+        slice_(2 * lane + 1, "running", "running", start, end)
+    for lane, start, end, label in zip(*snapshot.waiting):
+        slice_(2 * lane + 1, f"waiting: {label}", "waiting", start, end, awaited=label)
+    index = {name: i for i, name in enumerate(names)}
+    extra_threads = set()
+    for span in snapshot.other:
+        i = index[span.lane]
+        if snapshot.lanes[i].task is None:
+            tid = 2 * i + 1
+        else:
+            tid = 2 * i + 2
+            if tid not in extra_threads:
+                extra_threads.add(tid)
+                thread(tid, f"{span.lane} · {span.kind}")
+        slice_(tid, span.label or span.kind, span.kind, span.start, span.end)
+    for lane, when, label in snapshot.marks:
+        events.append({"ph": "i", "s": "t", "pid": pid, "tid": 2 * lane + 1, "name": label,
+                       "cat": "mark", "ts": _us(when)})
+    for lane, when, outcome in snapshot.outcomes:
+        events.append({"ph": "i", "s": "t", "pid": pid, "tid": 2 * lane + 1,
+                       "name": f"done ({outcome})", "cat": "task", "ts": _us(when)})
+    return {"traceEvents": events, "displayTimeUnit": "ms"}
+
+
+def write_chrome_trace(snapshot, path):
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(chrome_trace(snapshot), f)
+    return path

@@ -1,0 +1,86 @@
+"""Showing a timeline in a notebook cell, refreshed while the block runs.
+
+The live picture is redrawn by a task on the event loop (created in a context where no
+timeline is active, so no timeline records it). Drawing holds up the loop while it runs, so the
+refresher keeps itself to about a tenth of the loop's time; pass ``live=False`` for timings
+untouched by it. The final figure replaces the live one when the block ends.
+"""
+
+import asyncio
+import contextvars
+import sys
+from time import perf_counter as _clock
+
+from .capture import ACTIVE_TIMELINES
+
+REFRESH_SECONDS = 0.25  # at most four frames a second...
+REFRESH_BUDGET = 0.1  # ...and at most this share of the time spent drawing them
+
+
+def in_ipython():
+    ipython = sys.modules.get("IPython")
+    return ipython is not None and ipython.get_ipython() is not None
+
+
+def in_jupyter_kernel():
+    """True inside a Jupyter kernel (not in a terminal IPython, not in a plain script)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return getattr(shell, "kernel", None) is not None
+
+
+class NotebookDisplay:
+    def __init__(self, timeline, live):
+        self.timeline = timeline
+        self.live = live
+        self._handle = None
+        self._refresher = None
+
+    def open(self):
+        """Show a first frame (live mode); also loads matplotlib before the clock starts."""
+        from . import drawing
+
+        if self.live:
+            from IPython.display import display
+
+            self._handle = display(self._frame(drawing.waiting_figure(self.timeline.title)),
+                                   display_id=True)
+
+    @staticmethod
+    def _frame(figure):
+        from IPython.display import Image
+
+        from . import drawing
+
+        return Image(data=drawing.png_bytes(figure, dpi=drawing.LIVE_DPI), format="png")
+
+    def start_live(self, loop):
+        context = contextvars.copy_context()
+        context.run(ACTIVE_TIMELINES.set, ())  # so that no timeline records the refresher
+        self._refresher = loop.create_task(self._refresh(), context=context)
+
+    async def _refresh(self):
+        from . import drawing
+
+        delay = REFRESH_SECONDS
+        while True:
+            await asyncio.sleep(delay)
+            began = _clock()
+            figure = drawing.plot(self.timeline._snapshot(), live=True)
+            self._handle.update(self._frame(figure))
+            figure.clear()
+            delay = max(REFRESH_SECONDS, (_clock() - began) / REFRESH_BUDGET)
+
+    async def close(self):
+        """Stop refreshing and show the final figure."""
+        from IPython.display import display
+
+        if self._refresher is not None:
+            self._refresher.cancel()
+            await asyncio.wait([self._refresher])  # returns even though it was cancelled
+            self._refresher = None
+        figure = self.timeline.plot()
+        if self._handle is not None:
+            self._handle.update(figure)
+        else:
+            display(figure)

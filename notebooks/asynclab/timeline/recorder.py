@@ -1,0 +1,406 @@
+"""``Timeline``: record what every task of a block did and when, then draw it."""
+
+import asyncio
+import contextlib
+import inspect
+import threading
+from time import perf_counter as _clock
+
+from . import analysis, export
+from .block_task import BlockRecord
+from .capture import ACTIVE_TIMELINES, BLOCK, install, record_index, uninstall
+from .model import Snapshot
+
+# Loop turns granted at the end of a block so that async generators the block abandoned
+# (``break`` out of ``async for``) get their ``aclose()`` task created and started while the
+# timeline still records. The loop's finaliser hook schedules that task with call_soon.
+_FINALIZER_GRACE_TURNS = 2
+
+
+class Timeline:
+    """Records the block's own task and every task created inside it, and draws them.
+
+    >>> async with Timeline("two sleeps") as tl:
+    ...     await asyncio.gather(asyncio.sleep(0.1), asyncio.sleep(0.2))
+    >>> tl.duration          # seconds, about 0.2
+    >>> tl.plot()            # matplotlib Figure: one lane per task
+
+    Arguments:
+      title: shown above the diagram.
+      show: None (default) displays the diagram at the end of the block when running in a
+        Jupyter kernel, and never elsewhere; False never displays (use it in exercises and
+        tests); True displays whenever IPython is running (in a plain script there is
+        nowhere to display: use ``tl.plot().savefig(...)``).
+      live: None (default) redraws the diagram a few times a second while the block runs
+        whenever it is displayed; False only shows the final diagram.
+
+    Only tasks created inside the block (directly or by its tasks) are recorded; tasks that
+    existed before, and the kernel's own tasks, are not. Times are ``time.perf_counter()``
+    seconds, reported relative to the start of the block.
+
+    The block's own task existed before the block, so it is timed from outside, to about a
+    millisecond (see ``block_task.py``); tasks created inside are timed exactly.
+    ``await tl.run(main())`` runs a coroutine as a recorded task of its own.
+
+    Async generators abandoned inside the block are closed by the event loop in a new task
+    shortly after; the end of the block waits two loop turns so that task is recorded. If
+    its clean-up awaits something, call ``await tl.settle()`` at the end of the block.
+    """
+
+    def __init__(self, title=None, *, show=None, live=None):
+        for name, value in (("show", show), ("live", live)):
+            if value not in (None, True, False):
+                raise TypeError(f"Timeline({name}=...) takes True, False or None, "
+                                f"not {value!r}")
+        self.title = title
+        self._show = show
+        self._live = live
+        self._started_at = None  # perf_counter() when the block started
+        self._ended_at = None
+        self._recording = False
+        self._loop = None
+        self._hub = None
+        self._block = None  # BlockRecord of the block's own task
+        # One record per task created inside, in creation order: the TracedCoroutine
+        # while the block runs, a TaskRecord after.
+        self._records = []
+        self._user_spans = []  # [lane key, kind, label, start, end or None while open]
+        self._user_marks = []  # (lane key, label, time)
+        self._token = None
+        self._display = None
+
+    # -- recording --------------------------------------------------------------------
+
+    async def __aenter__(self):
+        if self._started_at is not None:
+            raise RuntimeError("This Timeline has already recorded a block: create a new "
+                               "Timeline() for each `async with`.")
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        if task is None:
+            raise RuntimeError("`async with Timeline()` must run inside an asyncio task "
+                               "(a notebook cell, or a coroutine given to asyncio.run()).")
+        display = self._make_display()
+        if display is not None:
+            display.open()  # before the clock starts: importing matplotlib takes a while
+            self._display = display
+        self._loop = loop
+        self._started_at = _clock()
+        self._block = BlockRecord(self, task, loop, self._started_at)
+        self._recording = True
+        self._token = ACTIVE_TIMELINES.set(ACTIVE_TIMELINES.get() + (self,))
+        self._hub = install(loop, self)
+        if display is not None and display.live:
+            display.start_live(loop)
+        return self
+
+    async def __aexit__(self, exc_type, exc, tb):
+        outcome, error = _outcome_of(exc_type, exc)
+        try:
+            # Only for a normal end or an ordinary exception: a cancelled or interrupted
+            # block must not be held up.
+            if exc_type is None or issubclass(exc_type, Exception):
+                for _ in range(_FINALIZER_GRACE_TURNS):
+                    await asyncio.sleep(0)
+        except BaseException as late:  # e.g. cancelled during those loop turns
+            outcome, error = _outcome_of(type(late), late)
+            raise
+        finally:
+            self._stop_recording(outcome, error)
+        if self._display is not None:
+            try:
+                await self._display.close()
+            except Exception:
+                if exc_type is None:
+                    raise
+                # The block's own exception is the one worth seeing.
+        return False
+
+    def _stop_recording(self, outcome, error):
+        self._recording = False
+        self._ended_at = _clock()
+        self._block.stop(self._ended_at, outcome, error)
+        uninstall(self._loop, self._hub, self)
+        self._records = [traced.stop_timing() for traced in self._records]
+        try:
+            ACTIVE_TIMELINES.reset(self._token)
+        except (ValueError, RuntimeError):  # ended in another context than it started in
+            ACTIVE_TIMELINES.set(tuple(t for t in ACTIVE_TIMELINES.get() if t is not self))
+
+    def _make_display(self):
+        from . import notebook
+
+        show = notebook.in_jupyter_kernel() if self._show is None else self._show
+        if not show or not notebook.in_ipython():
+            return None
+        return notebook.NotebookDisplay(self, live=self._live is not False)
+
+    def _require_recording(self, what):
+        if not self._recording:
+            state = "has not started" if self._started_at is None else "has already ended"
+            raise RuntimeError(
+                f"tl.{what}() records into a running timeline, but this one {state}. "
+                f"Use it inside the block:\n"
+                f"    async with Timeline() as tl:\n"
+                f"        with tl.span('download'):\n"
+                f"            ...\n"
+                f"In library code, asynclab.timeline.span(...) records only when a timeline "
+                f"is running.")
+
+    def _lane_key(self, lane):
+        if lane is None:
+            try:
+                task = asyncio.current_task()
+            except RuntimeError:  # no loop in this thread (a worker thread)
+                task = None
+            if task is None:
+                thread = threading.current_thread()
+                return BLOCK if thread is threading.main_thread() else f"thread {thread.name}"
+            return _first_known(record_index(task, self), task.get_name())
+        if isinstance(lane, str):
+            return lane
+        if isinstance(lane, asyncio.Future) and hasattr(lane, "get_name"):
+            return _first_known(record_index(lane, self), lane.get_name())
+        raise TypeError(f"lane= takes a lane name (str) or a task, not {lane!r}")
+
+    def span(self, label, lane=None, kind="phase"):
+        """A named phase, for ``with`` or ``async with``: records when it was entered and left.
+
+        ``lane`` defaults to the current task's lane; ``kind`` groups phases by colour.
+        Raises RuntimeError outside the timeline's block.
+        """
+        self._require_recording("span")
+        return _SpanRecorder(self._user_spans, self._lane_key(lane), str(kind), str(label))
+
+    def mark(self, label, lane=None):
+        """Record an instant (drawn as a small triangle with its label)."""
+        self._require_recording("mark")
+        self._user_marks.append((self._lane_key(lane), str(label), _clock()))
+
+    async def run(self, work, *, name=None):
+        """Run ``work`` as a task of its own inside this timeline and return its result.
+
+        ``work`` is a coroutine (``main()``) or an async function (``main``). Unlike the
+        block's own task, such a task is timed exactly, step by step.
+        """
+        self._require_recording("run")
+        awaitable = work
+        if callable(work) and not inspect.isawaitable(work):
+            awaitable = work()
+            if not inspect.isawaitable(awaitable):
+                raise TypeError(f"tl.run() needs an async function; {_describe(work)} "
+                                f"returned {_describe(awaitable)}, which cannot be awaited.")
+        elif not inspect.isawaitable(work):
+            raise TypeError(f"tl.run() needs a coroutine such as main() or an async function "
+                            f"such as main; got {_describe(work)}.")
+        if not asyncio.iscoroutine(awaitable):
+            awaitable = _await(awaitable)
+        return await asyncio.get_running_loop().create_task(awaitable, name=name)
+
+    async def settle(self, timeout=1.0):
+        """Wait until the tasks recorded so far have finished, without cancelling them.
+
+        Gives up after ``timeout`` seconds. Returns True if everything finished. Use it at the
+        end of the block to see late work such as an async generator's clean-up.
+        """
+        self._require_recording("settle")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        me = asyncio.current_task()
+        while True:
+            await asyncio.sleep(0)  # lets pending aclose() tasks be created
+            pending = [task for task in (r.task for r in self._records)
+                       if task is not None and task is not me and not task.done()]
+            remaining = deadline - loop.time()
+            if not pending:
+                return True
+            if remaining <= 0:
+                return False
+            await asyncio.wait(pending, timeout=remaining)
+
+    @staticmethod
+    def current():
+        """The innermost timeline recording around the running code, or None."""
+        for timeline in reversed(ACTIVE_TIMELINES.get()):
+            if timeline._recording:
+                return timeline
+        return None
+
+    def add_spans(self, records, lane, kind="server"):
+        """Add spans measured elsewhere, e.g. the requests the local server handled.
+
+        Each record has ``label``, ``start`` and ``end`` (attributes or keys) in absolute
+        ``time.perf_counter()`` seconds. Parts outside the timeline are clipped; records
+        entirely outside are skipped. Returns how many spans were added.
+        """
+        if self._started_at is None:
+            raise RuntimeError("add_spans() needs a timeline that has recorded a block: "
+                               "call it inside or after `async with Timeline() as tl:`.")
+        if not isinstance(lane, str):
+            raise TypeError(f"add_spans(records, lane): lane is a name (str), not {lane!r}")
+        end = self._ended_at if self._ended_at is not None else _clock()
+        added = 0
+        for record in records:
+            label, start, stop = _read_external(record)
+            if stop < self._started_at or start > end or stop < start:
+                continue
+            self._user_spans.append([lane, str(kind), str(label),
+                                     max(start, self._started_at), min(stop, end)])
+            added += 1
+        return added
+
+    # -- reading ----------------------------------------------------------------------
+
+    def _snapshot(self):
+        return Snapshot(self)
+
+    @property
+    def spans(self):
+        """Every span (``Span``: lane, kind, label, start, end), in order of start."""
+        return self._snapshot().spans()
+
+    @property
+    def tasks(self):
+        """``TaskInfo`` of each lane's task (name, parent, created, done, outcome, exception)."""
+        return self._snapshot().tasks
+
+    @property
+    def lanes(self):
+        """Lane names in drawing order: the block's own task, tasks by creation, other lanes."""
+        return self._snapshot().lane_names
+
+    @property
+    def duration(self):
+        """Seconds from the start of the block to its end (or to now, while it runs)."""
+        if self._started_at is None:
+            return 0.0
+        end = self._ended_at if self._ended_at is not None else _clock()
+        return end - self._started_at
+
+    def max_concurrency(self, match=None):
+        """How many lanes were inside a matching span at the same moment, at most.
+
+        ``match`` is a label or kind (``"sleep"``, ``"Lock.acquire"``, ``"phase"``,
+        ``"running"``) or a function ``span -> bool``. Without it: how many of the tasks
+        created in the block were alive (created, not yet done) at the same time.
+        """
+        return analysis.max_concurrency(self._snapshot(), match)
+
+    def summary(self):
+        """Per-lane totals in seconds (a list of dicts that prints as a table)."""
+        return analysis.summarize(self._snapshot())
+
+    def to_chrome_trace(self, path):
+        """Write the timeline as JSON that https://ui.perfetto.dev and chrome://tracing open."""
+        return export.write_chrome_trace(self._snapshot(), path)
+
+    def plot(self, ax=None, group=None):
+        """Draw the timeline; returns the matplotlib Figure.
+
+        ``group`` maps a lane name to a group name (a dict, or a function) to draw lanes of the
+        same group together, e.g. by worker or by resource. An empty timeline gives a figure
+        that says so (no exception, so "Run All" keeps going).
+        """
+        from . import drawing
+
+        return drawing.plot(self._snapshot(), ax=ax, group=group)
+
+    def compare(self, other, titles=None):
+        """Draw this timeline above ``other`` on one shared time axis; returns the Figure."""
+        from . import drawing
+
+        if not isinstance(other, Timeline):
+            raise TypeError(f"compare() takes another Timeline, not {_describe(other)}")
+        return drawing.compare(self._snapshot(), other._snapshot(), titles=titles)
+
+    def _repr_png_(self):
+        from . import drawing
+
+        return drawing.png_bytes(self.plot())
+
+    def __repr__(self):
+        if self._started_at is None:
+            state = "not started"
+        else:
+            state = f"{len(self._records) + 1} tasks, {self.duration * 1000:.1f} ms"
+            if self._recording:
+                state += ", recording"
+        title = f" {self.title!r}" if self.title else ""
+        return f"<Timeline{title}: {state}>"
+
+
+class _SpanRecorder:
+    """What ``tl.span()`` returns: works with ``with`` and ``async with``."""
+
+    __slots__ = ("_spans", "_lane", "_kind", "_label", "_entry")
+
+    def __init__(self, spans, lane, kind, label):
+        self._spans, self._lane, self._kind, self._label = spans, lane, kind, label
+        self._entry = None
+
+    def __enter__(self):
+        self._entry = [self._lane, self._kind, self._label, _clock(), None]
+        self._spans.append(self._entry)  # drawn while still open, up to "now"
+        return self
+
+    def __exit__(self, *exc_info):
+        self._entry[4] = _clock()
+        return False
+
+    async def __aenter__(self):
+        return self.__enter__()
+
+    async def __aexit__(self, *exc_info):
+        return self.__exit__(*exc_info)
+
+
+def span(label, lane=None, kind="phase"):
+    """Record a phase on the running timeline, if there is one; otherwise do nothing.
+
+    For library and lesson code that should show up in a diagram only when someone is
+    recording: ``with span("connect"): ...`` or ``async with span("connect"): ...``.
+    """
+    timeline = Timeline.current()
+    if timeline is None:
+        return contextlib.nullcontext()
+    return timeline.span(label, lane=lane, kind=kind)
+
+
+def mark(label, lane=None):
+    """Record an instant on the running timeline, if there is one."""
+    timeline = Timeline.current()
+    if timeline is not None:
+        timeline.mark(label, lane=lane)
+
+
+def _first_known(index, name):
+    return name if index is None else index
+
+
+def _outcome_of(exc_type, exc):
+    if exc_type is None:
+        return "result", None
+    if issubclass(exc_type, asyncio.CancelledError):
+        return "cancelled", None
+    return "exception", repr(exc)
+
+
+def _read_external(record):
+    try:
+        if isinstance(record, dict):
+            return record["label"], float(record["start"]), float(record["end"])
+        return record.label, float(record.start), float(record.end)
+    except (AttributeError, KeyError, TypeError, ValueError):
+        raise TypeError(f"add_spans() needs records with label, start and end "
+                        f"(perf_counter seconds); got {record!r}") from None
+
+
+def _describe(value):
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{text} ({type(value).__name__})"
+
+
+async def _await(awaitable):
+    return await awaitable

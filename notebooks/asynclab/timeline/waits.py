@@ -1,0 +1,188 @@
+"""Naming what a suspended task is waiting for ("sleep", "Lock.acquire", "anext(ticker)", ...).
+
+When a coroutine awaits another, the outer one's ``cr_await`` points at the inner one, down to
+the future that asyncio is actually waiting on. The deepest frame of *your* code (a notebook
+cell, a lesson module) shows where you awaited; the library frames below it say what you
+awaited. We name the wait after the innermost library function with a public name:
+``Lock.acquire`` (not ``Lock.__aenter__``), ``Queue.get``, ``sleep``; network waits get plain
+names ("connect", "socket read"); an ``async for`` waits on ``anext(<generator>)``.
+"""
+
+import asyncio
+import gc
+import os
+import site
+import sysconfig
+import types
+
+
+def _library_dirs():
+    paths = sysconfig.get_paths()
+    dirs = {paths.get(key) for key in ("stdlib", "platstdlib", "purelib", "platlib")}
+    try:
+        dirs.update(site.getsitepackages())
+    except AttributeError:  # some virtualenv builds lack it
+        pass
+    dirs.discard(None)
+    dirs.update({os.path.realpath(d) for d in list(dirs)})
+    return tuple(d.rstrip(os.sep) + os.sep for d in dirs)
+
+
+_LIBRARY_DIRS = _library_dirs()
+# Objects whose references are not a coroutine they are running (a Future's references are
+# its callbacks, which may be methods of anything).
+_OPAQUE = (str, bytes, int, float, tuple, list, dict, type(None))
+_code_cache = {}  # code object -> _Frame
+
+
+class _Frame:
+    __slots__ = ("qualname", "is_library", "is_public", "is_plumbing")
+
+    def __init__(self, code):
+        self.qualname = short_name(getattr(code, "co_qualname", code.co_name))
+        filename = code.co_filename
+        self.is_library = filename.startswith(_LIBRARY_DIRS) or filename.startswith("<frozen")
+        parts = [p for p in self.qualname.split(".") if p != "<locals>"]
+        self.is_public = not any(p.startswith("_") and not p.startswith("__") for p in parts)
+        # Frames that only pass the future through (pure-Python Future.__await__).
+        self.is_plumbing = code.co_name in ("__await__", "__iter__")
+
+
+def _frame(code):
+    frame = _code_cache.get(code)
+    if frame is None:
+        frame = _code_cache[code] = _Frame(code)
+    return frame
+
+
+def async_generator_of(awaitable):
+    """The async generator behind an ``asend``/``athrow`` awaitable (they expose no attribute)."""
+    for ref in gc.get_referents(awaitable):
+        if isinstance(ref, types.AsyncGeneratorType):
+            return ref
+    return None
+
+
+def short_name(qualname):
+    """``outer.<locals>.ticker`` -> ``ticker``: where a function was defined is noise here."""
+    return qualname.rpartition("<locals>.")[2]
+
+
+def _generator_step_label(awaitable):
+    agen = async_generator_of(awaitable)
+    name = short_name(agen.__qualname__) if agen is not None else "async generator"
+    verb = "anext" if type(awaitable).__name__ == "async_generator_asend" else "aclose"
+    return f"{verb}({name})"
+
+
+def coroutine_name(coro):
+    """A readable name for what a task runs: ``worker``, ``aclose(ticker)``, ..."""
+    name = getattr(coro, "__qualname__", None)
+    if isinstance(name, str) and name:
+        return short_name(name)
+    if type(coro).__name__ in ("async_generator_asend", "async_generator_athrow"):
+        return _generator_step_label(coro)
+    inner = _wrapped_coroutine(coro)  # e.g. aiohttp's session.get(...) object
+    if inner is not None:
+        return short_name(inner.__qualname__)
+    return type(coro).__name__
+
+
+def _await_chain(coro):
+    """Code objects of the coroutines awaiting one another (outermost first); an async
+    generator step (which hides its frames) ends the chain as a ready-made label."""
+    chain = []
+    obj = coro
+    for _ in range(200):  # a cycle is impossible, but a bound is cheap insurance
+        if obj is None:
+            break
+        code = getattr(obj, "cr_code", None)
+        if code is not None:
+            chain.append(code)
+            obj = obj.cr_await
+            continue
+        code = getattr(obj, "gi_code", None)  # generator-based coroutines
+        if code is not None:
+            chain.append(code)
+            obj = obj.gi_yieldfrom
+            continue
+        code = getattr(obj, "ag_code", None)  # inside an async generator
+        if code is not None:
+            chain.append(code)
+            obj = obj.ag_await
+            continue
+        if type(obj).__name__ in ("async_generator_asend", "async_generator_athrow"):
+            if chain and not _drives_context_manager(chain[-1]):
+                chain.append(_generator_step_label(obj))  # someone waits for the next item
+            else:  # the task *is* that step (e.g. aclose() run by the loop), or it is the
+                # body of an @asynccontextmanager being entered or left: look inside
+                obj = async_generator_of(obj)
+                continue
+            break
+        # An awaitable object wrapping a coroutine (coroutine.__await__(), aiohttp's
+        # request context manager, ...): follow the coroutine it holds, if any.
+        obj = _wrapped_coroutine(obj)
+    return chain
+
+
+def _drives_context_manager(code):
+    """``@asynccontextmanager``'s ``__aenter__``/``__aexit__``: what the generator awaits
+    (``Queue.get``, ``Lock.acquire``) says more than ``anext(acquire)``."""
+    return getattr(code, "co_qualname", "").startswith("_AsyncGeneratorContextManager.")
+
+
+def _wrapped_coroutine(obj):
+    if isinstance(obj, _OPAQUE) or asyncio.isfuture(obj):
+        return None
+    for ref in gc.get_referents(obj):
+        if isinstance(ref, (types.CoroutineType, types.GeneratorType)):
+            return ref
+    return None
+
+
+def describe_wait(coro, awaited):
+    """Label what ``coro`` waits on, right after a step in which it yielded ``awaited``."""
+    if hasattr(awaited, "get_coro"):  # awaiting another task
+        return "await " + awaited.get_name()
+    if type(awaited).__name__ == "_GatheringFuture":
+        return "gather"
+    below_user = []  # library frames since the deepest frame of the user's code
+    for item in _await_chain(coro):
+        if isinstance(item, str):  # an async generator step
+            if not below_user:
+                return item
+            break
+        frame = _frame(item)
+        if not frame.is_library:
+            if item.co_name == "__anext__":  # a class-based async iterator
+                owner = frame.qualname.rpartition(".")[0] or "iterator"
+                return f"anext({short_name(owner)})"
+            below_user = []
+        elif not frame.is_plumbing:
+            below_user.append(frame)
+    for frame in reversed(below_user):
+        if frame.is_public:
+            return _friendly(frame.qualname)
+    if below_user:
+        return _friendly(below_user[0].qualname)
+    return type(awaited).__name__
+
+
+# Network waits deep inside asyncio or aiohttp, in the words a lesson uses.
+_SOCKET_READERS = {"StreamReader", "DataQueue", "FlowControlDataQueue", "HttpPayloadParser"}
+_FRIENDLY = {
+    "BaseEventLoop.create_connection": "connect",
+    "BaseSelectorEventLoop.sock_connect": "connect",
+    "BaseEventLoop.sock_connect": "connect",
+    "BaseSelectorEventLoop.sock_recv": "socket read",
+    "BaseSelectorEventLoop.sock_recv_into": "socket read",
+    "BaseSelectorEventLoop.sock_sendall": "socket write",
+    "StreamWriter.drain": "socket write",
+}
+
+
+def _friendly(qualname):
+    owner, _, method = qualname.rpartition(".")
+    if owner in _SOCKET_READERS and method.startswith("read"):
+        return "socket read"
+    return _FRIENDLY.get(qualname, qualname)

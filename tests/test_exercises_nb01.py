@@ -1,0 +1,471 @@
+"""The exercises of notebook 01 (async for): each passes with its reference answer, and typical
+wrong answers get the intended message, without tracebacks, warnings or stderr.
+
+Learner answers are written below as they would be in a notebook cell. Checks run with
+``asyncio.run`` (no pytest-asyncio); every warning is an error in this module.
+"""
+
+import asyncio
+import contextlib
+import importlib.util
+import time
+from pathlib import Path
+
+import aiohttp
+import nbformat
+import pytest
+
+import asynclab
+from asynclab.exercises.nb01 import q1, q2, q3
+
+pytestmark = pytest.mark.filterwarnings("error")
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "01_async_for.ipynb"
+
+
+def check(exercise, answer, **options):
+    """Run ``exercise.check(answer)`` quietly, with the local services running (q1 needs them)."""
+
+    async def run():
+        async with asynclab.start_services():
+            return await exercise.check(answer, show=False, **options)
+
+    return asyncio.run(run())
+
+
+def assert_passes(result):
+    assert result.status == "passed", f"{result.status}: {result.message} {result.error!r}"
+
+
+def assert_fails(result, *phrases):
+    assert result.status == "failed", f"expected a failure, got {result.status}: {result.message}"
+    for phrase in phrases:
+        assert phrase in result.message, f"{phrase!r} not in: {result.message}"
+
+
+# --- the stubs shipped in the notebook -------------------------------------------------------------
+
+def notebook_stubs(tmp_path):
+    """The notebook's exercise cells, imported from a file (as IPython does, so their source is known)."""
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    wanted = ("async def all_items(", "class Countdown:", "async def first_n(")
+    sources = [cell.source for cell in nb.cells
+               if cell.cell_type == "code" and cell.source.startswith(wanted)]
+    assert len(sources) == 3, "each exercise has exactly one answer cell"
+    path = tmp_path / "nb01_stubs.py"
+    path.write_text("\n\n".join(sources) + "\n")
+    spec = importlib.util.spec_from_file_location("nb01_stubs", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_shipped_stubs_are_not_answered_yet(tmp_path):
+    stubs = notebook_stubs(tmp_path)
+    for exercise, answer in [(q1, stubs.all_items), (q2, stubs.Countdown), (q3, stubs.first_n)]:
+        result = check(exercise, answer)
+        assert result.status == "not answered", f"{exercise.name}: {result.status}: {result.message}"
+        assert "still the stub" in result.message
+
+
+def test_a_missing_answer_is_not_answered_yet():
+    result = asyncio.run(q1.check(namespace={}, show=False))
+    assert result.status == "not answered" and "not defined yet" in result.message
+
+
+def test_hints_and_solutions_are_there(capsys):
+    for exercise in (q1, q2, q3):
+        assert len(exercise.hints) >= 3
+        source = exercise.solution_source()
+        assert f"{exercise.name}" in source
+        compile(source, exercise.name, "exec")
+    capsys.readouterr()
+
+
+# --- q1: all_items, an async generator over the paginated API -----------------------------------------
+
+def test_q1_reference_passes():
+    assert_passes(check(q1, q1.reference))
+
+
+async def all_items_ok_empty_page_guard(session, url, per_page=50):
+    page = 1
+    while True:
+        async with session.get(url, params={"page": page, "per_page": per_page}) as resp:
+            data = await resp.json()
+        for item in data["results"]:
+            yield item
+        if page >= data["pages"]:
+            return
+        page += 1
+
+
+def test_q1_another_correct_answer_passes():
+    assert_passes(check(q1, all_items_ok_empty_page_guard))
+
+
+async def all_items_new_session_per_page(session, url, per_page=50):
+    page, pages = 1, 1
+    while page <= pages:
+        async with aiohttp.ClientSession() as own_session:
+            async with own_session.get(url, params={"page": page, "per_page": per_page}) as resp:
+                data = await resp.json()
+        pages = data["pages"]
+        for item in data["results"]:
+            yield item
+        page += 1
+
+
+def test_q1_a_new_session_per_page_fails():
+    assert_fails(check(q1, all_items_new_session_per_page), "opened 5 connections",
+                 "with the `session` it was given")
+
+
+async def all_items_until_empty_page(session, url, per_page=50):
+    page = 1
+    while True:
+        async with session.get(url, params={"page": page, "per_page": per_page}) as resp:
+            data = await resp.json()
+        if not data["results"]:
+            return
+        for item in data["results"]:
+            yield item
+        page += 1
+
+
+def test_q1_asking_for_a_page_after_the_last_fails():
+    assert_fails(check(q1, all_items_until_empty_page), "made 6 requests for 5 pages", "page 6",
+                 "data[\"pages\"]")
+
+
+async def all_items_fetch_everything_first(session, url, per_page=50):
+    everything, page, pages = [], 1, 1
+    while page <= pages:
+        async with session.get(url, params={"page": page, "per_page": per_page}) as resp:
+            data = await resp.json()
+        pages = data["pages"]
+        everything += data["results"]
+        page += 1
+    for item in everything:
+        yield item
+
+
+def test_q1_fetching_every_page_before_yielding_fails():
+    assert_fails(check(q1, all_items_fetch_everything_first), "fetched 5 pages",
+                 "as soon as it has arrived")
+
+
+async def all_items_yields_pages(session, url, per_page=50):
+    page, pages = 1, 1
+    while page <= pages:
+        async with session.get(url, params={"page": page, "per_page": per_page}) as resp:
+            data = await resp.json()
+        pages = data["pages"]
+        yield data["results"]
+        page += 1
+
+
+def test_q1_yielding_whole_pages_fails():
+    assert_fails(check(q1, all_items_yields_pages), "yielded 5 lists", "one at a time")
+
+
+async def all_items_ignores_per_page(session, url, per_page=50):
+    page, pages = 1, 1
+    while page <= pages:
+        async with session.get(url, params={"page": page}) as resp:  # the API's default: 10 per page
+            data = await resp.json()
+        pages = data["pages"]
+        for item in data["results"]:
+            yield item
+        page += 1
+
+
+def test_q1_ignoring_per_page_fails():
+    assert_fails(check(q1, all_items_ignores_per_page), "made 24 requests", "5 pages of 50",
+                 "pass `per_page` to the API")
+
+
+async def all_items_forgets_next_page(session, url, per_page=50):
+    page, pages = 1, 1
+    while page <= pages:
+        async with session.get(url, params={"page": page, "per_page": per_page}) as resp:
+            data = await resp.json()
+        pages = data["pages"]
+        for item in data["results"]:
+            yield item
+
+
+def test_q1_never_moving_to_the_next_page_fails():
+    assert_fails(check(q1, all_items_forgets_next_page), "yielded more than", "stop condition")
+
+
+def all_items_plain_generator(session, url, per_page=50):
+    yield from []
+
+
+def test_q1_a_plain_generator_fails():
+    assert_fails(check(q1, all_items_plain_generator), "regular generator", "async def")
+
+
+async def all_items_forgets_await(session, url, per_page=50):
+    page, pages = 1, 1
+    while page <= pages:
+        async with session.get(url, params={"page": page, "per_page": per_page}) as resp:
+            data = resp.json()
+        pages = data["pages"]
+        for item in data["results"]:
+            yield item
+        page += 1
+
+
+def test_q1_a_forgotten_await_fails():
+    assert_fails(check(q1, all_items_forgets_await), "never awaited", "put `await` in front of it")
+
+
+# --- q2: Countdown, a class-based async iterator ---------------------------------------------------------
+
+def test_q2_reference_passes():
+    assert_passes(check(q2, q2.reference))
+
+
+class CountdownGeneratorMethod:  # a correct iterator written differently: passes too
+    def __init__(self, start, delay):
+        self.numbers = iter(range(start, 0, -1))
+        self.delay = delay
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        number = next(self.numbers, None)
+        if number is None:
+            raise StopAsyncIteration
+        await asyncio.sleep(self.delay)
+        return number
+
+
+def test_q2_another_correct_answer_passes():
+    assert_passes(check(q2, CountdownGeneratorMethod))
+
+
+async def countdown_as_async_generator(start, delay):
+    for number in range(start, 0, -1):
+        await asyncio.sleep(delay)
+        yield number
+
+
+def test_q2_an_async_generator_function_fails():
+    assert_fails(check(q2, countdown_as_async_generator), "is a function", "`async def __anext__(self)`")
+
+
+class CountdownStopIteration:
+    def __init__(self, start, delay):
+        self.current, self.delay = start, delay
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        if self.current <= 0:
+            raise StopIteration
+        await asyncio.sleep(self.delay)
+        self.current -= 1
+        return self.current + 1
+
+
+def test_q2_raising_stop_iteration_fails():
+    assert_fails(check(q2, CountdownStopIteration), "RuntimeError", "raise StopAsyncIteration")
+
+
+class CountdownTimeSleep:
+    def __init__(self, start, delay):
+        self.current, self.delay = start, delay
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        if self.current <= 0:
+            raise StopAsyncIteration
+        time.sleep(self.delay)
+        self.current -= 1
+        return self.current + 1
+
+
+def test_q2_time_sleep_fails():
+    assert_fails(check(q2, CountdownTimeSleep), "event loop was blocked", "time.sleep")
+
+
+class CountdownAsyncAiter:
+    def __init__(self, start, delay):
+        self.current, self.delay = start, delay
+
+    async def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        if self.current <= 0:
+            raise StopAsyncIteration
+        await asyncio.sleep(self.delay)
+        self.current -= 1
+        return self.current + 1
+
+
+def test_q2_an_async_aiter_fails():
+    assert_fails(check(q2, CountdownAsyncAiter), "`Countdown.__aiter__` must be a plain `def`")
+
+
+class CountdownOffByOne:
+    def __init__(self, start, delay):
+        self.current, self.delay = start, delay
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        if self.current <= 0:
+            raise StopAsyncIteration
+        await asyncio.sleep(self.delay)
+        self.current -= 1
+        return self.current
+
+
+def test_q2_off_by_one_fails():
+    assert_fails(check(q2, CountdownOffByOne), "gave [2, 1, 0]; expected [3, 2, 1]")
+
+
+class CountdownNoWait:
+    def __init__(self, start, delay):
+        self.current, self.delay = start, delay
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        if self.current <= 0:
+            raise StopAsyncIteration
+        self.current -= 1
+        return self.current + 1
+
+
+def test_q2_not_waiting_fails():
+    assert_fails(check(q2, CountdownNoWait), "did not come 0.2 s apart", "await asyncio.sleep(self.delay)")
+
+
+class CountdownNeverStops:
+    def __init__(self, start, delay):
+        self.current, self.delay = start, delay
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        await asyncio.sleep(0)
+        self.current -= 1
+        return self.current + 1
+
+
+def test_q2_never_stopping_fails():
+    assert_fails(check(q2, CountdownNeverStops), "yielded more than 20 items", "stop condition")
+
+
+# --- q3: first_n, stopping early and closing the generator ------------------------------------------------
+
+def test_q3_reference_passes():
+    assert_passes(check(q3, q3.reference))
+
+
+async def first_n_closes_by_hand(source, n):
+    items = []
+    if n == 0:
+        return items
+    try:
+        async for item in source:
+            items.append(item)
+            if len(items) == n:
+                break
+    finally:
+        await source.aclose()
+    return items
+
+
+def test_q3_closing_by_hand_passes():
+    assert_passes(check(q3, first_n_closes_by_hand))
+
+
+async def first_n_break_only(source, n):
+    items = []
+    if n == 0:
+        return items
+    async for item in source:
+        items.append(item)
+        if len(items) == n:
+            break
+    return items
+
+
+def test_q3_breaking_without_closing_fails():
+    assert_fails(check(q3, first_n_break_only), "left unfinished", "contextlib.aclosing(source)")
+
+
+async def first_n_reads_everything(source, n):
+    async with contextlib.aclosing(source):
+        items = []
+        async for item in source:
+            items.append(item)
+    return items[:n]
+
+
+def test_q3_reading_everything_fails():
+    assert_fails(check(q3, first_n_reads_everything), "read all 10 items")
+
+
+async def first_n_checks_before_appending(source, n):
+    items = []
+    async with contextlib.aclosing(source):
+        async for item in source:
+            if len(items) == n:
+                break
+            items.append(item)
+    return items
+
+
+def test_q3_reading_one_item_too_many_fails():
+    assert_fails(check(q3, first_n_checks_before_appending), "read 4 items", "right after appending")
+
+
+async def first_n_forgets_zero(source, n):
+    items = []
+    async with contextlib.aclosing(source):
+        async for item in source:
+            items.append(item)
+            if len(items) == n:
+                break
+    return items
+
+
+def test_q3_n_zero_fails():
+    assert_fails(check(q3, first_n_forgets_zero), "`first_n(source, 0)` returned [0, 1, 2")
+
+
+async def first_n_as_generator(source, n):
+    async with contextlib.aclosing(source):
+        async for item in source:
+            yield item
+
+
+def test_q3_an_async_generator_fails():
+    assert_fails(check(q3, first_n_as_generator), "async generator", "`return`")
+
+
+async def first_n_no_return(source, n):
+    items = []
+    async with contextlib.aclosing(source):
+        async for item in source:
+            items.append(item)
+            if len(items) == n:
+                break
+
+
+def test_q3_a_missing_return_fails():
+    assert_fails(check(q3, first_n_no_return), "returned None", "`return`")

@@ -1,0 +1,264 @@
+"""Notebook 02's exercises: each passes with its reference answer and gives the intended message for
+the wrong answers a learner typically writes (sequential, unbounded, wrong order, wrong syntax...).
+
+Learner answers are written below as they would be in a notebook cell. Checks run with
+``asyncio.run`` (no pytest-asyncio); every warning is an error here.
+"""
+
+import asyncio
+
+import pytest
+
+from asynclab.exercises.nb02 import download, number_stream, q1, q2, q3, url_stream
+
+pytestmark = pytest.mark.filterwarnings("error")
+
+
+def check(exercise, answer, **options):
+    return asyncio.run(exercise.check(answer, show=False, **options))
+
+
+def assert_fails(result, *phrases):
+    assert result.status == "failed", f"expected a failure, got {result.status}: {result.message}"
+    assert not result
+    for phrase in phrases:
+        assert phrase in result.message, f"{phrase!r} not in: {result.message}"
+
+
+def test_the_helpers_work_on_their_own():
+    async def main():
+        page = await download("https://example.com/page/1?delay=0.01")
+        numbers = [n async for n in number_stream([1, 2], 0)]
+        urls = [u async for u in url_stream(["a", "b"], 0)]
+        return page, numbers, urls
+
+    assert asyncio.run(main()) == ("<page https://example.com/page/1?delay=0.01>", [1, 2], ["a", "b"])
+
+
+# --- q1: fetch_in_order ----------------------------------------------------------------------------
+
+async def fetch_in_order_stub(urls):
+    """Download every URL at the same time; return the pages in the order of `urls`."""
+    ...  # YOUR CODE HERE
+
+
+async def fetch_in_order_taskgroup(urls):
+    async with asyncio.TaskGroup() as tg:
+        tasks = [tg.create_task(download(url)) for url in urls]
+    return [task.result() for task in tasks]
+
+
+async def fetch_in_order_tasks_then_comprehension(urls):
+    tasks = [asyncio.create_task(download(url)) for url in urls]  # all started here
+    return [await task for task in tasks]
+
+
+async def fetch_in_order_sequential(urls):
+    return [await download(url) for url in urls]
+
+
+async def fetch_in_order_as_completed(urls):
+    return [await next_done for next_done in asyncio.as_completed([download(url) for url in urls])]
+
+
+async def fetch_in_order_no_await(urls):
+    return asyncio.gather(*(download(url) for url in urls))
+
+
+async def fetch_in_order_coroutines(urls):
+    return [download(url) for url in urls]
+
+
+def test_q1_reference_and_other_correct_answers_pass():
+    assert check(q1, q1.reference).passed
+    assert check(q1, fetch_in_order_taskgroup).passed
+    assert check(q1, fetch_in_order_tasks_then_comprehension).passed
+
+
+def test_q1_stub_is_not_answered_yet():
+    assert check(q1, fetch_in_order_stub).status == "not answered"
+
+
+def test_q1_sequential_comprehension_is_called_sequential():
+    result = check(q1, fetch_in_order_sequential)
+    assert_fails(result, "Correct result, but your downloads ran one after another", "asyncio.gather")
+    assert result.timelines is not None  # the learner sees their timeline beside the reference
+
+
+def test_q1_as_completed_gives_the_wrong_order():
+    assert_fails(check(q1, fetch_in_order_as_completed), "wrong order", "as_completed")
+
+
+def test_q1_forgotten_awaits():
+    assert_fails(check(q1, fetch_in_order_no_await), "unfinished Future", "await")
+    assert_fails(check(q1, fetch_in_order_coroutines), "coroutine objects", "never ran")
+
+
+# --- q2: even_items ------------------------------------------------------------------------------------
+
+async def even_items_stub(stream):
+    """Return a list of the even numbers `stream` hands out, with one async comprehension."""
+    ...  # YOUR CODE HERE
+
+
+async def even_items_with_loop(stream):
+    evens = []
+    async for number in stream:
+        if number % 2 == 0:
+            evens.append(number)
+    return evens
+
+
+async def even_items_plain_for(stream):
+    return [number for number in stream if number % 2 == 0]
+
+
+async def even_items_parentheses(stream):
+    return (number async for number in stream if number % 2 == 0)
+
+
+async def even_items_no_condition(stream):
+    return [number async for number in stream]
+
+
+async def even_items_every_other(stream):
+    return [number async for i, number in _enumerate(stream) if i % 2 == 0]
+
+
+async def _enumerate(stream):
+    i = 0
+    async for item in stream:
+        yield i, item
+        i += 1
+
+
+def even_items_sync(stream):
+    return [number for number in stream if number % 2 == 0]
+
+
+def test_q2_reference_passes():
+    assert check(q2, q2.reference).passed
+
+
+def test_q2_stub_is_not_answered_yet():
+    assert check(q2, even_items_stub).status == "not answered"
+
+
+def test_q2_loop_is_correct_but_not_a_comprehension():
+    assert_fails(check(q2, even_items_with_loop), "Correct result, but written without an async comprehension")
+
+
+def test_q2_plain_for_on_an_async_stream():
+    assert_fails(check(q2, even_items_plain_for), "TypeError", "async for")
+
+
+def test_q2_parentheses_make_an_async_generator():
+    assert_fails(check(q2, even_items_parentheses), "returned an async generator", "square brackets")
+
+
+def test_q2_wrong_values():
+    assert_fails(check(q2, even_items_no_condition), "returned [0, 1, 2", "expected [0, 2, 4, 6, 8]")
+    assert_fails(check(q2, even_items_every_other), "returned [7, 9, 3]", "expected [4, 12, 10]")
+
+
+def test_q2_plain_def():
+    assert_fails(check(q2, even_items_sync), "async def")
+
+
+# --- q3: download_stream --------------------------------------------------------------------------------
+
+async def download_stream_stub(urls, limit):
+    """Download each URL of the async stream `urls`, at most `limit` at a time; pages in stream order."""
+    raise NotImplementedError  # YOUR CODE HERE
+
+
+async def download_stream_workers(urls, limit):
+    queue = asyncio.Queue(limit)
+    pages = {}
+
+    async def worker():
+        while (job := await queue.get()) is not None:
+            index, url = job
+            pages[index] = await download(url)
+
+    async with asyncio.TaskGroup() as tg:
+        for _ in range(limit):
+            tg.create_task(worker())
+        count = 0
+        async for url in urls:
+            await queue.put((count, url))
+            count += 1
+        for _ in range(limit):
+            await queue.put(None)
+    return [pages[i] for i in range(count)]
+
+
+async def download_stream_sequential(urls, limit):
+    return [await download(url) async for url in urls]
+
+
+async def download_stream_unbounded(urls, limit):
+    return await asyncio.gather(*[download(url) async for url in urls])
+
+
+async def download_stream_semaphore_per_task(urls, limit):
+    async def download_one(url):
+        async with asyncio.Semaphore(limit):  # a new semaphore each time: limits nothing
+            return await download(url)
+
+    return await asyncio.gather(*[download_one(url) async for url in urls])
+
+
+async def download_stream_completion_order(urls, limit):
+    semaphore = asyncio.Semaphore(limit)
+    pages = []
+
+    async def download_one(url):
+        async with semaphore:
+            pages.append(await download(url))
+
+    async with asyncio.TaskGroup() as tg:
+        async for url in urls:
+            tg.create_task(download_one(url))
+    return pages
+
+
+async def download_stream_hardcoded_three(urls, limit):
+    semaphore = asyncio.Semaphore(3)
+
+    async def download_one(url):
+        async with semaphore:
+            return await download(url)
+
+    return await asyncio.gather(*[download_one(url) async for url in urls])
+
+
+def test_q3_reference_and_workers_pass():
+    assert check(q3, q3.reference).passed
+    assert check(q3, download_stream_workers).passed
+
+
+def test_q3_stub_is_not_answered_yet():
+    assert check(q3, download_stream_stub).status == "not answered"
+
+
+def test_q3_sequential_is_called_sequential():
+    result = check(q3, download_stream_sequential)
+    assert_fails(result, "Correct result, but your downloads with `limit=3` ran one after another",
+                 "Semaphore(3)")
+    assert result.timelines is not None
+
+
+def test_q3_unbounded_is_too_many_at_once():
+    assert_fails(check(q3, download_stream_unbounded), "8 of your downloads with `limit=3` ran at the "
+                                                       "same time; at most 3 should")
+    assert_fails(check(q3, download_stream_semaphore_per_task), "at most 3 should", "one shared")
+
+
+def test_q3_completion_order_is_the_wrong_order():
+    assert_fails(check(q3, download_stream_completion_order), "wrong order", "task.result()")
+
+
+def test_q3_a_hardcoded_limit_fails_with_limit_two():
+    assert_fails(check(q3, download_stream_hardcoded_three), "3 of your downloads with `limit=2` ran at the same time",
+                 "at most 2 should")

@@ -1,0 +1,767 @@
+"""Tests for asynclab.timeline: what gets recorded, how waits are named, drawing and export.
+
+No pytest-asyncio: each test runs its scenario with asyncio.run(). Timing checks are generous
+ratios, because the machine is shared.
+"""
+
+import asyncio
+import gc
+import json
+import subprocess
+import sys
+import textwrap
+import time
+import warnings
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from asynclab import Timeline
+from asynclab.timeline import Span, TaskInfo, span
+from asynclab.paths import NOTEBOOKS_DIR
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def record(body, **timeline_options):
+    """Run ``body(tl)`` inside ``async with Timeline(show=False)``; return the timeline."""
+    timeline_options.setdefault("show", False)
+
+    async def main():
+        async with Timeline(**timeline_options) as tl:
+            await body(tl)
+        return tl
+
+    return asyncio.run(main())
+
+
+def spans_of(tl, lane, kind=None, label=None):
+    return [s for s in tl.spans if s.lane == lane and (kind is None or s.kind == kind)
+            and (label is None or s.label == label)]
+
+
+def total(spans):
+    return sum(s.duration for s in spans)
+
+
+def task_info(tl, name):
+    (info,) = [t for t in tl.tasks if t.name == name]
+    return info
+
+
+# -- what gets recorded -------------------------------------------------------------------
+
+
+def test_records_nested_tasks_with_their_parents_in_creation_order():
+    async def grandchild():
+        await asyncio.sleep(0.01)
+
+    async def child():
+        await asyncio.create_task(grandchild(), name="grandchild")
+
+    async def body(tl):
+        await asyncio.create_task(child(), name="child")
+
+    tl = record(body)
+    block = tl.tasks[0]
+    assert block.block and tl.lanes[0] == block.name
+    assert tl.lanes[1:] == ["child", "grandchild"]
+    assert task_info(tl, "child").parent == block.name
+    assert task_info(tl, "grandchild").parent == "child"
+    assert task_info(tl, "grandchild").coro == "grandchild"
+    for info in tl.tasks[1:]:
+        assert info.outcome == "result" and 0 <= info.created <= info.done <= tl.duration
+
+
+def test_taskgroup_names_are_read_after_creation():
+    async def body(tl):
+        async with asyncio.TaskGroup() as tg:
+            for i in range(3):
+                tg.create_task(asyncio.sleep(0.01), name=f"worker-{i}")
+
+    tl = record(body)
+    assert tl.lanes[1:] == ["worker-0", "worker-1", "worker-2"]
+    assert spans_of(tl, tl.lanes[0], "waiting", "TaskGroup.__aexit__")
+
+
+def test_gather_runs_sleeps_concurrently():
+    async def body(tl):
+        await asyncio.gather(*(asyncio.sleep(0.05) for _ in range(4)))
+
+    tl = record(body)
+    assert len(tl.lanes) == 5
+    assert tl.max_concurrency("sleep") == 4
+    assert tl.max_concurrency() == 4  # tasks alive at once
+    assert spans_of(tl, tl.lanes[0], "waiting", "gather")
+    assert tl.duration < 4 * 0.05 * 0.75  # overlapped, not one after another
+
+
+def test_duplicate_task_names_get_distinct_lanes():
+    async def body(tl):
+        await asyncio.gather(*(asyncio.create_task(asyncio.sleep(0), name="same")
+                               for _ in range(2)))
+
+    assert record(body).lanes[1:] == ["same", "same (2)"]
+
+
+def test_outcomes_of_failed_and_cancelled_tasks():
+    async def fails():
+        await asyncio.sleep(0)
+        raise ValueError("boom")
+
+    async def body(tl):
+        sleeper = asyncio.create_task(asyncio.sleep(10), name="cancelled")
+        failing = asyncio.create_task(fails(), name="failed")
+        fine = asyncio.create_task(asyncio.sleep(0), name="fine")
+        await asyncio.sleep(0.01)
+        sleeper.cancel()
+        await asyncio.gather(sleeper, failing, fine, return_exceptions=True)
+
+    tl = record(body)
+    assert task_info(tl, "cancelled").outcome == "cancelled"
+    assert task_info(tl, "failed").outcome == "exception"
+    assert task_info(tl, "failed").exception == "ValueError('boom')"
+    assert task_info(tl, "fine").outcome == "result"
+
+
+def test_task_still_running_at_the_end_is_clipped_and_pending():
+    async def body(tl):
+        body.task = asyncio.create_task(asyncio.sleep(0.2), name="background")
+        await asyncio.sleep(0.02)
+
+    async def main():
+        async with Timeline(show=False) as tl:
+            await body(tl)
+        await body.task  # finishes after the block: not part of the timeline
+        return tl
+
+    tl = asyncio.run(main())
+    info = task_info(tl, "background")
+    assert info.done is None and info.outcome is None
+    assert all(s.end <= tl.duration + 1e-9 for s in tl.spans)
+
+
+def test_tasks_created_before_the_block_are_not_recorded():
+    async def busy(name):
+        for _ in range(5):
+            await asyncio.sleep(0.005)
+        # a task created later by an old task is not the block's either
+        await asyncio.create_task(asyncio.sleep(0), name=f"{name}-child")
+
+    async def main():
+        old = asyncio.create_task(busy("old"), name="old")
+        await asyncio.sleep(0)
+        async with Timeline(show=False) as tl:
+            await asyncio.create_task(busy("new"), name="new")
+            await old
+        return tl
+
+    tl = asyncio.run(main())
+    assert tl.lanes[1:] == ["new", "new-child"]
+
+
+def test_nested_timelines_both_record_the_inner_tasks():
+    async def main():
+        async with Timeline(show=False) as outer:
+            await asyncio.create_task(asyncio.sleep(0), name="before")
+            async with Timeline(show=False) as inner:
+                assert Timeline.current() is inner
+                await asyncio.create_task(asyncio.sleep(0), name="inside")
+            assert Timeline.current() is outer
+            await asyncio.create_task(asyncio.sleep(0), name="after")
+        assert Timeline.current() is None
+        return outer, inner
+
+    outer, inner = asyncio.run(main())
+    assert outer.lanes[1:] == ["before", "inside", "after"]
+    assert inner.lanes[1:] == ["inside"]
+    assert spans_of(inner, "inside", "running") and spans_of(outer, "inside", "running")
+
+
+def test_concurrent_timelines_in_sibling_tasks_restore_the_factory():
+    async def recorded(name, delay):
+        async with Timeline(show=False) as tl:
+            await asyncio.create_task(asyncio.sleep(delay), name=name)
+        return tl
+
+    async def main():
+        a, b = await asyncio.gather(recorded("a", 0.02), recorded("b", 0.01))
+        return a, b, asyncio.get_running_loop().get_task_factory()
+
+    a, b, factory = asyncio.run(main())
+    assert a.lanes[1:] == ["a"] and b.lanes[1:] == ["b"]
+    assert factory is None
+
+
+# -- the task factory is chained and restored ---------------------------------------------
+
+
+class CountingFactory:
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, loop, coro, **kwargs):
+        self.calls += 1
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+
+@pytest.mark.parametrize("ending", ["normal", "exception", "cancelled"])
+def test_factory_is_chained_and_restored(ending):
+    factory = CountingFactory()
+
+    async def block():
+        async with Timeline(show=False) as tl:
+            block.tl = tl
+            await asyncio.create_task(asyncio.sleep(0), name="child")
+            if ending == "exception":
+                raise KeyError("stop")
+            if ending == "cancelled":
+                await asyncio.sleep(10)
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        loop.set_task_factory(factory)
+        task = asyncio.create_task(block())
+        await asyncio.sleep(0.02)
+        if ending == "cancelled":
+            task.cancel()
+        result = await asyncio.gather(task, return_exceptions=True)
+        return result[0], loop.get_task_factory()
+
+    outcome, restored = asyncio.run(main())
+    assert restored is factory
+    assert factory.calls >= 2  # the block's task and the child both went through it
+    assert block.tl.lanes[1:] == ["child"]
+    expected = {"normal": "result", "exception": "exception", "cancelled": "cancelled"}[ending]
+    assert block.tl.tasks[0].outcome == expected
+    if ending == "exception":
+        assert isinstance(outcome, KeyError)
+    elif ending == "cancelled":
+        assert isinstance(outcome, asyncio.CancelledError)
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="eager tasks arrived in Python 3.12")
+def test_eager_task_factory_is_chained():
+    async def main():
+        loop = asyncio.get_running_loop()
+        loop.set_task_factory(asyncio.eager_task_factory)
+        async with Timeline(show=False) as tl:
+            await asyncio.create_task(asyncio.sleep(0.01), name="eager")
+        return tl, loop.get_task_factory()
+
+    tl, factory = asyncio.run(main())
+    assert factory is asyncio.eager_task_factory
+    assert spans_of(tl, "eager", "waiting", "sleep")
+
+
+# -- naming what a task waits on ----------------------------------------------------------
+
+
+def test_lock_waits_are_distinct_from_holding_time():
+    hold = 0.03
+
+    async def worker(lock):
+        async with lock:
+            await asyncio.sleep(hold)
+
+    async def body(tl):
+        lock = asyncio.Lock()
+        await asyncio.gather(*(asyncio.create_task(worker(lock), name=f"w{i}")
+                               for i in range(3)))
+
+    tl = record(body)
+    waits = [total(spans_of(tl, f"w{i}", "waiting", "Lock.acquire")) for i in range(3)]
+    holds = [total(spans_of(tl, f"w{i}", "waiting", "sleep")) for i in range(3)]
+    assert waits[0] == 0
+    assert hold * 0.7 < waits[1] < hold * 2.5 and hold * 1.5 < waits[2] < hold * 4
+    assert all(hold * 0.9 < h < hold * 3 for h in holds)
+    assert tl.max_concurrency("sleep") == 1  # only the holder sleeps
+    assert tl.max_concurrency("Lock.acquire") == 2
+
+
+def test_semaphore_queue_and_event_waits_are_named():
+    async def limited(sem):
+        async with sem:
+            await asyncio.sleep(0.01)
+
+    async def consumer(queue):
+        return await queue.get()
+
+    async def waiter(event):
+        await event.wait()
+
+    async def body(tl):
+        sem, queue, event = asyncio.Semaphore(1), asyncio.Queue(), asyncio.Event()
+        tasks = [asyncio.create_task(limited(sem), name=f"s{i}") for i in range(2)]
+        tasks.append(asyncio.create_task(consumer(queue), name="consumer"))
+        tasks.append(asyncio.create_task(waiter(event), name="waiter"))
+        await asyncio.sleep(0.02)
+        queue.put_nowait("item")
+        event.set()
+        await asyncio.gather(*tasks)
+
+    tl = record(body)
+    assert spans_of(tl, "s1", "waiting", "Semaphore.acquire")
+    assert spans_of(tl, "consumer", "waiting", "Queue.get")
+    assert spans_of(tl, "waiter", "waiting", "Event.wait")
+
+
+def test_async_generator_and_iterator_waits_are_named():
+    async def ticker():
+        for i in range(3):
+            await asyncio.sleep(0.005)
+            yield i
+
+    class Countdown:
+        def __init__(self):
+            self.left = 2
+
+        def __aiter__(self):
+            return self
+
+        async def __anext__(self):
+            if not self.left:
+                raise StopAsyncIteration
+            self.left -= 1
+            await asyncio.sleep(0.005)
+            return self.left
+
+    async def consume():
+        return [x async for x in ticker()] + [x async for x in Countdown()]
+
+    async def body(tl):
+        await asyncio.create_task(consume(), name="consumer")
+        async for _ in ticker():  # in the block's own task too
+            pass
+
+    tl = record(body)
+    labels = {s.label for s in spans_of(tl, "consumer", "waiting")}
+    assert {"anext(ticker)", "anext(Countdown)"} <= labels
+    block_labels = {s.label for s in spans_of(tl, tl.lanes[0], "waiting")}
+    assert any(label.startswith("anext(") for label in block_labels)
+
+
+def test_awaiting_a_task_names_it():
+    async def body(tl):
+        await asyncio.create_task(asyncio.sleep(0.01), name="slow")
+
+    tl = record(body)
+    assert spans_of(tl, tl.lanes[0], "waiting", "await slow")
+
+
+def test_late_finalised_async_generator_gets_its_own_lane():
+    async def ticker():
+        try:
+            while True:
+                yield
+                await asyncio.sleep(0.001)
+        finally:
+            ticker.closed = True
+
+    async def body(tl):
+        async for _ in ticker():
+            break  # abandoned: the loop closes it in a new task, after this step
+
+    tl = record(body)
+    assert ticker.closed
+    closers = [t for t in tl.tasks if t.coro.startswith("aclose(")]
+    assert len(closers) == 1 and closers[0].outcome == "result"
+    assert closers[0].coro == "aclose(ticker)"
+    assert spans_of(tl, closers[0].name, "running")
+
+
+def test_settle_waits_for_cleanup_that_awaits():
+    async def ticker():
+        try:
+            while True:
+                yield
+        finally:
+            await asyncio.sleep(0.03)  # slow clean-up
+            ticker.closed = True
+
+    async def body(tl):
+        async for _ in ticker():
+            break
+        assert await tl.settle(timeout=2)
+
+    tl = record(body)
+    assert ticker.closed
+    (closer,) = [t for t in tl.tasks if t.coro.startswith("aclose(")]
+    assert closer.outcome == "result"
+    assert total(spans_of(tl, closer.name, "waiting", "sleep")) > 0.02
+
+
+# -- the block's own lane -----------------------------------------------------------------
+
+
+def test_block_lane_shows_its_waits_and_its_blocking_work():
+    async def body(tl):
+        await asyncio.sleep(0.05)
+        time.sleep(0.05)  # blocks the loop: the block's task is running
+        await asyncio.sleep(0.05)
+
+    tl = record(body)
+    lane = tl.lanes[0]
+    sleeps = spans_of(tl, lane, "waiting", "sleep")
+    assert len(sleeps) == 2
+    assert all(0.04 < s.duration < 0.1 for s in sleeps)
+    longest_step = max(s.duration for s in spans_of(tl, lane, "running"))
+    assert 0.04 < longest_step < 0.1
+    assert sleeps[0].end <= sleeps[1].start
+
+
+def test_a_traced_sleep_is_drawn_at_its_length():
+    async def body(tl):
+        await asyncio.create_task(asyncio.sleep(0.1), name="sleeper")
+
+    (sleep,) = spans_of(record(body), "sleeper", "waiting", "sleep")
+    assert 0.095 < sleep.duration < 0.15
+
+
+# -- phases, marks, external spans --------------------------------------------------------
+
+
+def work_in_a_thread():
+    with span("in a thread"):
+        time.sleep(0.001)
+
+
+def test_span_and_mark_record_phases_on_the_current_lane():
+    async def child(tl):
+        async with tl.span("child phase"):
+            await asyncio.sleep(0.01)
+
+    async def body(tl):
+        with tl.span("sync phase"):
+            await asyncio.sleep(0.01)
+        async with span("module-level", kind="step"):
+            await asyncio.create_task(child(tl), name="child")
+        tl.mark("done")
+        await asyncio.to_thread(work_in_a_thread)
+
+    tl = record(body)
+    block = tl.lanes[0]
+    (sync_phase,) = [s for s in tl.spans if s.label == "sync phase"]
+    assert sync_phase.lane == block and sync_phase.kind == "phase"
+    assert 0.008 < sync_phase.duration < 0.1
+    assert [s.kind for s in tl.spans if s.label == "module-level"] == ["step"]
+    assert [s.lane for s in tl.spans if s.label == "child phase"] == ["child"]
+    assert any(s.lane.startswith("thread ") for s in tl.spans if s.label == "in a thread")
+    assert tl.max_concurrency("phase") == 1
+
+
+def test_module_level_span_is_a_no_op_without_a_timeline():
+    with span("nothing"):
+        pass
+
+    async def main():
+        async with span("nothing either"):
+            assert Timeline.current() is None
+
+    asyncio.run(main())
+
+
+def test_span_outside_the_block_raises_a_clear_error():
+    tl = Timeline(show=False)
+    with pytest.raises(RuntimeError, match="(?s)has not started.*async with Timeline"):
+        tl.span("too early")
+    done = record(lambda tl: asyncio.sleep(0))
+    with pytest.raises(RuntimeError, match="has already ended"):
+        done.span("too late")
+    with pytest.raises(RuntimeError, match="already ended"):
+        done.mark("too late")
+
+
+def test_add_spans_clips_and_skips_outside_records():
+    async def body(tl):
+        await asyncio.sleep(0.02)
+
+    tl = record(body)
+    start = time.perf_counter() - 10  # long before the timeline: skipped
+    t0 = tl._started_at
+    added = tl.add_spans([
+        SimpleNamespace(label="GET /a", start=t0 + 0.001, end=t0 + 0.005),
+        {"label": "GET /b", "start": t0 - 1, "end": t0 + 0.002},  # clipped at the start
+        SimpleNamespace(label="GET /old", start=start, end=start + 1),
+    ], lane="server")
+    assert added == 2
+    server = spans_of(tl, "server")
+    assert [s.label for s in sorted(server, key=lambda s: s.label)] == ["GET /a", "GET /b"]
+    assert all(s.kind == "server" and s.start >= 0 for s in server)
+    assert tl.lanes[-1] == "server"
+    with pytest.raises(TypeError, match="label, start and end"):
+        tl.add_spans([object()], lane="server")
+
+
+# -- bad input ----------------------------------------------------------------------------
+
+
+def test_run_helper_runs_coroutines_and_async_functions_as_tasks():
+    async def answer():
+        await asyncio.sleep(0)
+        return 42
+
+    async def body(tl):
+        assert await tl.run(answer(), name="coroutine") == 42
+        assert await tl.run(answer, name="function") == 42
+
+    assert record(body).lanes[1:] == ["coroutine", "function"]
+
+
+@pytest.mark.parametrize("bad, words", [(42, "got 42 (int)"), (print, "print"),
+                                        (lambda: 7, "returned 7 (int)")])
+def test_run_helper_rejects_what_cannot_be_awaited(bad, words):
+    async def body(tl):
+        with pytest.raises(TypeError) as error:
+            await tl.run(bad)
+        assert words in str(error.value)
+
+    record(body)
+
+
+def test_timeline_records_one_block_only():
+    async def main():
+        tl = Timeline(show=False)
+        async with tl:
+            pass
+        with pytest.raises(RuntimeError, match="new Timeline"):
+            async with tl:
+                pass
+
+    asyncio.run(main())
+
+
+def test_bad_arguments_give_clear_errors():
+    with pytest.raises(TypeError, match="show"):
+        Timeline(show="yes")
+    tl = record(lambda tl: asyncio.sleep(0))
+    with pytest.raises(TypeError, match="label or kind"):
+        tl.max_concurrency(3)
+    with pytest.raises(TypeError, match="group"):
+        tl.plot(group=5)
+    with pytest.raises(TypeError, match="another Timeline"):
+        tl.compare("not a timeline")
+
+
+# -- reading and drawing ------------------------------------------------------------------
+
+
+def lane_demo():
+    async def worker(lock):
+        async with lock:
+            await asyncio.sleep(0.01)
+
+    async def body(tl):
+        lock = asyncio.Lock()
+        with tl.span("work"):
+            await asyncio.gather(*(worker(lock) for _ in range(3)))
+        tl.mark("end")
+
+    return record(body, title="demo")
+
+
+def test_spans_and_tasks_are_dataclasses_with_the_documented_fields():
+    tl = lane_demo()
+    assert all(isinstance(s, Span) for s in tl.spans)
+    assert {s.kind for s in tl.spans} == {"running", "waiting", "phase"}
+    assert all(0 <= s.start <= s.end <= tl.duration + 1e-9 for s in tl.spans)
+    assert all(isinstance(t, TaskInfo) for t in tl.tasks)
+    assert [t.lane for t in tl.tasks] == tl.lanes
+    assert tl.duration > 0.03
+
+
+def test_summary_adds_up_and_prints_as_a_table():
+    tl = lane_demo()
+    rows = tl.summary()
+    assert [row["lane"] for row in rows] == tl.lanes
+    for row in rows:
+        assert set(row) == {"lane", "busy", "waiting", "total", "count"}
+        assert row["total"] == pytest.approx(row["busy"] + row["waiting"])
+        assert row["count"] >= 1
+    assert rows[0]["total"] == pytest.approx(tl.duration, rel=0.05)
+    text = str(rows)
+    assert text.splitlines()[0].split() == ["lane", "busy", "waiting", "total", "count"]
+    assert "<table>" in rows._repr_html_()
+
+
+def test_chrome_trace_has_one_complete_event_per_span(tmp_path):
+    tl = lane_demo()
+    path = tl.to_chrome_trace(tmp_path / "trace.json")
+    trace = json.loads(Path(path).read_text())
+    complete = [e for e in trace["traceEvents"] if e["ph"] == "X"]
+    assert len(complete) == len(tl.spans)
+    assert all(e["dur"] >= 0 and e["ts"] >= 0 and "pid" in e and "tid" in e for e in complete)
+    names = {e["args"]["name"] for e in trace["traceEvents"] if e.get("name") == "thread_name"}
+    assert len(names) >= len(tl.lanes)
+    assert any(e["ph"] == "i" and e["name"] == "end" for e in trace["traceEvents"])
+
+
+def test_plot_returns_a_figure_with_one_label_per_lane():
+    from matplotlib.figure import Figure
+
+    tl = lane_demo()
+    figure = tl.plot()
+    assert isinstance(figure, Figure)
+    ax = figure.axes[0]
+    assert len(ax.get_yticklabels()) == len(tl.lanes)
+    assert ax.get_yticklabels()[0].get_text().endswith("(block)")
+    assert figure.get_facecolor()[3] == 1.0  # opaque
+    assert tl._repr_png_().startswith(b"\x89PNG")
+
+
+def test_plot_groups_lanes():
+    tl = lane_demo()
+    groups = {lane: ("block" if i == 0 else "workers") for i, lane in enumerate(tl.lanes)}
+    figure = tl.plot(group=groups)
+    texts = [t.get_text() for t in figure.axes[0].texts]
+    assert "workers" in texts and "block" in texts
+    tl.plot(group=lambda lane: None)  # no group at all is fine too
+
+
+def test_plot_of_an_empty_timeline_says_nothing_was_recorded():
+    figure = Timeline(show=False).plot()
+    texts = [t.get_text() for ax in figure.axes for t in ax.texts]
+    assert any("Nothing recorded" in text for text in texts)
+
+
+def test_compare_stacks_two_timelines_on_one_time_axis():
+    first, second = lane_demo(), lane_demo()
+    figure = first.compare(second, titles=("before", "after"))
+    assert len(figure.axes) == 2
+    titles = [ax.get_title(loc="left") for ax in figure.axes]
+    assert titles[0].startswith("before") and titles[1].startswith("after")
+    assert figure.axes[0].get_xlim() == figure.axes[1].get_xlim()
+    Timeline(show=False).compare(second)  # an empty side is drawn as such
+
+
+def test_plot_on_given_axes_and_many_figures_without_pyplot():
+    from matplotlib.figure import Figure
+
+    tl = lane_demo()
+    ax = Figure().add_subplot()
+    assert tl.plot(ax=ax) is ax.figure
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(25):  # pyplot would warn about more than 20 open figures
+            tl.plot()
+    assert "matplotlib.pyplot" not in sys.modules or \
+        not sys.modules["matplotlib.pyplot"].get_fignums()
+
+
+def test_many_spans_are_drawn_quickly():
+    async def yielder():
+        for _ in range(50):
+            await asyncio.sleep(0)
+
+    async def body(tl):
+        await asyncio.gather(*(yielder() for _ in range(100)))
+
+    from asynclab.timeline.drawing import png_bytes
+
+    tl = record(body)
+    assert len(tl.spans) > 10_000
+    began = time.perf_counter()
+    png_bytes(tl.plot())
+    assert time.perf_counter() - began < 5  # 0.5 s in the benchmark; generous here
+
+
+# -- leaving no trace ---------------------------------------------------------------------
+
+
+def test_no_warnings_and_no_loop_errors():
+    errors = []
+
+    async def fails():
+        raise RuntimeError("handled below")
+
+    async def main():
+        asyncio.get_running_loop().set_exception_handler(lambda loop, ctx: errors.append(ctx))
+        async with Timeline(show=False) as tl:
+            task = asyncio.create_task(fails())
+            with pytest.raises(RuntimeError):
+                await task
+            await asyncio.gather(asyncio.sleep(0.01), asyncio.sleep(0))
+        return tl
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tl = asyncio.run(main())
+        tl.plot()
+        del tl
+        gc.collect()
+    assert errors == []
+
+
+def test_show_is_off_outside_a_notebook():
+    tl = record(lambda tl: asyncio.sleep(0), show=None)
+    assert tl._display is None
+
+
+def test_nested_asyncio_run_with_nest_asyncio2():
+    # In a subprocess, so that nest_asyncio2's patching of asyncio stays there.
+    script = textwrap.dedent("""
+        import asyncio, json, sys
+        sys.path.insert(0, sys.argv[1])
+        import nest_asyncio2
+        from asynclab import Timeline
+
+        nest_asyncio2.apply()
+
+        async def inner():
+            async with Timeline(show=False) as tl:
+                await asyncio.gather(asyncio.sleep(0.02), asyncio.sleep(0.01))
+            return tl
+
+        async def outer():
+            async with Timeline(show=False) as tl:
+                inner_tl = asyncio.run(inner())  # blocks this task, runs the loop again
+                await asyncio.create_task(asyncio.sleep(0.01), name="after")
+            return tl, inner_tl, asyncio.get_running_loop().get_task_factory()
+
+        outer_tl, inner_tl, factory = asyncio.run(outer())
+        print(json.dumps({"outer": outer_tl.lanes, "inner": inner_tl.lanes,
+                          "inner_sleeps": inner_tl.max_concurrency("sleep"),
+                          "factory": repr(factory)}))
+    """)
+    result = subprocess.run([sys.executable, "-W", "error", "-c", script, str(NOTEBOOKS_DIR)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    data = json.loads(result.stdout)
+    assert data["inner_sleeps"] == 2
+    assert len(data["inner"]) == 3
+    assert data["outer"][-1] == "after"
+    assert set(data["inner"][1:]) <= set(data["outer"])  # the outer one saw them too
+    assert data["factory"] == "None"
+
+
+@pytest.mark.notebook
+def test_in_a_jupyter_kernel_it_displays_and_refreshes_live(tmp_path):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell(f"import sys, asyncio\nsys.path.insert(0, {str(NOTEBOOKS_DIR)!r})\n"
+                                  "from asynclab import Timeline"),
+        nbformat.v4.new_code_cell(
+            "async with Timeline('live') as tl:\n"
+            "    await asyncio.gather(*(asyncio.sleep(0.4) for _ in range(3)))\n"
+            "    await asyncio.sleep(0.6)"),
+        nbformat.v4.new_code_cell("print(len(tl.lanes))"),
+    ]
+    updates = []
+
+    class Client(nbclient.NotebookClient):
+        def process_message(self, msg, cell, cell_index):
+            if msg["msg_type"] == "update_display_data":
+                updates.append(cell_index)
+            return super().process_message(msg, cell, cell_index)
+
+    Client(notebook, timeout=120, kernel_name="python3").execute()
+    outputs = notebook.cells[1].outputs
+    assert not [o for o in outputs if o.output_type in ("stream", "error")], outputs
+    (shown,) = outputs  # one picture, refreshed in place
+    assert shown.output_type == "display_data" and "image/png" in shown.data
+    assert updates.count(1) >= 2  # at least one live frame, then the final figure
+    assert notebook.cells[2].outputs[0].text.strip() == "4"
