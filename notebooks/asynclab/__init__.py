@@ -34,3 +34,14 @@ def __getattr__(name):
 
 def __dir__():
     return sorted(list(globals()) + __all__)
+
+
+def _prepare_kernel():
+    # In a notebook, let the stop button interrupt an idle `await` at once (see kernel.py).
+    from . import kernel
+
+    if kernel.in_kernel():
+        kernel.wake_loop_on_signals()
+
+
+_prepare_kernel()

@@ -10,7 +10,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import sync_playwright
+
+try:
+    from playwright.sync_api import sync_playwright
+except ImportError:
+    sync_playwright = None
 
 from labdriver import CHROMIUM_ARGS, SCREENSHOTS_DIR, Lab, LabServer, chromium_executable
 
@@ -38,6 +42,8 @@ def pytest_runtest_makereport(item, call):
 
 @pytest.fixture(scope="session")
 def chromium_path() -> str:
+    if sync_playwright is None:
+        pytest.skip("playwright is not installed: pip install -r requirements-test.txt")
     path = chromium_executable()
     if path is None:
         pytest.skip("Chromium not installed: run scripts/install_chromium.sh "

@@ -38,7 +38,7 @@ async def all_items(session, url, per_page=50):
         async with session.get(url, params={"page": page, "per_page": per_page}) as resp:
             resp.raise_for_status()
             data = await resp.json()
-        pages = data["pages"]  # the first answer says how many pages there are
+        pages = data["pages"]  # the first response says how many pages there are
         for item in data["results"]:
             yield item
         page += 1

@@ -15,8 +15,9 @@ from matplotlib.patches import Patch
 
 DPI = 100
 LIVE_DPI = 60
-MAX_TICK_LABELS = 60  # more lanes than this: label only some of them
-MAX_TEXT_LABELS = 150  # labels written inside bars, widest bars first
+MAX_TICK_LABELS = 40  # more lanes than this: label only some of them (ticks are costly)
+MAX_TEXT_LABELS = 80  # labels written inside bars, widest bars first
+MAX_AXES_HEIGHT = 12.0  # inches: with many lanes, rows get thinner instead
 HATCH_LIMIT = 5000  # hatching many thousands of bars is slow and unreadable anyway
 
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
@@ -118,7 +119,7 @@ def _figure_size(layouts, snapshots, live):
     groups = [str(g[0]) for layout in layouts for g in layout.groups if g[0] is not None]
     right = 0.3 + (min(2.0, 0.075 * max(len(g) for g in groups)) if groups else 0.0)
     width = 8.0 if live else 10.0
-    axes_height = min(24.0, max(0.8, row_height * rows)) + 0.45 * (len(layouts) - 1)
+    axes_height = min(MAX_AXES_HEIGHT, max(0.8, row_height * rows)) + 0.45 * (len(layouts) - 1)
     top, bottom = 0.85, 0.55
     return width, axes_height + top + bottom, left, right, top, bottom
 

@@ -1,0 +1,65 @@
+"""The stop button's interrupt wakes an idle event loop at once once asynclab is imported."""
+
+import subprocess
+import sys
+import textwrap
+
+from nbharness import NOTEBOOKS_DIR
+
+# A stand-in for ipykernel's stop button: a SIGINT handler that schedules the task's cancellation.
+SCRIPT = textwrap.dedent("""
+    import asyncio, os, signal, sys, threading, time
+    sys.path.insert(0, {notebooks!r})
+    from asynclab.kernel import wake_loop_on_signals
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        if {wake}:
+            assert wake_loop_on_signals()
+        cell = asyncio.create_task(asyncio.sleep({sleep}))
+        signal.signal(signal.SIGINT, lambda *_: loop.call_soon(cell.cancel))
+        threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()
+        started = time.perf_counter()
+        try:
+            await cell
+        except asyncio.CancelledError:
+            pass
+        print(f"{{time.perf_counter() - started:.3f}}")
+
+    asyncio.run(main())
+""")
+
+
+def stopped_after(wake: bool, sleep: float) -> float:
+    code = SCRIPT.format(notebooks=str(NOTEBOOKS_DIR), wake=wake, sleep=sleep)
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    return float(run.stdout)
+
+
+def test_interrupt_wakes_the_loop_at_once():
+    assert stopped_after(wake=True, sleep=30) < 2.0
+
+
+def test_without_it_the_interrupt_waits_for_the_sleep():
+    # The problem being fixed, shown on a short sleep: the cancellation waits for the timer.
+    assert stopped_after(wake=False, sleep=3) > 2.5
+
+
+def test_off_the_main_thread_it_does_nothing():
+    import asyncio
+    import threading
+
+    from asynclab.kernel import wake_loop_on_signals
+
+    results = []
+    thread = threading.Thread(target=lambda: results.append(asyncio.run(_wake())))
+    thread.start()
+    thread.join()
+    assert results == [False]
+    assert wake_loop_on_signals() is False  # no running loop here
+
+
+async def _wake():
+    from asynclab.kernel import wake_loop_on_signals
+    return wake_loop_on_signals()
