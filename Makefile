@@ -37,8 +37,11 @@ $(VENV_BINDER)/.test: requirements.txt requirements-test.txt
 lab: $(VENV)/.runtime
 	$(BIN)/jupyter lab $(ROOT_FLAG) notebooks/00_start_here.ipynb $(LAB_ARGS)
 
+# Two processes for the kernel-level tests (2 cores); the browser tests run on their own, since
+# Playwright's sync API keeps an event loop running in its process.
 test: $(VENV)/.test $(VENV_BINDER)/.test
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --ignore=tests/browser $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests/browser $(PYTEST_ARGS)
 
 bench: $(VENV)/.test
 	$(BIN)/python benchmarks/bench_timeline.py

@@ -93,6 +93,7 @@ def draw_time(timeline, repeats=3):
 
 def main():
     failures = []
+    print(f"Python {sys.version.split()[0]}")
 
     plain, traced = asyncio.run(overhead())
     ratio = traced / plain

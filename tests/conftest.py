@@ -1,14 +1,16 @@
 """Shared fixtures, and a closing summary of how long every notebook took.
 
-The helper package is importable because pytest.ini puts notebooks/ on sys.path.
+The helper package is importable because pytest.ini puts notebooks/ on sys.path. Notebook tests
+attach their timings to their test report, so the summary also works when pytest-xdist runs the
+tests in worker processes.
 """
 
 import pytest
 
 from nbharness import JupyterServer
 
-NOTEBOOK_REPORTS = []  # filled by the notebook tests, printed at the end of the run
 SLOW_CELL = 3.0  # seconds: the collection's promise for every cell (reported, not asserted)
+_TIMINGS = []  # collected from test reports, printed at the end of the run
 
 
 @pytest.fixture(scope="session")
@@ -18,17 +20,24 @@ def jupyter_server():
 
 
 @pytest.fixture
-def notebook_reports():
-    return NOTEBOOK_REPORTS
+def notebook_reports(request):
+    """Append RunReports here; their timings are printed at the end of the run."""
+    reports = []
+    yield reports
+    for report in reports:
+        lines = [report.describe()]
+        lines += [f"    over {SLOW_CELL:.0f} s: cell {c.index} took {c.seconds:.2f} s: {c.source.splitlines()[0][:60]}"
+                  for c in report.cells if c.seconds is not None and c.seconds > SLOW_CELL]
+        request.node.user_properties.append(("notebook_run", "\n".join(lines)))
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "teardown":
+        _TIMINGS.extend(value for name, value in report.user_properties if name == "notebook_run")
 
 
 def pytest_terminal_summary(terminalreporter):
-    if not NOTEBOOK_REPORTS:
-        return
-    write = terminalreporter.write_line
-    terminalreporter.section("notebook run times")
-    for report in NOTEBOOK_REPORTS:
-        write(report.describe())
-        for cell in report.cells:
-            if cell.seconds is not None and cell.seconds > SLOW_CELL:
-                write(f"    over {SLOW_CELL:.0f} s: cell {cell.index} took {cell.seconds:.2f} s: {cell.source.splitlines()[0][:60]}")
+    if _TIMINGS:
+        terminalreporter.section("notebook run times")
+        for text in sorted(_TIMINGS):
+            terminalreporter.write_line(text)

@@ -715,13 +715,19 @@ def test_nested_asyncio_run_with_nest_asyncio2():
 
         async def outer():
             async with Timeline(show=False) as tl:
+                await asyncio.sleep(0.01)
                 inner_tl = asyncio.run(inner())  # blocks this task, runs the loop again
                 await asyncio.create_task(asyncio.sleep(0.01), name="after")
             return tl, inner_tl, asyncio.get_running_loop().get_task_factory()
 
         outer_tl, inner_tl, factory = asyncio.run(outer())
+        block_steps = [s for s in outer_tl.spans
+                       if s.lane == outer_tl.lanes[0] and s.kind == "running"]
         print(json.dumps({"outer": outer_tl.lanes, "inner": inner_tl.lanes,
                           "inner_sleeps": inner_tl.max_concurrency("sleep"),
+                          "inner_duration": inner_tl.duration,
+                          "longest_block_step": max(s.duration for s in block_steps),
+                          "block_steps": len(block_steps),
                           "factory": repr(factory)}))
     """)
     result = subprocess.run([sys.executable, "-W", "error", "-c", script, str(NOTEBOOKS_DIR)],
@@ -734,6 +740,9 @@ def test_nested_asyncio_run_with_nest_asyncio2():
     assert data["outer"][-1] == "after"
     assert set(data["inner"][1:]) <= set(data["outer"])  # the outer one saw them too
     assert data["factory"] == "None"
+    # The outer block's task was busy (blocked in asyncio.run) while the inner one ran.
+    assert data["longest_block_step"] > 0.8 * data["inner_duration"]
+    assert data["block_steps"] < 20
 
 
 @pytest.mark.notebook
@@ -742,13 +751,14 @@ def test_in_a_jupyter_kernel_it_displays_and_refreshes_live(tmp_path):
     nbclient = pytest.importorskip("nbclient")
     notebook = nbformat.v4.new_notebook()
     notebook.cells = [
-        nbformat.v4.new_code_cell(f"import sys, asyncio\nsys.path.insert(0, {str(NOTEBOOKS_DIR)!r})\n"
+        nbformat.v4.new_code_cell(f"import sys, asyncio\n"
+                                  f"sys.path.insert(0, {str(NOTEBOOKS_DIR)!r})\n"
                                   "from asynclab import Timeline"),
         nbformat.v4.new_code_cell(
             "async with Timeline('live') as tl:\n"
             "    await asyncio.gather(*(asyncio.sleep(0.4) for _ in range(3)))\n"
-            "    await asyncio.sleep(0.6)"),
-        nbformat.v4.new_code_cell("print(len(tl.lanes))"),
+            "    await asyncio.sleep(1.6)"),
+        nbformat.v4.new_code_cell("print(len(tl.lanes), [s.label for s in tl.spans if s.lane == 'live diagram'][:1])"),
     ]
     updates = []
 
@@ -764,4 +774,5 @@ def test_in_a_jupyter_kernel_it_displays_and_refreshes_live(tmp_path):
     (shown,) = outputs  # one picture, refreshed in place
     assert shown.output_type == "display_data" and "image/png" in shown.data
     assert updates.count(1) >= 2  # at least one live frame, then the final figure
-    assert notebook.cells[2].outputs[0].text.strip() == "4"
+    # The live frames drawn after the first second are on a lane of their own.
+    assert notebook.cells[2].outputs[0].text.strip() == "5 ['drawing']"

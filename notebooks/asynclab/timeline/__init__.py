@@ -15,8 +15,8 @@ Library and lesson code can add named phases that show up only while someone rec
 
 Modules: ``recorder`` (the Timeline class), ``capture`` (task factory and step timer),
 ``block_task`` (the lane of the block's own task), ``waits`` (what a task waits on),
-``model`` (spans and lanes), ``analysis`` (summary, max_concurrency), ``drawing``,
-``notebook`` (display and live refresh), ``export`` (Chrome trace).
+``model`` (spans and lanes), ``analysis`` (summary, max_concurrency), ``layout`` and
+``drawing`` (the figure), ``notebook`` (display and live refresh), ``export`` (Chrome trace).
 """
 
 from .model import Span, TaskInfo

@@ -10,6 +10,9 @@ never saw its coroutine and cannot time its steps. Its lane is reconstructed fro
   thread runs one step at a time): exact when a child wakes the task (``gather``, ``await
   task``, a TaskGroup). For other waits (``sleep``, sockets, ...), a light heartbeat notes
   every millisecond that the task is still waiting, so the next step started after that.
+- When the loop runs nested inside one of the task's steps (``asyncio.run()`` in a recorded
+  block after ``nest_asyncio2.apply()``), that step is still running while callbacks run:
+  we check that (``cr_running``) and look again every millisecond until it ends.
 
 So the block's lane is exact to about a millisecond; the lanes of tasks created inside the
 block are exact to the microsecond.
@@ -37,14 +40,22 @@ class BlockRecord:
         self.loop = loop
         self.created = start
         self.coro_name = _block_coroutine_name(task)
-        self.events = []  # (step end, exact?, seen waiting at, label of the wait that follows)
+        # One per step: (end, end exact?, last seen waiting, seen running, label of the wait
+        # that follows). The step started after "seen waiting" and before "seen running".
+        self.events = []
         self.outcome = None  # how the block ended: "result" / "exception" / "cancelled"
         self.error = None
         self.end = None
         self._seen_waiting = 0.0
+        self._seen_running = None
         self._waiter = None
         self._stopped = False
         self._heartbeat = None
+        if not hasattr(task, "_fut_waiter"):
+            # A task class that hides what it waits on: the lane can only show the whole
+            # block as one step.
+            self._stopped = True
+            return
         # The step running __aenter__ ends when the task next yields; this callback runs
         # soon after (not exactly after: other ready callbacks may come first).
         loop.call_soon(self._after_step, False)
@@ -55,7 +66,10 @@ class BlockRecord:
     def _beat(self):
         self._heartbeat = None
         if not self._stopped and self._waiter is not None:
-            self._seen_waiting = _clock()  # a callback is running, so the task is not
+            # A callback is running, so the task is not: unless the loop runs nested inside
+            # the task's step (nest_asyncio2's asyncio.run), in which case it has no waiter.
+            if getattr(self.task, "_fut_waiter", None) is not None:
+                self._seen_waiting = _clock()
             self._heartbeat = self.loop.call_later(HEARTBEAT_SECONDS, self._beat)
 
     def _on_wake(self, future):
@@ -68,12 +82,18 @@ class BlockRecord:
         now = _clock()
         task = self.task
         if task.done():
-            self.events.append((now, exact, self._seen_waiting, None))
+            self._add_event(now, exact, None)
+            return
+        if _is_running(task.get_coro()):
+            # The loop is running nested inside the task's step (asyncio.run() under
+            # nest_asyncio2): that step has not ended yet. Look again a little later.
+            if self._seen_running is None:
+                self._seen_running = now
+            self.loop.call_later(HEARTBEAT_SECONDS, self._after_step, False)
             return
         waiter = getattr(task, "_fut_waiter", None)
         label = "sleep(0)" if waiter is None else describe_wait(task.get_coro(), waiter)
-        self.events.append((now, exact, self._seen_waiting, label))
-        self._seen_waiting = 0.0
+        self._add_event(now, exact, label)
         if waiter is None:  # a bare yield: the task's next step is already queued, just before us
             self.loop.call_soon(self._after_step, True)
             return
@@ -82,6 +102,11 @@ class BlockRecord:
         woken_by_child = label in _CHILD_WAKES or label.startswith("await ")
         if not woken_by_child and self._heartbeat is None:
             self._heartbeat = self.loop.call_later(HEARTBEAT_SECONDS, self._beat)
+
+    def _add_event(self, now, exact, label):
+        self.events.append((now, exact, self._seen_waiting, self._seen_running, label))
+        self._seen_waiting = 0.0
+        self._seen_running = None
 
     def stop(self, now, outcome, error=None):
         """The block ended (we are inside the task's last step)."""
@@ -109,21 +134,34 @@ class BlockRecord:
 
         log = []
         previous_end = None
-        for t, exact, seen, label in self.events:
+        for t, exact, seen, running, label in self.events:
             if previous_end is None:
                 start = self.created
+            elif running is not None:  # the loop ran nested in this step: children did too
+                start = max(previous_end, min(running, t))
             else:
                 start = min(t, max(previous_end, seen, last_child_end_before(t)))
-            end = t if exact else max(start, min(t, first_child_start_after(start)))
+            if exact or running is not None:
+                end = t
+            else:  # seen a little late: the step ended before the first child step after it
+                end = max(start, min(t, first_child_start_after(start)))
             log += (start, end) if label is None else (start, end, label)
             previous_end = end
         end = self.end if self.end is not None else now
         if self.end is not None or running_now or previous_end is None:
-            seen = self._seen_waiting
-            start = self.created if previous_end is None else max(
-                previous_end, seen, last_child_end_before(end))
+            if previous_end is None:
+                start = self.created
+            elif self._seen_running is not None:
+                start = max(previous_end, self._seen_running)
+            else:
+                start = max(previous_end, self._seen_waiting, last_child_end_before(end))
             log += (min(start, end), end)
         return log
+
+
+def _is_running(coro):
+    running = getattr(coro, "cr_running", None)
+    return getattr(coro, "gi_running", False) if running is None else running
 
 
 def _block_coroutine_name(task):

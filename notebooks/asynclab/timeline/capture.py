@@ -111,6 +111,8 @@ class TracedCoroutine:
     def __getattr__(self, name):
         # Only reached for attributes not defined here: cr_await, cr_frame, cr_code,
         # cr_running, __name__, __qualname__, ...
+        if name == "_coro":  # not set yet: do not recurse
+            raise AttributeError(name)
         try:
             return getattr(self._coro, name)
         except AttributeError:

@@ -13,11 +13,12 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from .layout import Layout, figure_size, place_axes
+
 DPI = 100
 LIVE_DPI = 60
 MAX_TICK_LABELS = 40  # more lanes than this: label only some of them (ticks are costly)
 MAX_TEXT_LABELS = 80  # labels written inside bars, widest bars first
-MAX_AXES_HEIGHT = 12.0  # inches: with many lanes, rows get thinner instead
 HATCH_LIMIT = 5000  # hatching many thousands of bars is slow and unreadable anyway
 
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
@@ -30,7 +31,8 @@ OUTCOME_STYLE = {  # marker, colour, legend text
     "exception": ("X", "#cb181d", "failed"),
 }
 NOTHING_RECORDED = ("Nothing recorded yet.\n"
-                    "Put the work inside  `async with Timeline() as tl:`  and plot after the block.")
+                    "Put the work inside  `async with Timeline() as tl:`  "
+                    "and plot after the block.")
 
 
 class TimelineFigure(Figure):
@@ -60,68 +62,6 @@ def waiting_figure(title):
     ax.text(0.5, 0.5, f"{title + ': ' if title else ''}recording...", ha="center",
             va="center", fontsize=12, color="#555555")
     return figure
-
-
-# -- layout -------------------------------------------------------------------------------
-
-
-class _Layout:
-    """Which lane goes on which row, and the row geometry."""
-
-    def __init__(self, snapshot, group):
-        order = list(range(len(snapshot.lanes)))
-        self.groups = []  # (group name, first row, last row)
-        if group is not None:
-            lookup = group.get if isinstance(group, dict) else group
-            if not callable(lookup):
-                raise TypeError("plot(group=...) takes a dict {lane: group} or a function "
-                                f"lane -> group, not {group!r}")
-            names = [lookup(snapshot.lanes[i].name) for i in order]
-            first_seen = {}
-            for name in names:
-                first_seen.setdefault(name, len(first_seen))
-            order.sort(key=lambda i: first_seen[names[i]])
-            for row, i in enumerate(order):
-                name = names[i]
-                if self.groups and self.groups[-1][0] == name:
-                    self.groups[-1][2] = row
-                else:
-                    self.groups.append([name, row, row])
-        self.row_of = np.empty(len(order), dtype=float)
-        for row, i in enumerate(order):
-            self.row_of[i] = row
-        self.order = order
-        self.has_phases = any(snapshot.lanes[_index(snapshot, s.lane)].task is not None
-                              for s in snapshot.other)
-        # Row geometry (rows grow downwards): steps in the middle, phases along the top.
-        self.step_center = 0.12 if self.has_phases else 0.0
-        self.running_half = 0.2 if self.has_phases else 0.28
-        self.waiting_half = 0.1 if self.has_phases else 0.14
-        self.phase_top, self.phase_bottom = -0.44, -0.12
-
-    @property
-    def rows(self):
-        return len(self.order)
-
-
-def _index(snapshot, lane_name):
-    for i, lane in enumerate(snapshot.lanes):
-        if lane.name == lane_name:
-            return i
-    raise KeyError(lane_name)
-
-
-def _figure_size(layouts, snapshots, live):
-    rows = sum(layout.rows for layout in layouts)
-    row_height = 0.34 if any(layout.has_phases for layout in layouts) else 0.28
-    labels = [lane.axis_label for s in snapshots for lane in s.lanes] or [""]
-    left = min(3.2, 0.3 + 0.075 * max(len(label) for label in labels))
-    groups = [str(g[0]) for layout in layouts for g in layout.groups if g[0] is not None]
-    right = 0.3 + (min(2.0, 0.075 * max(len(g) for g in groups)) if groups else 0.0)
-    width = 8.0 if live else 10.0
-    axes_height = min(MAX_AXES_HEIGHT, max(0.8, row_height * rows)) + 0.45 * (len(layouts) - 1)
-    top, bottom = 0.85, 0.55
-    return width, axes_height + top + bottom, left, right, top, bottom
 
 
 # -- drawing ------------------------------------------------------------------------------
@@ -330,12 +270,6 @@ def _title(snapshot, title, live):
     return f"{text}  ({state}{snapshot.duration * 1000:.1f} ms)"
 
 
-def _place_axes(left, right, top, bottom, width, height):
-    """Axes rectangle in figure fractions, from margins in inches."""
-    return [left / width, bottom / height, 1 - (left + right) / width,
-            1 - (top + bottom) / height]
-
-
 def _empty(ax):
     ax.set_axis_off()
     ax.text(0.5, 0.5, NOTHING_RECORDED, ha="center", va="center", fontsize=11,
@@ -350,16 +284,16 @@ def plot(snapshot, ax=None, group=None, live=False):
             ax = figure.add_axes([0, 0, 1, 1])
         _empty(ax)
         return ax.figure
-    layout = _Layout(snapshot, group)
+    layout = Layout(snapshot, group)
     xmax_ms = max(snapshot.duration * 1000, 1e-3) * 1.01
     if ax is not None:  # the caller's axes: draw, and leave the layout to them
         handles = _draw(ax, snapshot, layout, xmax_ms, live, _kind_colors(snapshot))
         ax.set_xlabel("time since the block started (ms)", fontsize=9)
         ax.set_title(_title(snapshot, None, live), loc="left", fontsize=10, fontweight="bold")
         return ax.figure
-    width, height, left, right, top, bottom = _figure_size([layout], [snapshot], live)
+    width, height, left, right, top, bottom = figure_size([layout], [snapshot], live)
     figure = _new_figure(width, height, dpi=LIVE_DPI if live else DPI)
-    ax = figure.add_axes(_place_axes(left, right, top, bottom, width, height))
+    ax = figure.add_axes(place_axes(left, right, top, bottom, width, height))
     handles = _draw(ax, snapshot, layout, xmax_ms, live, _kind_colors(snapshot))
     ax.set_xlabel("time since the block started (ms)", fontsize=9)
     ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0, 1.0), ncol=len(handles),
@@ -376,13 +310,13 @@ def compare(first, second, titles=None):
     titles = list(titles) if titles is not None else [None, None]
     if len(titles) != 2:
         raise ValueError(f"compare(titles=...) needs two titles, got {titles!r}")
-    layouts = [_Layout(s, None) if s.lanes else None for s in snapshots]
+    layouts = [Layout(s, None) if s.lanes else None for s in snapshots]
     drawn = [(s, layout) for s, layout in zip(snapshots, layouts) if layout is not None]
-    width, height, left, right, top, bottom = _figure_size(
+    width, height, left, right, top, bottom = figure_size(
         [layout for _, layout in drawn], [s for s, _ in drawn], False)
     height += 0.5 * (2 - len(drawn)) + 0.35  # room for an empty panel, and the second title
     figure = _new_figure(width, height)
-    box = _place_axes(left, right, top, bottom, width, height)
+    box = place_axes(left, right, top, bottom, width, height)
     ratios = [max(1, layout.rows) if layout is not None else 1 for layout in layouts]
     grid = figure.add_gridspec(2, 1, height_ratios=ratios, hspace=0.6 / (box[3] * height),
                                left=box[0], right=box[0] + box[2], bottom=box[1],

@@ -6,6 +6,7 @@ become "running" spans and the gaps between steps become "waiting" spans labelle
 task awaited.
 """
 
+import asyncio
 import re
 from dataclasses import dataclass
 from time import perf_counter as _clock
@@ -88,7 +89,7 @@ class Snapshot:
         if end is None:
             end = _clock() if now is None else now
         self.duration = end - t0
-        self._lane_of = {}  # record or lane name -> lane index
+        self._lane_of = {}  # record index (BLOCK: the block's task) or lane name -> lane
         child_steps = []
         block = timeline._block
         records = timeline._records
@@ -245,8 +246,6 @@ def _last_float(log):
 
 
 def _current_task():
-    import asyncio
-
     try:
         return asyncio.current_task()
     except RuntimeError:  # no running loop (e.g. plotting from a plain script)

@@ -1,9 +1,12 @@
 """Showing a timeline in a notebook cell, refreshed while the block runs.
 
 The live picture is redrawn by a task on the event loop (created in a context where no
-timeline is active, so no timeline records it). Drawing holds up the loop while it runs, so the
-refresher keeps itself to about a tenth of the loop's time; pass ``live=False`` for timings
-untouched by it. The final figure replaces the live one when the block ends.
+timeline is active, so no timeline records it). Drawing holds up the loop while it runs (about
+0.1 s a frame), which would stretch whatever was running at that moment. So the first frame comes
+only after a second: the short blocks of the lessons are never disturbed. After that the
+refresher keeps itself to about a tenth of the loop's time, and each frame it drew is recorded on
+a "live diagram" lane, so the final figure shows honestly when drawing held up the loop. Pass
+``live=False`` for timings untouched by it. The final figure replaces the live one at the end.
 """
 
 import asyncio
@@ -13,8 +16,10 @@ from time import perf_counter as _clock
 
 from .capture import ACTIVE_TIMELINES
 
-REFRESH_SECONDS = 0.25  # at most four frames a second...
+LIVE_AFTER = 1.0  # seconds before the first live frame: shorter blocks are never held up
+REFRESH_SECONDS = 0.25  # then at most four frames a second...
 REFRESH_BUDGET = 0.1  # ...and at most this share of the time spent drawing them
+DRAWING_LANE = "live diagram"
 
 
 def in_ipython():
@@ -62,23 +67,28 @@ class NotebookDisplay:
     async def _refresh(self):
         from . import drawing
 
-        delay = REFRESH_SECONDS
+        delay = LIVE_AFTER
         while True:
             await asyncio.sleep(delay)
             began = _clock()
             figure = drawing.plot(self.timeline._snapshot(), live=True)
             self._handle.update(self._frame(figure))
             figure.clear()
-            delay = max(REFRESH_SECONDS, (_clock() - began) / REFRESH_BUDGET)
+            ended = _clock()
+            self.timeline.add_spans([{"label": "drawing", "start": began, "end": ended}],
+                                    lane=DRAWING_LANE, kind="drawing")
+            delay = max(REFRESH_SECONDS, (ended - began) / REFRESH_BUDGET)
 
     async def close(self):
         """Stop refreshing and show the final figure."""
         from IPython.display import display
 
-        if self._refresher is not None:
-            self._refresher.cancel()
-            await asyncio.wait([self._refresher])  # returns even though it was cancelled
-            self._refresher = None
+        refresher, self._refresher = self._refresher, None
+        if refresher is not None:
+            refresher.cancel()
+            await asyncio.wait([refresher])  # returns even though it was cancelled
+            if not refresher.cancelled() and refresher.exception() is not None:
+                raise refresher.exception()  # a drawing error: show it rather than lose it
         figure = self.timeline.plot()
         if self._handle is not None:
             self._handle.update(figure)

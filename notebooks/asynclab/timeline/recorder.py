@@ -20,10 +20,11 @@ _FINALIZER_GRACE_TURNS = 2
 class Timeline:
     """Records the block's own task and every task created inside it, and draws them.
 
-    >>> async with Timeline("two sleeps") as tl:
-    ...     await asyncio.gather(asyncio.sleep(0.1), asyncio.sleep(0.2))
-    >>> tl.duration          # seconds, about 0.2
-    >>> tl.plot()            # matplotlib Figure: one lane per task
+        async with Timeline("two sleeps") as tl:
+            await asyncio.gather(asyncio.sleep(0.1), asyncio.sleep(0.2))
+        tl.duration                  # seconds, about 0.2
+        tl.max_concurrency("sleep")  # 2: both tasks slept at the same time
+        tl.plot()                    # matplotlib Figure: one lane per task
 
     Arguments:
       title: shown above the diagram.
@@ -32,7 +33,9 @@ class Timeline:
         tests); True displays whenever IPython is running (in a plain script there is
         nowhere to display: use ``tl.plot().savefig(...)``).
       live: None (default) redraws the diagram a few times a second while the block runs
-        whenever it is displayed; False only shows the final diagram.
+        whenever it is displayed in a Jupyter kernel; False only shows the final diagram.
+        Drawing briefly holds up the event loop, so live mode keeps itself to about a tenth
+        of the time; use live=False when the timings themselves are the lesson.
 
     Only tasks created inside the block (directly or by its tasks) are recorded; tasks that
     existed before, and the kernel's own tasks, are not. Times are ``time.perf_counter()``
@@ -133,7 +136,8 @@ class Timeline:
         show = notebook.in_jupyter_kernel() if self._show is None else self._show
         if not show or not notebook.in_ipython():
             return None
-        return notebook.NotebookDisplay(self, live=self._live is not False)
+        live = self._live is not False and notebook.in_jupyter_kernel()
+        return notebook.NotebookDisplay(self, live=live)
 
     def _require_recording(self, what):
         if not self._recording:
@@ -277,14 +281,16 @@ class Timeline:
         end = self._ended_at if self._ended_at is not None else _clock()
         return end - self._started_at
 
-    def max_concurrency(self, match=None):
+    def max_concurrency(self, label_or_kind=None):
         """How many lanes were inside a matching span at the same moment, at most.
 
-        ``match`` is a label or kind (``"sleep"``, ``"Lock.acquire"``, ``"phase"``,
-        ``"running"``) or a function ``span -> bool``. Without it: how many of the tasks
-        created in the block were alive (created, not yet done) at the same time.
+        ``label_or_kind`` matches a span's label or kind (``"sleep"``, ``"Lock.acquire"``,
+        ``"phase"``, ``"running"``), or is a function ``span -> bool``. Without it: how many
+        of the tasks created in the block were alive (created, not yet done) at once.
+        Several overlapping matches on one lane count once; spans that only touch do not
+        overlap. E.g. ``tl.max_concurrency("sleep") == 3``: three tasks slept at once.
         """
-        return analysis.max_concurrency(self._snapshot(), match)
+        return analysis.max_concurrency(self._snapshot(), label_or_kind)
 
     def summary(self):
         """Per-lane totals in seconds (a list of dicts that prints as a table)."""
