@@ -20,26 +20,12 @@ import pytest
 from asynclab.exercises import Exercise, WatchedAsyncGenerator
 from asynclab.exercises.demo import fake_fetch, q1, q2, q3
 from asynclab.exercises.probes import LoopLagMonitor
+from exercise_checks import assert_fails, assert_passes, check
 
 pytestmark = pytest.mark.filterwarnings("error")
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
-
-
-def check(exercise, answer, **options):
-    return asyncio.run(exercise.check(answer, show=False, **options))
-
-
-def assert_passes(result):
-    assert result.passed and result and result.status == "passed", f"{result.status}: {result.message}"
-
-
-def assert_fails(result, *phrases):
-    assert result.status == "failed", f"expected a failure, got {result.status}: {result.message}"
-    assert not result and not result.passed
-    for phrase in phrases:
-        assert phrase in result.message, f"{phrase!r} not in: {result.message}"
 
 
 # --- q1: async_range, an async generator ----------------------------------------------------------

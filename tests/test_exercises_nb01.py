@@ -15,32 +15,19 @@ import aiohttp
 import nbformat
 import pytest
 
-import asynclab
 from asynclab.exercises.nb01 import q1, q2, q3
+
+from exercise_checks import assert_fails, assert_passes
+from exercise_checks import check as check_quietly
+
+
+def check(exercise, answer, **options):
+    """Run the check with the local services running (q1 needs them)."""
+    return check_quietly(exercise, answer, services=True, **options)
 
 pytestmark = pytest.mark.filterwarnings("error")
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "01_async_for.ipynb"
-
-
-def check(exercise, answer, **options):
-    """Run ``exercise.check(answer)`` quietly, with the local services running (q1 needs them)."""
-
-    async def run():
-        async with asynclab.start_services():
-            return await exercise.check(answer, show=False, **options)
-
-    return asyncio.run(run())
-
-
-def assert_passes(result):
-    assert result.status == "passed", f"{result.status}: {result.message} {result.error!r}"
-
-
-def assert_fails(result, *phrases):
-    assert result.status == "failed", f"expected a failure, got {result.status}: {result.message}"
-    for phrase in phrases:
-        assert phrase in result.message, f"{phrase!r} not in: {result.message}"
 
 
 # --- the stubs shipped in the notebook -------------------------------------------------------------

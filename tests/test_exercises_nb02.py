@@ -10,19 +10,9 @@ import asyncio
 import pytest
 
 from asynclab.exercises.nb02 import download, number_stream, q1, q2, q3, url_stream
+from exercise_checks import assert_fails, check
 
 pytestmark = pytest.mark.filterwarnings("error")
-
-
-def check(exercise, answer, **options):
-    return asyncio.run(exercise.check(answer, show=False, **options))
-
-
-def assert_fails(result, *phrases):
-    assert result.status == "failed", f"expected a failure, got {result.status}: {result.message}"
-    assert not result
-    for phrase in phrases:
-        assert phrase in result.message, f"{phrase!r} not in: {result.message}"
 
 
 def test_the_helpers_work_on_their_own():

@@ -8,22 +8,9 @@ import time
 import pytest
 
 from asynclab.exercises.nb03 import q1, q2, q3, q4
+from exercise_checks import assert_fails, assert_passes, check
 
 pytestmark = pytest.mark.filterwarnings("error")
-
-
-def check(exercise, answer, **options):
-    return asyncio.run(exercise.check(answer, show=False, **options))
-
-
-def assert_passes(result):
-    assert result.passed, f"{result.status}: {result.message}"
-
-
-def assert_fails(result, *phrases):
-    assert result.status == "failed", f"expected a failure, got {result.status}: {result.message}"
-    for phrase in phrases:
-        assert phrase in result.message, f"{phrase!r} not in: {result.message}"
 
 
 # --- q1: timed(label, log) ------------------------------------------------------------------------------

@@ -4,30 +4,14 @@ warning is an error here, so a session or database connection left open by a che
 
 import asyncio
 import contextlib
-import gc
 
 import aiohttp
 import pytest
 
 from asynclab.exercises.nb04 import q1, q2, q3
+from exercise_checks import assert_fails, assert_passes, check
 
 pytestmark = pytest.mark.filterwarnings("error")
-
-
-def check(exercise, answer, **options):
-    result = asyncio.run(exercise.check(answer, show=False, **options))
-    gc.collect()  # anything the check left unclosed warns now, inside the test
-    return result
-
-
-def assert_passes(result):
-    assert result.passed, f"{result.status}: {result.message}"
-
-
-def assert_fails(result, *phrases):
-    assert result.status == "failed", f"expected a failure, got {result.status}: {result.message}"
-    for phrase in phrases:
-        assert phrase in result.message, f"{phrase!r} not in: {result.message}"
 
 
 # --- q1: borrow(queue, timeout) --------------------------------------------------------------------------
