@@ -35,7 +35,7 @@ $(VENV_BINDER)/.test: requirements.txt requirements-test.txt
 	else $$py -m venv $(VENV_BINDER) && $(VENV_BINDER)/bin/pip install --quiet -r requirements.txt -r requirements-test.txt && touch $@; fi
 
 lab: $(VENV)/.runtime
-	$(BIN)/jupyter lab $(ROOT_FLAG) notebooks/00_start_here.ipynb $(LAB_ARGS)
+	$(BIN)/jupyter lab $(ROOT_FLAG) --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/notebooks/00_start_here.ipynb $(LAB_ARGS)
 
 # Two processes for the kernel-level tests (2 cores); the browser tests run on their own, since
 # Playwright's sync API keeps an event loop running in its process.

@@ -107,3 +107,39 @@ def test_navigation_and_index_are_up_to_date():
     run = subprocess.run([sys.executable, str(ROOT / "scripts" / "navigation.py"), "--check"],
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_make_lab_serves_the_start_notebook(tmp_path):
+    import json
+    import os
+    import signal
+    import time
+    import urllib.request
+
+    from nbharness import free_port
+
+    port, token = free_port(), "asynclab-test"
+    args = f"--no-browser --ip=127.0.0.1 --port={port} --port-retries=0 --IdentityProvider.token={token}"
+    log = (tmp_path / "lab.log").open("w+")
+    lab = subprocess.Popen(["make", "-s", "-C", str(ROOT), "lab", f"LAB_ARGS={args}"],
+                           stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/?token={token}", timeout=5) as resp:
+                    landing = resp.url  # after the redirect to the start notebook
+                break
+            except OSError:
+                assert lab.poll() is None, (tmp_path / "lab.log").read_text()[-3000:]
+                assert time.monotonic() < deadline, "make lab did not answer within 90 s"
+                time.sleep(0.5)
+        assert landing.startswith(f"{base}/lab/tree/notebooks/00_start_here.ipynb")
+        with urllib.request.urlopen(f"{base}/api/contents/notebooks/00_start_here.ipynb?token={token}") as resp:
+            model = json.load(resp)
+        assert model["type"] == "notebook" and model["content"]["cells"]
+    finally:
+        os.killpg(lab.pid, signal.SIGTERM)
+        lab.wait(30)
+        log.close()
