@@ -64,12 +64,13 @@ def test_top_to_bottom_on_binder_python(path, notebook_reports):
     assert report.python.startswith(BINDER_PYTHON + "."), f"the kernel ran Python {report.python}"
 
 
-def test_helper_package_tests_pass_on_binder_python():
+UNIT_TESTS = sorted(p.name for p in (ROOT / "tests").glob("test_*.py")
+                    if p.name not in {"test_notebooks.py", "test_harness.py", "test_repo.py"})
+
+
+@pytest.mark.parametrize("unit_tests", UNIT_TESTS)  # one file per test, so xdist spreads them
+def test_helper_package_tests_pass_on_binder_python(unit_tests):
     python = binder_python()
-    unit_tests = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "tests").glob("test_*.py")
-                        if p.name not in {"test_notebooks.py", "test_harness.py", "test_repo.py"})
-    if not unit_tests:
-        pytest.skip("no unit tests of the helper package yet")
-    run = subprocess.run([str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", *unit_tests],
+    run = subprocess.run([str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", f"tests/{unit_tests}"],
                          cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout[-5000:] + run.stderr[-2000:]
