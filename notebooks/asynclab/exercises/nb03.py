@@ -24,6 +24,7 @@ import aiosqlite
 from ..timeline import span
 from . import diagnose
 from .core import Exercise
+from .trial import cancel_during
 
 __all__ = ["q1", "q2", "q3", "q4"]
 
@@ -52,17 +53,6 @@ q1 = Exercise(
     ],
     success="`timed` records every block, whether it finished, raised or was cancelled, and hides no error.",
 )
-
-
-async def _cancel_during(body, after=0.05):
-    """Run ``body()`` in a task, cancel it after ``after`` seconds, wait until it has finished."""
-    task = asyncio.create_task(body())
-    await asyncio.sleep(after)
-    task.cancel()
-    await asyncio.wait([task])
-    if not task.cancelled() and task.exception() is not None:
-        raise task.exception()
-    return task
 
 
 def _check_entry(trial, log, label, seconds_taken, when):
@@ -113,7 +103,7 @@ async def judge_timed(trial, timed):
             await asyncio.sleep(10)
 
     async with trial.step("a task in `async with timed('cancelled', log):`, cancelled after 0.05 s"):
-        await _cancel_during(cancelled_body)
+        await cancel_during(cancelled_body)
     trial.expect(len(log) == 1, "When the block was cancelled, nothing was appended to `log`. "
                                 "Cancellation raises `CancelledError`, which is not an `Exception`: "
                                 "append in `finally:` rather than in `except Exception:`.")
@@ -270,7 +260,7 @@ async def judge_atomic(trial, atomic):
                 await asyncio.sleep(10)
 
         async with trial.step("a task in `async with atomic(db):`, cancelled after one INSERT"):
-            await _cancel_during(cancelled_body, after=0.1)
+            await cancel_during(cancelled_body, after=0.1)
         trial.expect(not db.in_transaction,
                      "When the task was cancelled inside the block, the transaction stayed open. "
                      "Cancellation raises `CancelledError`, which is not an `Exception`: roll back in "
@@ -370,5 +360,5 @@ async def judge_borrow(trial, Borrow):
             await asyncio.sleep(10)
 
     async with trial.step("a task in `async with Borrow(pool):`, cancelled after 0.05 s"):
-        await _cancel_during(cancelled_body)
+        await cancel_during(cancelled_body)
     _check_given_back(trial, pool, "After the task was cancelled inside the block")

@@ -26,6 +26,7 @@ from ..lessons.nb04 import break_connection, is_closed
 from . import diagnose
 from .core import Exercise
 from .demo import fake_fetch
+from .trial import cancel_during
 
 __all__ = ["q1", "q2", "q3", "is_healthy"]
 
@@ -57,12 +58,7 @@ async def _cancel_inside(manager, after=0.05):
         async with manager:
             await asyncio.sleep(10)
 
-    task = asyncio.create_task(body())
-    await asyncio.sleep(after)
-    task.cancel()
-    await asyncio.wait([task])
-    if not task.cancelled() and task.exception() is not None:
-        raise task.exception()
+    await cancel_during(body, after)
 
 
 def _contents(queue):

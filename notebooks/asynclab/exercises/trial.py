@@ -25,6 +25,21 @@ from .probes import (BlockingSleepWatcher, LoopLagMonitor, SessionTracker, TaskT
 UNEXPLAINED_BLOCK = 0.5
 
 
+async def cancel_during(body, after=0.05):
+    """Run ``body()`` in a task, cancel it after ``after`` seconds, wait until it has finished.
+
+    Judges use it to check that cleanup survives cancellation. Returns the task; an exception
+    other than the cancellation (e.g. from a broken cleanup) is raised.
+    """
+    task = asyncio.create_task(body())
+    await asyncio.sleep(after)
+    task.cancel()
+    await asyncio.wait([task])
+    if not task.cancelled() and task.exception() is not None:
+        raise task.exception()
+    return task
+
+
 class Collected(list):
     """The items an ``async for`` produced, with when each arrived (seconds after the step began)."""
 
