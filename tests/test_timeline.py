@@ -179,6 +179,54 @@ def test_nested_timelines_both_record_the_inner_tasks():
     assert spans_of(inner, "inside", "running") and spans_of(outer, "inside", "running")
 
 
+@pytest.mark.parametrize("first_to_end", ["inner", "outer"])
+def test_a_task_that_outlives_its_blocks_is_no_longer_timed(first_to_end):
+    # A ticker recorded by two nested timelines outlives both blocks: from each block's end
+    # on, that timeline's record of it stops growing, and the ticker runs on as usual.
+    async def ticker():
+        for _ in range(30):
+            await asyncio.sleep(0.001)
+        return "done"
+
+    async def inner_block(started, release):
+        async with Timeline(show=False) as inner:
+            task = asyncio.create_task(ticker(), name="ticker")
+            started.set_result(task)
+            await release
+        return inner
+
+    def ticker_spans(tl):
+        return len(spans_of(tl, "ticker"))
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        started, release = loop.create_future(), loop.create_future()
+        at_end = {}
+        async with Timeline(show=False) as outer:
+            holder = asyncio.create_task(inner_block(started, release))
+            task = await started
+            await asyncio.sleep(0.003)
+            if first_to_end == "inner":
+                release.set_result(None)
+                inner = await holder
+                at_end["inner"] = ticker_spans(inner)
+                await asyncio.sleep(0.003)
+        at_end["outer"] = ticker_spans(outer)
+        if first_to_end == "outer":
+            await asyncio.sleep(0.003)
+            release.set_result(None)
+            inner = await holder
+            at_end["inner"] = ticker_spans(inner)
+        assert await task == "done"
+        return outer, inner, at_end
+
+    outer, inner, at_end = asyncio.run(main())
+    assert 0 < at_end[first_to_end] < at_end["outer" if first_to_end == "inner" else "inner"]
+    assert ticker_spans(outer) == at_end["outer"]
+    assert ticker_spans(inner) == at_end["inner"]
+    assert task_info(inner, "ticker").outcome is None  # still running when the block ended
+
+
 def test_concurrent_timelines_in_sibling_tasks_restore_the_factory():
     async def recorded(name, delay):
         async with Timeline(show=False) as tl:

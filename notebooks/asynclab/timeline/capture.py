@@ -12,7 +12,8 @@ once per interested timeline, then creates the task through the factory that was
 before (or ``asyncio.Task``). The hub is removed again when the last timeline on the loop ends.
 
 Recording has to be cheap (a timeline around 1000 tasks x 50 steps may add at most 40%), so
-the wrapper is also the record of its task while the block runs, and logs floats into a list.
+the wrapper is also the record of its task while the block runs, each step is one resumption
+of a generator, and it logs floats into a list.
 """
 
 import asyncio
@@ -31,6 +32,42 @@ ACTIVE_TIMELINES = contextvars.ContextVar("asynclab_active_timelines", default=(
 BLOCK = -1  # the parent "index" of tasks created by the block's own task
 
 
+def _timed_steps(record, coro, log, clock=_clock, describe_wait=describe_wait):
+    """The body of ``TracedCoroutine.send``: one resumption of this generator per step.
+
+    A generator rather than a method because resuming a suspended generator costs less than
+    calling a Python function, and its locals replace attribute lookups: this is the hot
+    path the overhead target measures. It refers to the record only to note how the
+    coroutine ended; the record lets go of it when the block ends.
+    """
+    send = _sender(coro)
+    value = None  # what the task sends: None from asyncio.Task, but pass on anything
+    while True:
+        log(clock())
+        try:
+            awaited = send(value)
+        except StopIteration as stop:  # the coroutine returned: its last step
+            log(clock())
+            record.outcome = "result"
+            return stop.value
+        except BaseException as exc:
+            log(clock())
+            record._finish(exc)
+            raise
+        log(clock())
+        if awaited is not None:
+            log(describe_wait(coro, awaited))
+        value = yield awaited
+
+
+def _sender(coro):
+    """``coro.send``; looked up at each call when ``coro`` is another timeline's wrapper,
+    whose ``send`` changes when that timeline ends."""
+    if isinstance(coro, TracedCoroutine):
+        return lambda value: coro.send(value)
+    return coro.send
+
+
 class TracedCoroutine:
     """Stands in for a coroutine inside its Task and logs when each step ran.
 
@@ -39,18 +76,21 @@ class TracedCoroutine:
     the task now waits on something, a string saying on what (see ``waits.py``); a step that
     yields nothing (``await asyncio.sleep(0)``) adds no string.
 
+    ``send`` is an instance attribute: the ``send`` of a ``_timed_steps`` generator while the
+    block records, the coroutine's own ``send`` after. asyncio's Task looks ``send`` up on
+    the object it runs, so either way a step runs no Python function call of ours.
+
     The wrapper passes the coroutine's identity through (``__qualname__``, ``cr_frame``,
     ``cr_await``, ...) so task reprs, stack dumps and debuggers still show the real coroutine.
     """
 
-    __slots__ = ("_coro", "_send", "_log", "steps", "owner", "index", "parent", "created",
+    __slots__ = ("_coro", "send", "steps", "owner", "index", "parent", "created",
                  "task", "outcome", "error", "final_name")
 
     def __init__(self, coro, owner, index, parent):
         self._coro = coro
-        self._send = coro.send
         self.steps = []
-        self._log = self.steps.append
+        self.send = _timed_steps(self, coro, self.steps.append).send
         self.owner = owner  # the timeline keeping this record
         self.index = index  # position in owner's records
         self.parent = parent  # index of the parent's record, BLOCK, or None if unknown
@@ -60,27 +100,10 @@ class TracedCoroutine:
         self.error = None  # repr of the exception, when outcome == "exception"
         self.final_name = None  # the task's name when the block ended
 
-    def send(self, value):
-        log = self._log
-        log(_clock())
-        try:
-            awaited = self._send(value)
-        except StopIteration:  # the coroutine returned: its last step
-            log(_clock())
-            self.outcome = "result"
-            raise
-        except BaseException as exc:
-            log(_clock())
-            self._finish(exc)
-            raise
-        log(_clock())
-        if awaited is not None:
-            log(describe_wait(self._coro, awaited))
-        return awaited
-
     def throw(self, *args):
-        # asyncio uses throw() to deliver cancellation; it is a step like any other.
-        log = self._log
+        # asyncio uses throw() to deliver cancellation and a failed future's exception; it is
+        # a step like any other, only rarer, so it stays a plain method.
+        log = self.steps.append
         log(_clock())
         try:
             awaited = self._coro.throw(*args)
@@ -141,6 +164,9 @@ class TracedCoroutine:
         coroutine is finished, so holds nothing); a running task gets a separate record and
         its wrapper becomes a plain pass-through.
         """
+        # No more steps are timed. Dropping the timing generator also lets go of what a
+        # finished task last awaited, if it ended by a throw().
+        self.send = _sender(self._coro)
         task = self.task
         if task is None:
             return self
@@ -159,9 +185,6 @@ class _PassThroughCoroutine(TracedCoroutine):
     """A ``TracedCoroutine`` whose timeline has ended: forwards without timing."""
 
     __slots__ = ()
-
-    def send(self, value):
-        return self._send(value)
 
     def throw(self, *args):
         return self._coro.throw(*args)
