@@ -31,12 +31,17 @@ from .trial import cancel_during
 __all__ = ["q1", "q2", "q3", "is_healthy"]
 
 
-async def _run_bounded(body, limit):
-    """Run ``body()`` in a task for at most ``limit`` s: ("done", value, s), ("raised", exc, s)
-    or ("waiting", None, limit) after cancelling it."""
+async def _enter_bounded(manager, limit):
+    """Enter ``manager`` in a task, allowing at most ``limit`` s: ("done", what it gave, s),
+    ("raised", exc, s) or ("waiting", None, limit) after cancelling it."""
+
+    async def enter():
+        async with manager as got:
+            return got
+
     loop = asyncio.get_running_loop()
     started = loop.time()
-    task = asyncio.create_task(body())
+    task = asyncio.create_task(enter())
     done, _ = await asyncio.wait([task], timeout=limit)
     if not done:
         task.cancel()
@@ -131,12 +136,8 @@ async def judge_borrow(trial, borrow):
     empty = asyncio.Queue()
     manager = await trial.context_manager(borrow, empty, 0.2, doing="`borrow(queue, 0.2)`")
 
-    async def enter_empty():
-        async with manager as got:
-            return got
-
     async with trial.step("`async with borrow(queue, 0.2):` on an empty queue"):
-        outcome, value, seconds = await _run_bounded(enter_empty, 1.5)
+        outcome, value, seconds = await _enter_bounded(manager, 1.5)
     if outcome == "waiting":
         trial.fail("`borrow(queue, 0.2)` on an empty queue was still waiting after 1.5 s: bound the "
                    "wait with `async with asyncio.timeout(timeout):` around `await queue.get()`.")
@@ -162,12 +163,8 @@ async def judge_borrow(trial, borrow):
     asyncio.get_running_loop().call_later(0.1, queue.put_nowait, "conn-2")
     manager = await trial.context_manager(borrow, queue, 0.6, doing="`borrow(queue, 0.6)`")
 
-    async def enter_later():
-        async with manager as got:
-            return got
-
     async with trial.step("`async with borrow(queue, 0.6):` while a resource comes back after 0.1 s"):
-        outcome, value, seconds = await _run_bounded(enter_later, 1.5)
+        outcome, value, seconds = await _enter_bounded(manager, 1.5)
     if outcome == "raised":
         trial.fail(f"`borrow(queue, 0.6)` raised {type(value).__name__} although a resource came back "
                    f"after 0.1 s: wait for it with `await queue.get()`, which wakes up as soon as one is put back.")
