@@ -4,18 +4,15 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# Binder runs the notebooks on this version (binder/runtime.txt); the tests run them on it too.
-BINDER_PYTHON := $(shell sed -n 's/^python-//p' binder/runtime.txt)
-VENV_BINDER := .venv-$(BINDER_PYTHON)
 LAB_ARGS ?=
 # Jupyter refuses to run as root without being told (containers, CI).
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 PYTEST_ARGS ?=
 
-.PHONY: lab test bench lock check-python clean
+.PHONY: lab test test-envs bench lock check-python clean
 
 check-python:
-	@$(PYTHON) -c 'import sys; sys.exit(0) if sys.version_info >= (3, 11) else sys.exit("asynclab needs Python 3.11 or newer, but $(PYTHON) is Python " + sys.version.split()[0] + ". Install a newer Python and run: make PYTHON=python3.12 $(MAKECMDGOALS)")'
+	@$(PYTHON) scripts/check_python.py $(MAKECMDGOALS)
 
 $(BIN)/python: | check-python
 	$(PYTHON) -m venv $(VENV)
@@ -28,30 +25,34 @@ $(VENV)/.test: requirements.txt requirements-test.txt $(VENV)/.runtime
 	$(BIN)/pip install --quiet -r requirements.txt -r requirements-test.txt
 	touch $@
 
-# A second environment on Binder's Python, when this machine has that interpreter (else the test skips and says so).
-$(VENV_BINDER)/.test: requirements.txt requirements-test.txt
-	@py=$$(scripts/find_python.sh $(BINDER_PYTHON)); \
-	if [ -z "$$py" ]; then echo "No Python $(BINDER_PYTHON) found: the Binder-Python notebook test will be skipped."; \
-	else $$py -m venv $(VENV_BINDER) && $(VENV_BINDER)/bin/pip install --quiet -r requirements.txt -r requirements-test.txt && touch $@; fi
+# One more environment for each supported Python this machine has: Debian 12's 3.11.2, Binder's 3.12,
+# 3.13, and Debian sid's 3.14 and 3.15 in a chroot (built once, as root). The tests skip, saying why,
+# any that cannot be had here.
+test-envs: $(VENV)/.test
+	$(BIN)/python scripts/test_envs.py
 
 lab: $(VENV)/.runtime
 	$(BIN)/jupyter lab $(ROOT_FLAG) --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/notebooks/00_start_here.ipynb $(LAB_ARGS)
 
 # Two processes for the kernel-level tests (2 cores); the browser tests run on their own, since
 # Playwright's sync API keeps an event loop running in its process.
-test: $(VENV)/.test $(VENV_BINDER)/.test
+test: $(VENV)/.test test-envs
 	$(BIN)/python -m pytest -n 2 --ignore=tests/browser $(PYTEST_ARGS)
 	$(BIN)/python -m pytest tests/browser $(PYTEST_ARGS)
 
 bench: $(VENV)/.test
 	$(BIN)/python benchmarks/bench_timeline.py
 
-# Re-pin after editing requirements*.in; Binder installs the very same pins.
+# Re-pin after editing requirements*.in: one lock for every supported Python and platform, with
+# markers where versions must differ, checked to install from wheels on each. Existing pins are kept;
+# move some on with UPGRADE="name ...". Binder installs the very same pins.
+UPGRADE ?=
+LOCK := $(BIN)/uv pip compile --universal --python-version 3.11 --no-header --quiet --no-python-downloads $(addprefix --upgrade-package ,$(UPGRADE))
 lock: $(VENV)/.test
-	$(BIN)/pip install --quiet pip-tools
-	$(BIN)/pip-compile --quiet --strip-extras --no-header --no-emit-index-url --no-emit-find-links -o requirements.txt requirements.in
-	$(BIN)/pip-compile --quiet --strip-extras --no-header --no-emit-index-url --no-emit-find-links -o requirements-test.txt requirements-test.in
+	$(LOCK) -o requirements.txt requirements.in
+	$(LOCK) -o requirements-test.txt requirements-test.in
 	cp requirements.txt binder/requirements.txt
+	$(BIN)/python scripts/check_wheels.py
 
 clean:
-	rm -rf $(VENV) $(VENV_BINDER) build .pytest_cache
+	rm -rf $(VENV) .venv-* build .pytest_cache

@@ -63,3 +63,38 @@ def test_off_the_main_thread_it_does_nothing():
 async def _wake():
     from asynclab.kernel import wake_loop_on_signals
     return wake_loop_on_signals()
+
+
+class _LoopWithoutSelfPipe:  # uvloop's loops, for one, have no `_csock`
+    pass
+
+
+def test_a_loop_without_a_self_pipe_is_left_alone():
+    import signal
+
+    from asynclab.kernel import wake_loop_on_signals
+
+    before = signal.set_wakeup_fd(-1)
+    try:
+        assert wake_loop_on_signals(_LoopWithoutSelfPipe()) is False
+        assert signal.set_wakeup_fd(-1) == -1  # nothing was set
+    finally:
+        signal.set_wakeup_fd(before)
+
+
+def test_a_descriptor_the_platform_refuses_is_not_an_error(monkeypatch):
+    import asyncio
+    import signal
+
+    from asynclab.kernel import wake_loop_on_signals
+
+    def refuse(fd, **kwargs):  # what Windows does with a descriptor that is not a socket
+        raise ValueError("the fd is not a socket")
+
+    loop = asyncio.new_event_loop()
+    try:
+        monkeypatch.setattr(signal, "set_wakeup_fd", refuse)
+        assert wake_loop_on_signals(loop) is False
+    finally:
+        monkeypatch.undo()
+        loop.close()

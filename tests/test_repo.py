@@ -5,6 +5,7 @@ import shutil
 import subprocess
 import sys
 
+import check_wheels
 import nbformat
 import pytest
 
@@ -43,10 +44,14 @@ def test_every_direct_dependency_is_pinned():
         assert name in test, f"{name} is in requirements-test.in but not pinned in requirements-test.txt"
 
 
-def test_test_pins_agree_with_runtime_pins():
-    runtime, test = pins(ROOT / "requirements.txt"), pins(ROOT / "requirements-test.txt")
-    clashes = {n: (runtime[n], v) for n, v in test.items() if n in runtime and runtime[n] != v}
-    assert not clashes
+@pytest.mark.parametrize("python", check_wheels.PYTHONS)
+def test_test_pins_agree_with_runtime_pins(python):
+    # The lock is one file for every Python, with markers: compare what each target installs.
+    for platform in check_wheels.PLATFORMS:
+        runtime = check_wheels.pins_for(check_wheels.RUNTIME, python, platform)
+        test = check_wheels.pins_for([ROOT / "requirements-test.txt"], python, platform)
+        clashes = {n: (runtime[n], v) for n, v in test.items() if n in runtime and runtime[n] != v}
+        assert not clashes, f"Python {python} on {platform}: {clashes}"
 
 
 def test_binder_installs_exactly_the_runtime_pins():
@@ -109,7 +114,9 @@ def test_navigation_and_index_are_up_to_date():
     assert run.returncode == 0, run.stdout + run.stderr
 
 
-def test_make_lab_serves_the_start_notebook(tmp_path):
+@pytest.mark.parametrize("label", [None, "3.11.2", "3.15"], ids=["main", "debian-3.11.2", "python-3.15"])
+def test_make_lab_serves_the_start_notebook(tmp_path, label):
+    """`make lab` itself, with this checkout's interpreter, Debian 12's own Python 3.11.2 and 3.15."""
     import json
     import os
     import signal
@@ -117,11 +124,17 @@ def test_make_lab_serves_the_start_notebook(tmp_path):
     import urllib.request
 
     from nbharness import free_port
+    from test_pythons import environment
 
+    prefix, make_vars = [], []
+    if label is not None:  # the environment `make test` built for it, used as make lab's own
+        env = environment(label)
+        prefix, make_vars = env["prefix"], [f"VENV=.venv-{label}", f"PYTHON={env['python']}"]
+        (ROOT / f".venv-{label}" / ".runtime").unlink(missing_ok=True)  # so make lab runs its pip install
     port, token = free_port(), "asynclab-test"
     args = f"--no-browser --ip=127.0.0.1 --port={port} --port-retries=0 --IdentityProvider.token={token}"
     log = (tmp_path / "lab.log").open("w+")
-    lab = subprocess.Popen(["make", "-s", "-C", str(ROOT), "lab", f"LAB_ARGS={args}"],
+    lab = subprocess.Popen([*prefix, "make", "-s", "-C", str(ROOT), "lab", *make_vars, f"LAB_ARGS={args}"],
                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:

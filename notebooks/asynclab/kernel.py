@@ -17,7 +17,8 @@ def wake_loop_on_signals(loop: asyncio.AbstractEventLoop | None = None) -> bool:
     """Let a signal (the stop button's SIGINT) wake ``loop``; True when it is set up.
 
     Does nothing, and returns False, off the main thread, without a running loop, on a loop with
-    no self-pipe, or when something else already owns the wake-up file descriptor.
+    no self-pipe (uvloop's, for one), when the platform refuses
+    the descriptor, or when something else already owns the wake-up file descriptor.
     """
     if threading.current_thread() is not threading.main_thread():
         return False
@@ -30,7 +31,10 @@ def wake_loop_on_signals(loop: asyncio.AbstractEventLoop | None = None) -> bool:
     if self_pipe is None or self_pipe.fileno() < 0:
         return False
     fd = self_pipe.fileno()
-    previous = signal.set_wakeup_fd(fd, warn_on_full_buffer=False)
+    try:
+        previous = signal.set_wakeup_fd(fd, warn_on_full_buffer=False)
+    except (ValueError, OSError):  # e.g. a descriptor Windows will not take: the stop button waits, as before
+        return False
     if previous not in (-1, fd):  # someone else's: leave it as it was
         signal.set_wakeup_fd(previous)
         return False

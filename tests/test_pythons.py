@@ -1,0 +1,72 @@
+"""The notebooks and the helper package on every supported Python this machine has.
+
+`make test` builds one environment per interpreter (scripts/test_envs.py) and records in
+build/test-envs.json how to run each, or why it could not. Each test here runs pytest inside that
+environment, so the kernel, the Jupyter server and the lessons' libraries are all that Python's own.
+Python 3.14 and 3.15 run in a Debian sid chroot with this checkout mounted at the same path.
+"""
+
+import json
+import re
+import subprocess
+
+import pytest
+
+from nbharness import ROOT
+
+MANIFEST = ROOT / "build" / "test-envs.json"
+LABELS = ["3.11.2", "3.12", "3.13", "3.14", "3.15"]  # scripts/test_envs.py's MATRIX
+# The helper package's tests, on the oldest, Binder's and the newest Python (the notebooks on all).
+UNIT_TEST_LABELS = ["3.11.2", "3.12", "3.15"]
+# Every file of unit tests; the others run notebooks or check the repository, once, from the main environment.
+NOT_UNIT_TESTS = {"test_notebooks.py", "test_harness.py", "test_repo.py", "test_lock.py", "test_pythons.py",
+                  "test_package.py", "test_diagrams.py"}
+UNIT_TESTS = sorted(p.name for p in (ROOT / "tests").glob("test_*.py") if p.name not in NOT_UNIT_TESTS)
+
+
+def environment(label: str) -> dict:
+    if not MANIFEST.exists():
+        pytest.skip("no build/test-envs.json: `make test` (or `make test-envs`) builds the other Pythons' environments")
+    env = json.loads(MANIFEST.read_text()).get(label)
+    if env is None:
+        pytest.skip(f"build/test-envs.json has no Python {label}: run `make test-envs`")
+    if "skip" in env:
+        pytest.skip(env["skip"])
+    return env
+
+
+def run_pytest(env: dict, *args: str, timeout: float) -> subprocess.CompletedProcess:
+    return subprocess.run([*env["prefix"], env["python"], "-m", "pytest", "-p", "no:cacheprovider", *args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+def test_the_manifest_covers_the_matrix():
+    if not MANIFEST.exists():
+        pytest.skip("no build/test-envs.json yet")
+    import test_envs
+
+    assert list(test_envs.MATRIX) == LABELS
+    assert list(json.loads(MANIFEST.read_text())) == LABELS
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("label", LABELS)
+def test_notebooks_on_python(label, request):
+    """Every notebook in a fresh kernel, then Run All queued twice in one kernel, with zero warnings."""
+    env = environment(label)
+    run = run_pytest(env, "tests/test_notebooks.py", "-q", "-k", "fresh_kernel or run_all_queued", timeout=1200)
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output[-8000:]
+    assert re.search(r"\b10 passed\b", output), output[-3000:]  # 5 notebooks x 2 ways, none skipped
+    assert env["version"].startswith(label), f"the environment runs Python {env['version']}"
+    # The inner run's per-notebook times, for the summary at the end of this run.
+    times = output.split("notebook run times", 1)[-1].split("\n=", 1)[0].strip("= \n")
+    request.node.user_properties.append(("notebook_run", f"Python {env['version']}:\n" + times))
+
+
+@pytest.mark.parametrize("unit_tests", UNIT_TESTS)
+@pytest.mark.parametrize("label", UNIT_TEST_LABELS)
+def test_helper_package_tests_pass_on_python(label, unit_tests):
+    env = environment(label)
+    run = run_pytest(env, "-q", f"tests/{unit_tests}", timeout=900)
+    assert run.returncode == 0, run.stdout[-5000:] + run.stderr[-2000:]
