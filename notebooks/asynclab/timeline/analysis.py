@@ -200,14 +200,14 @@ def describe(snapshot, title=None):
     if at_once > 1:
         lines.append(f"Overlap: up to {at_once} tasks ran or waited at the same time "
                      f"(from {_ms(began)} to {_ms(ended)}).")
-    elif tasks:
+    elif len(tasks) > 1:
         lines.append("Overlap: none; the tasks ran one after another.")
     shared = {}  # a phase on several lanes (a request, a query): how many at once
     for span in snapshot.other:
         shared.setdefault(span.label, set()).add(span.lane)
-    for label, lanes in list(shared.items())[:MAX_WAITS_NAMED]:
-        if len(lanes) > 1:
-            lines.append(f"'{label}' was on up to {max_concurrency(snapshot, label)} of "
-                         f"{len(lanes)} lanes at once.")
+    overlapping = [(label, max_concurrency(snapshot, label), len(lanes))
+                   for label, lanes in shared.items() if len(lanes) > 1]
+    for label, at_once, lanes in [o for o in overlapping if o[1] > 1][:MAX_WAITS_NAMED]:
+        lines.append(f"'{label}' was on up to {at_once} of {lanes} lanes at once.")
     lines.append(f"Total: {_ms(snapshot.duration)}.")
     return "\n".join(lines)
