@@ -121,6 +121,7 @@ class RunReport:
     cells: list[CellResult] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     python: str = ""  # the kernel's Python version, as the kernel itself reported it
+    final_output: str = ""  # what the cells after the notebook's printed (run_fresh's extra_report)
 
     @property
     def failures(self) -> list[str]:
@@ -176,15 +177,21 @@ def shutdown_problems(stderr_text: str) -> list[str]:
 
 # --- top to bottom in a fresh kernel -------------------------------------------------------------
 
-def run_fresh(path: Path, *, cell_timeout: float = 60, python: str | None = None) -> RunReport:
-    """Execute every cell in order in a new kernel (like nbclient / "Restart and Run All" step by step)."""
+def run_fresh(path: Path, *, cell_timeout: float = 60, python: str | None = None,
+              extra_setup: str = "", extra_report: str = "") -> RunReport:
+    """Execute every cell in order in a new kernel (like nbclient / "Restart and Run All" step by step).
+
+    ``extra_setup`` runs after the guard is installed, before the first cell (e.g. another check to
+    install in the kernel); ``extra_report`` runs after the last cell, and what it prints is in
+    ``RunReport.final_output``.
+    """
     from nbclient import NotebookClient
 
     sources = code_cells(path)
     nb = nbformat.v4.new_notebook()
-    nb.cells = ([nbformat.v4.new_code_cell(GUARD_INSTALL)]
+    nb.cells = ([nbformat.v4.new_code_cell(GUARD_INSTALL + extra_setup)]
                 + [nbformat.v4.new_code_cell(s) for s in sources]
-                + [nbformat.v4.new_code_cell(GUARD_REPORT)])
+                + [nbformat.v4.new_code_cell(extra_report + GUARD_REPORT)])
     client = NotebookClient(
         nb, timeout=cell_timeout, kernel_name="python3", allow_errors=True,
         resources={"metadata": {"path": str(path.parent)}},
@@ -213,7 +220,8 @@ def run_fresh(path: Path, *, cell_timeout: float = 60, python: str | None = None
         if result.errors and any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
             result.status = "error"
         report.cells.append(result)
-    _read_guard(report, "".join(o.get("text", "") for o in nb.cells[-1].get("outputs", [])))
+    report.final_output = "".join(o.get("text", "") for o in nb.cells[-1].get("outputs", []))
+    _read_guard(report, report.final_output)
     for output in nb.cells[0].get("outputs", []) + nb.cells[-1].get("outputs", []):
         report.problems += problems_in_output(output)
     return report

@@ -5,6 +5,7 @@ ratios, because the machine is shared.
 """
 
 import asyncio
+import base64
 import gc
 import json
 import subprocess
@@ -658,6 +659,69 @@ def test_plot_returns_a_figure_with_one_label_per_lane():
     assert tl._repr_png_().startswith(b"\x89PNG")
 
 
+def png_size(png):
+    """(width, height) in pixels, from a PNG's header."""
+    assert png.startswith(b"\x89PNG")
+    return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+
+
+def test_a_diagram_displays_as_a_2x_png_at_its_1x_size_with_its_description():
+    from asynclab.timeline.notebook import diagram_bundle
+
+    tl = lane_demo()
+    for figure in (tl.plot(), tl.compare(lane_demo(), titles=("one", "two"))):
+        data, metadata = diagram_bundle(figure)
+        width, height = metadata["image/png"]["width"], metadata["image/png"]["height"]
+        assert (width, height) == tuple(round(v * 100) for v in figure.get_size_inches())
+        assert png_size(base64.b64decode(data["image/png"])) == (2 * width, 2 * height)
+        assert data["text/plain"] == figure.description
+    assert data["text/plain"].startswith("one: ") and "\n\ntwo: " in data["text/plain"]
+    assert tl.plot().description == tl.describe()
+
+
+def test_describe_tells_each_lane_its_waits_the_overlap_and_the_total():
+    async def body(tl):
+        async def brew(seconds):
+            await asyncio.sleep(seconds)
+        async with asyncio.TaskGroup() as tg:
+            for name, seconds in [("tea", 0.06), ("coffee", 0.04)]:
+                tg.create_task(brew(seconds), name=name)
+        tl.add_spans([{"label": "GET /", "start": tl._started_at,
+                       "end": tl._started_at + 0.01}], lane="server")
+
+    tl = record(body, title="drinks")
+    text = tl.describe()
+    lines = text.splitlines()
+    assert isinstance(text, str)
+    assert lines[0].startswith("drinks: ") and "4 lanes (2 tasks created in the block)" in lines[0]
+    tea = next(line for line in lines if line.startswith("- tea:"))
+    waited = float(tea.split("waited ")[1].split(" ms")[0])
+    assert 50 <= waited <= 150 and "sleep" in tea and "done at" in tea
+    assert any(line.startswith("- server: 1 span (GET /)") for line in lines)
+    assert "up to 2 tasks" in text
+    assert lines[-1] == f"Total: {tl.duration * 1000:.1f} ms."
+    assert Timeline(show=False).describe() == "Timeline: nothing recorded."
+
+
+def test_a_library_s_own_tasks_are_labelled_with_its_name():
+    import aiofiles.os
+
+    from asynclab.timeline.waits import library_package
+
+    async def body(tl):
+        await asyncio.create_task(aiofiles.os.stat("."))  # a task running aiofiles' own code
+        await asyncio.create_task(asyncio.sleep(0))  # the standard library's: no label
+
+    coro = aiofiles.os.stat(".")
+    assert library_package(coro) == "aiofiles"
+    coro.close()
+    tl = record(body)
+    labels = [lane.axis_label for lane in tl._snapshot().lanes]
+    assert labels[1].startswith("aiofiles: ") and "Task-" not in labels[1], labels
+    assert labels[2].startswith("Task-"), labels
+    assert tl.tasks[1].library == "aiofiles" and tl.tasks[2].library is None
+
+
 def test_plot_groups_lanes():
     tl = lane_demo()
     groups = {lane: ("block" if i == 0 else "workers") for i, lane in enumerate(tl.lanes)}
@@ -822,5 +886,10 @@ def test_in_a_jupyter_kernel_it_displays_and_refreshes_live(tmp_path):
     (shown,) = outputs  # one picture, refreshed in place
     assert shown.output_type == "display_data" and "image/png" in shown.data
     assert updates.count(1) >= 2  # at least one live frame, then the final figure
+    # The final figure: a 2x PNG shown at its 1x size, and its text account as text/plain.
+    assert shown.data["text/plain"].startswith("live: ")
+    size = shown.metadata["image/png"]
+    assert png_size(base64.b64decode(shown.data["image/png"])) == (2 * size["width"],
+                                                                   2 * size["height"])
     # The live frames drawn after the first second are on a lane of their own.
     assert notebook.cells[2].outputs[0].text.strip() == "5 ['drawing']"

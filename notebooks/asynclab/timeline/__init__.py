@@ -6,6 +6,7 @@
         await asyncio.gather(fetch(1), fetch(2), fetch(3))
     # In a notebook the diagram appears (and updates while the block runs).
     tl.summary(), tl.max_concurrency("sleep"), tl.plot(), tl.to_chrome_trace("t.json")
+    print(tl.describe())  # the diagram as text: lanes, waits, overlap, total
 
 Library and lesson code can add named phases that show up only while someone records:
 

@@ -109,3 +109,105 @@ def max_concurrency(snapshot, match=None):
         level += step
         best = max(best, level)
     return best
+
+
+MAX_DESCRIBED_LANES = 8  # a text account stays short: the rest are counted, not listed
+MAX_WAITS_NAMED = 3
+MINOR_WAIT = 0.05  # waits shorter than this share of a lane's waiting go unnamed
+
+
+def _ms(seconds):
+    return f"{seconds:.2f} s" if seconds >= 1 else f"{seconds * 1000:.1f} ms"
+
+
+def _most_at_once(intervals):
+    """(how many at most, when that began, when it ended) over (start, end) pairs."""
+    events = sorted([(start, 1) for start, end in intervals if end > start] +
+                    [(end, -1) for start, end in intervals if end > start])
+    level = best = 0
+    began = ended = None
+    for when, step in events:
+        if step < 0 and level == best and began is not None and ended is None:
+            ended = when
+        level += step
+        if level > best:
+            best, began, ended = level, when, None
+    return best, began, ended
+
+
+def _lane_sentence(lane, running, waiting, spans):
+    name = lane.axis_label
+    task = lane.task
+    if task is None:
+        labels = list(dict.fromkeys(label for label, _, _ in spans))
+        named = ", ".join(labels[:MAX_WAITS_NAMED]) + (", ..." if len(labels) > MAX_WAITS_NAMED
+                                                         else "")
+        at_once, _, _ = _most_at_once([(s, e) for _, s, e in spans])
+        overlap = f", up to {at_once} at once" if at_once > 1 else ""
+        return (f"{name}: {len(spans)} span{'s' * (len(spans) != 1)} ({named}){overlap}, "
+                f"covering {_ms(_covered([(s, e) for _, s, e in spans]))}.")
+    busy = sum(end - start for start, end in running)
+    per_label = {}
+    for label, start, end in waiting:
+        per_label[label] = per_label.get(label, 0.0) + end - start
+    waited = sum(per_label.values())
+    parts = [f"ran {_ms(busy)}"]
+    if waited > 0:
+        top = [(label, seconds) for label, seconds in
+               sorted(per_label.items(), key=lambda item: -item[1])[:MAX_WAITS_NAMED]
+               if seconds >= MINOR_WAIT * waited]
+        parts.append(f"waited {_ms(waited)} (" +
+                     ", ".join(f"{label} {_ms(seconds)}" for label, seconds in top) + ")")
+    if not task.block:
+        parts.append(f"created at {_ms(task.created)}")
+    if task.done is not None and task.outcome is not None:
+        ending = {"result": "done", "cancelled": "cancelled", "exception": "failed"}[task.outcome]
+        parts.append(f"{ending} at {_ms(task.done)}")
+    else:
+        parts.append("still running at the end")
+    if spans:
+        parts.append("phases: " + ", ".join(dict.fromkeys(label for label, _, _ in spans)))
+    return f"{name}: " + "; ".join(parts) + "."
+
+
+def describe(snapshot, title=None):
+    """A short text account of a timeline: each lane, what it waited on and for how long,
+    what overlapped, and the total (see Timeline.describe)."""
+    heading = title or snapshot.title or "Timeline"
+    if not snapshot.lanes:
+        return f"{heading}: nothing recorded."
+    n = len(snapshot.lanes)
+    running = [[] for _ in range(n)]
+    waiting = [[] for _ in range(n)]
+    spans = [[] for _ in range(n)]
+    for lane, start, end in zip(*snapshot.running):
+        running[lane].append((start, end))
+    for lane, start, end, label in zip(*snapshot.waiting):
+        waiting[lane].append((label, start, end))
+    index = {lane.name: i for i, lane in enumerate(snapshot.lanes)}
+    for span in snapshot.other:
+        spans[index[span.lane]].append((span.label, span.start, span.end))
+    tasks = [lane.task for lane in snapshot.lanes if lane.task is not None and not lane.task.block]
+    lines = [f"{heading}: {_ms(snapshot.duration)} in all, "
+             f"{n} lane{'s' * (n != 1)} ({len(tasks)} task{'s' * (len(tasks) != 1)} "
+             f"created in the block)."]
+    for i, lane in enumerate(snapshot.lanes[:MAX_DESCRIBED_LANES]):
+        lines.append("- " + _lane_sentence(lane, running[i], waiting[i], spans[i]))
+    if n > MAX_DESCRIBED_LANES:
+        lines.append(f"- ... and {n - MAX_DESCRIBED_LANES} more lanes.")
+    alive = [(t.created, t.done if t.done is not None else snapshot.duration) for t in tasks]
+    at_once, began, ended = _most_at_once(alive)
+    if at_once > 1:
+        lines.append(f"Overlap: up to {at_once} tasks ran or waited at the same time "
+                     f"(from {_ms(began)} to {_ms(ended)}).")
+    elif len(tasks) > 1:
+        lines.append("Overlap: none; the tasks ran one after another.")
+    shared = {}  # a phase on several lanes (a request, a query): how many at once
+    for span in snapshot.other:
+        shared.setdefault(span.label, set()).add(span.lane)
+    overlapping = [(label, max_concurrency(snapshot, label), len(lanes))
+                   for label, lanes in shared.items() if len(lanes) > 1]
+    for label, at_once, lanes in [o for o in overlapping if o[1] > 1][:MAX_WAITS_NAMED]:
+        lines.append(f"'{label}' was on up to {at_once} of {lanes} lanes at once.")
+    lines.append(f"Total: {_ms(snapshot.duration)}.")
+    return "\n".join(lines)

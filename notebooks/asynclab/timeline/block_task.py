@@ -33,6 +33,7 @@ class BlockRecord:
 
     parent = None
     index = -1  # capture.BLOCK
+    coro_library = None  # the block runs a notebook cell's (or the caller's) code
 
     def __init__(self, owner, task, loop, start):
         self.owner = owner

@@ -21,7 +21,7 @@ import contextvars
 import weakref
 from time import perf_counter as _clock
 
-from .waits import coroutine_name, describe_wait
+from .waits import coroutine_name, describe_wait, library_package
 
 # The timelines whose blocks enclose the running code, outermost first. Tasks copy the
 # context they were created in, so every task started inside a block inherits it: that is
@@ -152,6 +152,10 @@ class TracedCoroutine:
     def coro_name(self):
         return coroutine_name(self._coro)
 
+    @property
+    def coro_library(self):
+        return library_package(self._coro)
+
     def name(self):
         return self.task.get_name() if self.task is not None else (self.final_name or "Task")
 
@@ -193,8 +197,8 @@ class _PassThroughCoroutine(TracedCoroutine):
 class TaskRecord:
     """What a timeline keeps about a task still running when its block ended."""
 
-    __slots__ = ("steps", "index", "parent", "created", "coro_name", "outcome", "error",
-                 "final_name", "_task_ref")
+    __slots__ = ("steps", "index", "parent", "created", "coro_name", "coro_library", "outcome",
+                 "error", "final_name", "_task_ref")
 
     def __init__(self, traced, task):
         self.steps = traced.steps  # no more steps are logged: the wrapper now passes through
@@ -202,6 +206,7 @@ class TaskRecord:
         self.parent = traced.parent
         self.created = traced.created
         self.coro_name = traced.coro_name
+        self.coro_library = traced.coro_library
         self.outcome = self.error = None
         self.final_name = task.get_name()
         self._task_ref = weakref.ref(task)  # follow its name, without keeping it alive

@@ -8,48 +8,79 @@ per bar would take many seconds for tens of thousands of steps.
 import io
 
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from .layout import Layout, figure_size, place_axes
 
 DPI = 100
+HIDPI_SCALE = 2  # notebooks get PNGs at twice the pixels, shown at the 1x size: sharp on 2x screens
 LIVE_DPI = 60
 MAX_TICK_LABELS = 40  # more lanes than this: label only some of them (ticks are costly)
 MAX_TEXT_LABELS = 80  # labels written inside bars, widest bars first
 HATCH_LIMIT = 5000  # hatching many thousands of bars is slow and unreadable anyway
+DEFAULT_COMPRESSION = 6  # PNG compression level (PIL's default)...
+FAST_COMPRESSION = 3  # ...and for diagrams of many bars: 40% quicker to encode, 20% larger
+MANY_BARS = 2000
+MAX_LANE_LABEL = 38  # characters: what fits the widest left margin (layout.figure_size)
+MIN_LABEL_CHARS = 4  # a label shortened to fewer characters than this is left out
+ELLIPSIS = "\u2026"
 
-PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-           "#7f7f7f", "#bcbd22", "#17becf"]
-KIND_COLORS = {"phase": "#6a51a3", "server": "#238b45"}
-EXTRA_KIND_COLORS = ["#d95f02", "#1b9e77", "#e7298a", "#66a61e", "#a6761d"]
+# Okabe & Ito's colour-blind safe palette (without its black and yellow, which make poor
+# bars): distinguishable under protanopia, deuteranopia and tritanopia.
+PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7"]
+KIND_COLORS = {"phase": "#CC79A7", "server": "#009E73"}
+EXTRA_KIND_COLORS = ["#D55E00", "#0072B2", "#E69F00", "#56B4E9", "#555555"]
+WAITING_TINT = 0.72  # waiting bars: the lane colour this much lighter, and hatched
 OUTCOME_STYLE = {  # marker, colour, legend text
     "result": ("o", "#222222", "done"),
-    "cancelled": ("x", "#e6550d", "cancelled"),
-    "exception": ("X", "#cb181d", "failed"),
+    "cancelled": ("x", "#E69F00", "cancelled"),
+    "exception": ("X", "#D55E00", "failed"),
 }
+MARK_COLOR = "#7B3294"
 NOTHING_RECORDED = ("Nothing recorded yet.\n"
                     "Put the work inside  `async with Timeline() as tl:`  "
                     "and plot after the block.")
 
 
 class TimelineFigure(Figure):
-    """A matplotlib Figure that shows itself as a PNG in notebooks, with or without pyplot."""
+    """A matplotlib Figure that shows itself in notebooks, with or without pyplot: a 2x PNG
+    shown at its 1x size, with the timeline's text account (``describe()``) as its text."""
+
+    described = ()  # (snapshot, title) of each timeline drawn, for the text account
+    png_compression = DEFAULT_COMPRESSION
+
+    @property
+    def description(self):
+        from .analysis import describe
+
+        return "\n\n".join(describe(snapshot, title) for snapshot, title in self.described) \
+            or "An empty timeline."
 
     def _repr_png_(self):
-        return png_bytes(self)
+        return png_bytes(self, dpi=DPI * HIDPI_SCALE)
+
+    def _ipython_display_(self):
+        from .notebook import show_diagram
+
+        show_diagram(self)
 
 
 def png_bytes(figure, dpi=None):
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=dpi or figure.dpi, facecolor="white")
+    level = getattr(figure, "png_compression", DEFAULT_COMPRESSION)
+    figure.savefig(buffer, format="png", dpi=dpi or figure.dpi, facecolor="white",
+                   pil_kwargs={"compress_level": level})
     return buffer.getvalue()
 
 
 def _new_figure(width, height, dpi=DPI):
     figure = TimelineFigure(figsize=(width, height), dpi=dpi, facecolor="white")
+    FigureCanvasAgg(figure)  # a renderer to measure labels with
     figure.patch.set_alpha(1.0)  # opaque: readable on a dark notebook theme too
     return figure
 
@@ -84,14 +115,49 @@ def _lane_colors(layout):
     return palette[layout.row_of.astype(int) % len(palette)]
 
 
-def _text_fits(ax, widths_ms, labels, xmax_ms, fontsize):
-    """Which bars are wide enough for their label (estimated from the axes' pixel width)."""
-    bbox = ax.get_window_extent()
-    px_per_ms = bbox.width / xmax_ms
-    char_px = fontsize * 0.62 * ax.figure.dpi / 72
-    needed = np.array([len(label) * char_px + 4 for label in labels])
-    fits = np.nonzero(widths_ms * px_per_ms >= needed)[0] if len(labels) else np.array([], int)
-    return fits[np.argsort(-widths_ms[fits])][:MAX_TEXT_LABELS]
+def _text_width_px(figure, text, fontsize):
+    renderer = getattr(figure.canvas, "get_renderer", None)
+    if renderer is None:  # someone else's figure and canvas: estimate
+        return len(text) * fontsize * 0.62 * figure.dpi / 72
+    width, _, _ = renderer().get_text_width_height_descent(
+        text, FontProperties(size=fontsize), ismath=False)
+    return width
+
+
+def _fitted_labels(ax, widths_ms, labels, xmax_ms, fontsize):
+    """(index, text) of the labels to write inside their bars, widest bars first: a label
+    too long for its bar is shortened with an ellipsis, or left out if too little would be
+    left; it never runs into a neighbour."""
+    if not len(labels):
+        return []
+    px_per_ms = ax.get_window_extent().width / xmax_ms
+    room = widths_ms * px_per_ms - 4  # a little air on either side
+    char_px = fontsize * 0.45 * ax.figure.dpi / 72  # narrower than most characters
+    candidates = np.nonzero(room >= MIN_LABEL_CHARS * char_px)[0]
+    candidates = candidates[np.argsort(-widths_ms[candidates], kind="stable")]
+    fitted = []
+    widths = {}  # many bars share a label ("sleep"): measure each text once
+
+    def width_of(text):
+        if text not in widths:
+            widths[text] = _text_width_px(ax.figure, text, fontsize)
+        return widths[text]
+
+    for i in candidates:
+        text = labels[i]
+        if not text:
+            continue
+        while width_of(text) > room[i]:
+            keep = len(text.rstrip(ELLIPSIS)) - 1
+            if keep < MIN_LABEL_CHARS:
+                text = None
+                break
+            text = labels[i][:keep].rstrip() + ELLIPSIS
+        if text is not None:
+            fitted.append((i, text))
+            if len(fitted) == MAX_TEXT_LABELS:
+                break
+    return fitted
 
 
 def _draw_steps(ax, snapshot, layout, xmax_ms, live):
@@ -99,7 +165,7 @@ def _draw_steps(ax, snapshot, layout, xmax_ms, live):
     min_width = xmax_ms / max(ax.get_window_extent().width, 1) * 0.8  # short steps stay visible
     lanes, starts, ends = (np.asarray(a) for a in snapshot.running)
     if len(lanes):
-        rows = layout.row_of[lanes] + layout.step_center
+        rows = layout.step_y[lanes]
         x0 = starts * 1000
         x1 = np.maximum(ends * 1000, x0 + min_width)
         ax.add_collection(PolyCollection(
@@ -109,22 +175,22 @@ def _draw_steps(ax, snapshot, layout, xmax_ms, live):
     lanes, starts, ends, labels = snapshot.waiting
     lanes, starts, ends = np.asarray(lanes, dtype=int), np.asarray(starts), np.asarray(ends)
     if len(lanes):
-        rows = layout.row_of[lanes] + layout.step_center
+        rows = layout.step_y[lanes]
         waiting = PolyCollection(
             _boxes(starts * 1000, ends * 1000, rows - layout.waiting_half,
                    rows + layout.waiting_half),
-            facecolors=_lighter(colors[lanes], 0.72), edgecolors="none", linewidths=0,
+            facecolors=_lighter(colors[lanes], WAITING_TINT), edgecolors="none", linewidths=0,
             antialiaseds=len(lanes) < 2000, zorder=2)
         if len(lanes) <= HATCH_LIMIT:
             waiting.set_hatch("////")
-            waiting.set_hatchcolor("#9a9a9a")
+            waiting.set_hatchcolor("#808080")
             waiting.set_hatch_linewidth(0.5)
         ax.add_collection(waiting)
         if not live:
             widths = (ends - starts) * 1000
-            for i in _text_fits(ax, widths, labels, xmax_ms, 7):
-                ax.text((starts[i] + ends[i]) * 500, rows[i], labels[i], ha="center",
-                        va="center", fontsize=7, color="#333333", zorder=4, clip_on=True)
+            for i, text in _fitted_labels(ax, widths, labels, xmax_ms, 7):
+                ax.text((starts[i] + ends[i]) * 500, rows[i], text, ha="center",
+                        va="center", fontsize=7, color="#222222", zorder=4, clip_on=True)
 
 
 def _kind_colors(snapshot):
@@ -136,46 +202,25 @@ def _kind_colors(snapshot):
     return colors
 
 
-def _sub_rows(spans):
-    """Sub-row of each span within its lane, so that overlapping spans do not cover each
-    other: nested phases step down one level; overlapping requests take turns."""
-    rows = [0] * len(spans)
-    row_ends = {}  # lane -> end time of the last span on each sub-row
-    for i in sorted(range(len(spans)), key=lambda i: (spans[i].start, -spans[i].end)):
-        ends = row_ends.setdefault(spans[i].lane, [])
-        free = [r for r, end in enumerate(ends) if end <= spans[i].start]
-        row = free[0] if free else len(ends)
-        if row == len(ends):
-            ends.append(spans[i].end)
-        else:
-            ends[row] = spans[i].end
-        rows[i] = row
-    return rows
-
-
 def _draw_other_spans(ax, snapshot, layout, xmax_ms, kind_colors, live):
-    """Phases (on task lanes, along the top of the row) and lanes of spans only."""
+    """Phases (on task lanes, along the top of the row) and lanes of spans only, each
+    overlapping span on a sub-row of its own."""
     from matplotlib.colors import to_rgba
 
     spans = snapshot.other
     if not spans:
         return
     index = {lane.name: i for i, lane in enumerate(snapshot.lanes)}
-    levels = _sub_rows(spans)
-    depth = {}
-    for span, level in zip(spans, levels):
-        depth[span.lane] = min(3, max(depth.get(span.lane, 1), level + 1))
     x0, x1, y0, y1, faces, edges, labels, centers = [], [], [], [], [], [], [], []
-    for span, level in zip(spans, levels):
+    for span, level in zip(spans, layout.levels):
         lane = index[span.lane]
-        row = layout.row_of[lane]
-        if snapshot.lanes[lane].task is None:  # a lane of its own: use the whole row
-            band_top, band_bottom = row - 0.36, row + 0.36
-        else:  # phases of a task: along the top of its row
-            band_top, band_bottom = row + layout.phase_top, row + layout.phase_bottom
-        band = (band_bottom - band_top) / depth[span.lane]
-        top = band_top + band * min(level, depth[span.lane] - 1)
-        bottom = top + band * 0.9
+        if layout.task_lane[lane]:  # phases of a task: along the top of its row
+            sub_row = layout.phase_row[lane]
+            top = layout.phase_top[lane] + sub_row * level
+        else:  # a lane of its own: sub-rows fill the lane
+            sub_row = (layout.height[lane] - 0.28) / layout.depth[lane]
+            top = layout.top[lane] + 0.14 + sub_row * level
+        bottom = top + sub_row * 0.88
         color = kind_colors[span.kind]
         x0.append(span.start * 1000)
         x1.append(max(span.end * 1000, span.start * 1000 + xmax_ms / 800))
@@ -190,78 +235,111 @@ def _draw_other_spans(ax, snapshot, layout, xmax_ms, kind_colors, live):
                                      facecolors=faces, edgecolors=edges, linewidths=0.6,
                                      zorder=5))
     if not live:
-        for i in _text_fits(ax, x1 - x0, labels, xmax_ms, 6.5):
-            ax.text((x0[i] + x1[i]) / 2, centers[i], labels[i], ha="center", va="center",
+        for i, text in _fitted_labels(ax, x1 - x0, labels, xmax_ms, 6.5):
+            ax.text((x0[i] + x1[i]) / 2, centers[i], text, ha="center", va="center",
                     fontsize=6.5, color="#222222", zorder=6, clip_on=True)
 
 
+def _draw_mark_labels(ax, xs, rows, labels):
+    """Mark labels above their lane, left out where one would cover another."""
+    late = 0.75 * ax.get_xlim()[1]  # near the right edge: write the label leftwards
+    px_per_ms = ax.get_window_extent().width / ax.get_xlim()[1]
+    taken = {}  # row -> [(left, right) in ms]
+    for x, y, label in list(zip(xs, rows, labels))[:MAX_TEXT_LABELS]:
+        text = f" {label} "
+        width = _text_width_px(ax.figure, text, 7) / px_per_ms
+        left, right = (x - width, x) if x > late else (x, x + width)
+        if any(left < r and l < right for l, r in taken.get(y, [])):
+            continue
+        taken.setdefault(y, []).append((left, right))
+        ax.text(x, y - 0.05, text, fontsize=7, color=MARK_COLOR, va="bottom",
+                ha="right" if x > late else "left", zorder=8, clip_on=True)
+
+
 def _draw_markers(ax, snapshot, layout, live):
-    handles = []
     if snapshot.created:
         lanes, times = zip(*snapshot.created)
-        ax.scatter(np.array(times) * 1000, layout.row_of[list(lanes)] + layout.step_center,
+        ax.scatter(np.array(times) * 1000, layout.step_y[list(lanes)],
                    marker="|", s=60, color="#444444", linewidths=1.0, zorder=6)
-        handles.append(Line2D([], [], marker="|", color="#444444", linestyle="none",
-                              markersize=8, label="created"))
     for outcome, (marker, color, text) in OUTCOME_STYLE.items():
         points = [(lane, when) for lane, when, o in snapshot.outcomes if o == outcome]
         if not points:
             continue
         lanes, times = zip(*points)
-        ax.scatter(np.array(times) * 1000, layout.row_of[list(lanes)] + layout.step_center,
+        ax.scatter(np.array(times) * 1000, layout.step_y[list(lanes)],
                    marker=marker, s=22 if marker == "o" else 36, color=color,
                    linewidths=1.3, zorder=7)
-        handles.append(Line2D([], [], marker=marker, color=color, linestyle="none",
-                              markersize=6, label=text))
     if snapshot.marks:
         lanes, times, labels = zip(*snapshot.marks)
-        rows = layout.row_of[list(lanes)] - 0.38
+        rows = layout.top[list(lanes)] + 0.12
         xs = np.array(times) * 1000
-        ax.scatter(xs, rows, marker="v", s=28, color="#6a51a3", zorder=8)
+        ax.scatter(xs, rows, marker="v", s=28, color=MARK_COLOR, zorder=8)
         if not live:
-            late = 0.75 * ax.get_xlim()[1]  # near the right edge: write the label leftwards
-            for x, y, label in list(zip(xs, rows, labels))[:MAX_TEXT_LABELS]:
-                ax.text(x, y - 0.05, f" {label} ", fontsize=7, color="#6a51a3", va="bottom",
-                        ha="right" if x > late else "left", zorder=8, clip_on=True)
-        handles.append(Line2D([], [], marker="v", color="#6a51a3", linestyle="none",
+            _draw_mark_labels(ax, xs, rows, labels)
+
+
+def _legend_handles(snapshot, kind_colors):
+    """The legend entries for what a timeline's diagram shows."""
+    handles = [Patch(facecolor=PALETTE[0], label="running"),
+               Patch(facecolor=_lighter(np.array(_rgb(PALETTE[0])), WAITING_TINT),
+                     hatch="////", edgecolor="#808080", linewidth=0,
+                     label="waiting (on what: in the bar)")]
+    for kind in sorted({span.kind for span in snapshot.other}):
+        handles.append(Patch(facecolor=kind_colors[kind], alpha=0.4,
+                             edgecolor=kind_colors[kind], label=kind))
+    if snapshot.created:
+        handles.append(Line2D([], [], marker="|", color="#444444", linestyle="none",
+                              markersize=8, label="created"))
+    outcomes = {outcome for _, _, outcome in snapshot.outcomes}
+    for outcome, (marker, color, text) in OUTCOME_STYLE.items():
+        if outcome in outcomes:
+            handles.append(Line2D([], [], marker=marker, color=color, linestyle="none",
+                                  markersize=6, label=text))
+    if snapshot.marks:
+        handles.append(Line2D([], [], marker="v", color=MARK_COLOR, linestyle="none",
                               markersize=6, label="mark"))
     return handles
 
 
 def _draw(ax, snapshot, layout, xmax_ms, live, kind_colors):
-    """Everything for one timeline on one axes; returns legend handles."""
+    """Everything for one timeline on one axes (the legend is the figure's)."""
     ax.set_facecolor("white")
     ax.set_xlim(0, xmax_ms)
     # Mark labels are written above their lane: leave room for them above the top row.
     top_marked = not live and any(layout.row_of[lane] == 0 for lane, _, _ in snapshot.marks)
-    ax.set_ylim(layout.rows - 0.5, -0.95 if top_marked else -0.5)
+    ax.set_ylim(layout.total_height, -0.45 if top_marked else 0)
     for spine in ("top", "right"):
         ax.spines[spine].set_visible(False)
     ax.grid(axis="x", color="#e6e6e6", linewidth=0.8, zorder=0)
     ax.set_axisbelow(True)
-    labels = [snapshot.lanes[i].axis_label for i in layout.order]
+    labels = [_shortened(snapshot.lanes[i].axis_label, MAX_LANE_LABEL) for i in layout.order]
     rows = list(range(layout.rows))
     if len(rows) > MAX_TICK_LABELS:
         step = -(-len(rows) // MAX_TICK_LABELS)
         rows = rows[::step]
-    ax.set_yticks(rows, [labels[r] for r in rows], fontsize=8)
+    ax.set_yticks([layout.center[layout.order[r]] for r in rows], [labels[r] for r in rows],
+                  fontsize=8)
     ax.tick_params(axis="y", length=0)
     for n, (name, first, last) in enumerate(layout.groups):
+        top, bottom = layout.row_extent(first, last)
         if n % 2 == 0:
-            ax.axhspan(first - 0.5, last + 0.5, color="#f2f2f2", zorder=0, linewidth=0)
+            ax.axhspan(top, bottom, color="#f2f2f2", zorder=0, linewidth=0)
         if name is not None:
-            ax.text(1.01, (first + last) / 2, str(name), transform=ax.get_yaxis_transform(),
+            ax.text(1.01, (top + bottom) / 2, str(name), transform=ax.get_yaxis_transform(),
                     ha="left", va="center", fontsize=8, fontweight="bold", color="#555555")
     _draw_steps(ax, snapshot, layout, xmax_ms, live)
     _draw_other_spans(ax, snapshot, layout, xmax_ms, kind_colors, live)
-    handles = [Patch(facecolor=PALETTE[0], label="running"),
-               Patch(facecolor=_lighter(np.array([0.12, 0.47, 0.71]), 0.72), hatch="////",
-                     edgecolor="#9a9a9a", linewidth=0, label="waiting (on what: in the bar)")]
-    for kind in sorted({span.kind for span in snapshot.other}):
-        handles.append(Patch(facecolor=kind_colors[kind], alpha=0.4,
-                             edgecolor=kind_colors[kind], label=kind))
-    handles += _draw_markers(ax, snapshot, layout, live)
-    return handles
+    _draw_markers(ax, snapshot, layout, live)
+
+
+def _shortened(text, length):
+    return text if len(text) <= length else text[:length - 1].rstrip() + ELLIPSIS
+
+
+def _rgb(color):
+    from matplotlib.colors import to_rgb
+
+    return to_rgb(color)
 
 
 def _title(snapshot, title, live):
@@ -276,6 +354,28 @@ def _empty(ax):
             color="#444444", transform=ax.transAxes)
 
 
+LEGEND_FONT = 7.5
+LEGEND_ROW = 0.2  # inches per row of legend entries
+
+
+def _legend_columns(handles, width_in):
+    """Legend columns so that the legend fits the width given (inches); and its rows."""
+    entries = [0.45 + len(h.get_label()) * LEGEND_FONT * 0.55 / 72 for h in handles]
+    for columns in range(len(entries), 0, -1):
+        rows = -(-len(entries) // columns)
+        widest = [max(entries[c::columns]) for c in range(columns)]
+        if sum(widest) <= width_in or columns == 1:
+            return columns, rows
+    return 1, len(entries)
+
+
+def _legend(figure, handles, anchor, width_in, **where):
+    columns, _ = _legend_columns(handles, width_in)
+    return figure.legend(handles=handles, bbox_to_anchor=anchor, ncol=columns, frameon=False,
+                         fontsize=LEGEND_FONT, handlelength=1.4, columnspacing=1.2,
+                         borderaxespad=0.2, **where)
+
+
 def plot(snapshot, ax=None, group=None, live=False):
     """The figure for one timeline (see Timeline.plot)."""
     if not snapshot.lanes:
@@ -287,21 +387,33 @@ def plot(snapshot, ax=None, group=None, live=False):
     layout = Layout(snapshot, group)
     xmax_ms = max(snapshot.duration * 1000, 1e-3) * 1.01
     if ax is not None:  # the caller's axes: draw, and leave the layout to them
-        handles = _draw(ax, snapshot, layout, xmax_ms, live, _kind_colors(snapshot))
+        _draw(ax, snapshot, layout, xmax_ms, live, _kind_colors(snapshot))
         ax.set_xlabel("time since the block started (ms)", fontsize=9)
         ax.set_title(_title(snapshot, None, live), loc="left", fontsize=10, fontweight="bold")
         return ax.figure
     width, height, left, right, top, bottom = figure_size([layout], [snapshot], live)
+    kind_colors = _kind_colors(snapshot)
+    handles = _legend_handles(snapshot, kind_colors)
+    _, legend_rows = _legend_columns(handles, width - left - right)
+    top += LEGEND_ROW * (legend_rows - 1)
+    height += LEGEND_ROW * (legend_rows - 1)
     figure = _new_figure(width, height, dpi=LIVE_DPI if live else DPI)
-    ax = figure.add_axes(place_axes(left, right, top, bottom, width, height))
-    handles = _draw(ax, snapshot, layout, xmax_ms, live, _kind_colors(snapshot))
+    figure.described = ((snapshot, None),)
+    if len(snapshot.running[0]) + len(snapshot.waiting[0]) > MANY_BARS:
+        figure.png_compression = FAST_COMPRESSION
+    box = place_axes(left, right, top, bottom, width, height)
+    ax = figure.add_axes(box)
+    _draw(ax, snapshot, layout, xmax_ms, live, kind_colors)
     ax.set_xlabel("time since the block started (ms)", fontsize=9)
-    ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0, 1.0), ncol=len(handles),
-              frameon=False, fontsize=7.5, handlelength=1.4, columnspacing=1.2,
-              borderaxespad=0.2)
+    _legend(figure, handles, (box[0], box[1] + box[3]), width - left - right,
+            loc="lower left")
     figure.text(left / width, 1 - 0.12 / height, _title(snapshot, None, live), ha="left",
                 va="top", fontsize=11, fontweight="bold")
     return figure
+
+
+COMPARE_GAP = 0.55  # inches between the panels of compare(): the lower panel's title
+PANEL_TITLE = 0.3  # inches above the top panel for its title
 
 
 def compare(first, second, titles=None):
@@ -312,36 +424,42 @@ def compare(first, second, titles=None):
         raise ValueError(f"compare(titles=...) needs two titles, got {titles!r}")
     layouts = [Layout(s, None) if s.lanes else None for s in snapshots]
     drawn = [(s, layout) for s, layout in zip(snapshots, layouts) if layout is not None]
-    width, height, left, right, top, bottom = figure_size(
+    width, _, left, right, top, bottom = figure_size(
         [layout for _, layout in drawn], [s for s, _ in drawn], False)
-    height += 0.5 * (2 - len(drawn)) + 0.35  # room for an empty panel, and the second title
-    figure = _new_figure(width, height)
-    box = place_axes(left, right, top, bottom, width, height)
-    ratios = [max(1, layout.rows) if layout is not None else 1 for layout in layouts]
-    grid = figure.add_gridspec(2, 1, height_ratios=ratios, hspace=0.6 / (box[3] * height),
-                               left=box[0], right=box[0] + box[2], bottom=box[1],
-                               top=box[1] + box[3])
-    xmax_ms = max(max(s.duration for s in snapshots) * 1000, 1e-3) * 1.01
+    row_height = 0.34 if any(layout.has_phases for _, layout in drawn) else 0.28
+    panels = [max(0.8, row_height * layout.total_height) if layout is not None else 0.8
+              for layout in layouts]
+    scale = min(1.0, 12.0 / sum(panels))  # many lanes: thinner rows, as in plot()
+    panels = [h * scale for h in panels]
     kind_colors = _kind_colors(_Merged(snapshots))
-    axes, handles = [], {}
+    handles = {}
+    for snapshot in snapshots:
+        for handle in _legend_handles(snapshot, kind_colors):
+            handles.setdefault(handle.get_label(), handle)
+    _, legend_rows = _legend_columns(list(handles.values()), width - left - right)
+    top = 0.12 + LEGEND_ROW * legend_rows + PANEL_TITLE
+    height = top + sum(panels) + COMPARE_GAP + bottom
+    figure = _new_figure(width, height)
+    figure.described = tuple(zip(snapshots, titles))
+    xmax_ms = max(max(s.duration for s in snapshots) * 1000, 1e-3) * 1.01
+    axes = []
+    panel_top = height - top
     for n, (snapshot, layout) in enumerate(zip(snapshots, layouts)):
-        ax = figure.add_subplot(grid[n], sharex=axes[0] if axes else None)
+        box = place_axes(left, right, height - panel_top, panel_top - panels[n], width, height)
+        panel_top -= panels[n] + COMPARE_GAP
+        ax = figure.add_axes(box, sharex=axes[0] if axes else None)
         axes.append(ax)
         if layout is None:
             _empty(ax)
             continue
-        for handle in _draw(ax, snapshot, layout, xmax_ms, False, kind_colors):
-            handles.setdefault(handle.get_label(), handle)
+        _draw(ax, snapshot, layout, xmax_ms, False, kind_colors)
         ax.set_title(_title(snapshot, titles[n], False), loc="left", fontsize=10,
                      fontweight="bold")
     axes[0].tick_params(labelbottom=False)  # the time axis is shared: label it once
     axes[-1].set_xlabel("time since each block started (ms)", fontsize=9)
-    figure.legend(handles=list(handles.values()), loc="upper left",
-                  bbox_to_anchor=(box[0], 1 - 0.05 / height), ncol=max(1, len(handles)),
-                  frameon=False, fontsize=7.5, handlelength=1.4, columnspacing=1.2)
+    _legend(figure, list(handles.values()), (left / width, 1 - 0.08 / height),
+            width - left - right, loc="upper left")
     return figure
-
-
 class _Merged:
     """Just enough of a snapshot to pick the same kind colours in both timelines."""
 

@@ -1,12 +1,44 @@
-"""Where things go on a timeline figure: which lane on which row, and the figure's size."""
+"""Where things go on a timeline figure: which lane on which row, how tall each row is, and
+the figure's size.
+
+y grows downwards, in "row units" (one unit is one ordinary lane). A lane whose spans overlap
+(a server handling requests at once, nested phases) gets stacked sub-rows and grows with their
+depth, so no two bars, and no two labels, are drawn on top of one another.
+"""
 
 import numpy as np
 
 MAX_AXES_HEIGHT = 12.0  # inches: with many lanes, rows get thinner instead
+SPAN_ROW = 0.6  # row units per sub-row of a lane of spans only (a "server" lane)
+PHASE_ROW = 0.32  # row units per level of phases along the top of a task's lane
+PHASE_ROW_NESTED = 0.38  # ...when phases nest: room for a label on each level
+
+
+def sub_rows(spans):
+    """Sub-row of each span within its lane, so that overlapping spans do not cover each
+    other: nested phases step down one level; overlapping requests take turns."""
+    rows = [0] * len(spans)
+    row_ends = {}  # lane -> end time of the last span on each sub-row
+    for i in sorted(range(len(spans)), key=lambda i: (spans[i].start, -spans[i].end)):
+        ends = row_ends.setdefault(spans[i].lane, [])
+        free = [r for r, end in enumerate(ends) if end <= spans[i].start]
+        row = free[0] if free else len(ends)
+        if row == len(ends):
+            ends.append(spans[i].end)
+        else:
+            ends[row] = spans[i].end
+        rows[i] = row
+    return rows
 
 
 class Layout:
-    """Which lane goes on which row, and the row geometry."""
+    """Which lane goes on which row, and the row geometry.
+
+    Per lane (indexed like ``snapshot.lanes``): ``row_of`` its row number (0 at the top),
+    ``top``/``height``/``center`` its extent in row units, ``step_y`` the centre line of its
+    running and waiting bars. ``levels`` is the sub-row of each span of ``snapshot.other``,
+    ``depth`` the number of sub-rows of each lane (0 if it has no such spans).
+    """
 
     def __init__(self, snapshot, group):
         order = list(range(len(snapshot.lanes)))
@@ -27,34 +59,61 @@ class Layout:
                     self.groups[-1][2] = row
                 else:
                     self.groups.append([name, row, row])
+        self.order = order
         self.row_of = np.empty(len(order), dtype=float)
         for row, i in enumerate(order):
             self.row_of[i] = row
-        self.order = order
-        task_lanes = {lane.name for lane in snapshot.lanes if lane.task is not None}
-        self.has_phases = any(span.lane in task_lanes for span in snapshot.other)
-        # Row geometry (rows grow downwards): steps in the middle, phases along the top.
-        self.step_center = 0.12 if self.has_phases else 0.0
+        index = {lane.name: i for i, lane in enumerate(snapshot.lanes)}
+        self.levels = sub_rows(snapshot.other)
+        self.depth = np.zeros(len(order), dtype=int)
+        for span, level in zip(snapshot.other, self.levels):
+            lane = index[span.lane]
+            self.depth[lane] = max(self.depth[lane], level + 1)
+        task_lane = np.array([lane.task is not None for lane in snapshot.lanes], dtype=bool)
+        self.task_lane = task_lane
+        self.has_phases = bool(np.any(task_lane & (self.depth > 0)))
+        # Phases run along the top of a task's row, its steps below them.
+        self.phase_row = np.where(self.depth > 1, PHASE_ROW_NESTED, PHASE_ROW)
+        self.height = np.ones(len(order))
+        self.height[task_lane] += np.maximum(self.depth[task_lane] * self.phase_row[task_lane]
+                                             - PHASE_ROW, 0)
+        spans_only = ~task_lane
+        self.height[spans_only] = np.maximum(1.0, self.depth[spans_only] * SPAN_ROW + 0.28)
+        self.top = np.empty(len(order))
+        self.top[order] = np.concatenate([[0.0], np.cumsum(self.height[order])[:-1]]) \
+            if order else []
+        self.center = self.top + self.height / 2
+        self.phase_top = self.top + 0.06
         self.running_half = 0.2 if self.has_phases else 0.28
         self.waiting_half = 0.1 if self.has_phases else 0.14
-        self.phase_top, self.phase_bottom = -0.44, -0.12
+        self.step_y = np.where(self.has_phases,
+                               self.top + self.height - 0.38, self.center)
 
     @property
     def rows(self):
         return len(self.order)
 
+    @property
+    def total_height(self):
+        """Height of all rows, in row units."""
+        return float(self.height.sum())
+
+    def row_extent(self, first, last):
+        """Top and bottom (row units) of rows ``first`` to ``last`` (row numbers)."""
+        first_lane, last_lane = self.order[first], self.order[last]
+        return self.top[first_lane], self.top[last_lane] + self.height[last_lane]
+
 
 def figure_size(layouts, snapshots, live):
     """Figure width and height, and the margins around the axes (inches)."""
-    rows = sum(layout.rows for layout in layouts)
+    units = sum(layout.total_height for layout in layouts)
     row_height = 0.34 if any(layout.has_phases for layout in layouts) else 0.28
     labels = [lane.axis_label for s in snapshots for lane in s.lanes] or [""]
-    left = min(3.2, 0.3 + 0.075 * max(len(label) for label in labels))
+    left = min(3.2, 0.3 + 0.075 * max(len(label) for label in labels))  # <= 38 characters
     groups = [str(g[0]) for layout in layouts for g in layout.groups if g[0] is not None]
     right = 0.3 + (min(2.0, 0.075 * max(len(g) for g in groups)) if groups else 0.0)
     width = 8.0 if live else 10.0
-    axes_height = min(MAX_AXES_HEIGHT, max(0.8, row_height * rows))
-    axes_height += 0.45 * (len(layouts) - 1)  # room for a second title
+    axes_height = min(MAX_AXES_HEIGHT, max(0.8, row_height * units))
     top, bottom = 0.72, 0.55
     return width, axes_height + top + bottom, left, right, top, bottom
 

@@ -44,7 +44,8 @@ class TaskInfo:
 
     ``outcome`` is "result", "exception" or "cancelled" once the task finished inside the
     block, None if it was still running when the block ended. For the block's own task
-    (``block=True``), ``done``/``outcome`` tell how the block ended.
+    (``block=True``), ``done``/``outcome`` tell how the block ended. ``library`` names the
+    installed package whose own task this is (aiohttp closing a connection), else None.
     """
 
     name: str
@@ -56,6 +57,7 @@ class TaskInfo:
     coro: str
     lane: str
     block: bool = False
+    library: Optional[str] = None
 
 
 @dataclass
@@ -135,8 +137,9 @@ class Snapshot:
                 outcome = "cancelled"  # a cancel() arrived as its coroutine returned
         info = TaskInfo(name=name, parent=parent_name, created=record.created - t0, done=done,
                         outcome=outcome, exception=record.error, coro=record.coro_name or "",
-                        lane=name, block=block)
-        self.lanes.append(Lane(name, _axis_label(name, record.coro_name, block), info))
+                        lane=name, block=block, library=record.coro_library)
+        self.lanes.append(Lane(name, _axis_label(name, record.coro_name, block,
+                                                 record.coro_library), info))
         self._lane_of[key] = index
         self._lane_of.setdefault(name, index)
         if not block:
@@ -229,7 +232,11 @@ def _unique(names):
     return out
 
 
-def _axis_label(name, coro_name, block):
+def _axis_label(name, coro_name, block, library=None):
+    if library and coro_name and _DEFAULT_TASK_NAME.match(name):
+        # A library's own task (aiohttp closing a connection): say whose, in words.
+        words = coro_name.rsplit(".", 1)[-1].strip("_").replace("_", " ")
+        return f"{library}: {words}"
     if block:
         return f"{coro_name} (block)" if coro_name and _DEFAULT_TASK_NAME.match(name) else \
             f"{name} (block)"

@@ -7,9 +7,13 @@ only after a second: the short blocks of the lessons are never disturbed. After 
 refresher keeps itself to about a tenth of the loop's time, and each frame it drew is recorded on
 a "live diagram" lane, so the final figure shows honestly when drawing held up the loop. Pass
 ``live=False`` for timings untouched by it. The final figure replaces the live one at the end.
+
+Final diagrams are shown as ``diagram_bundle`` makes them: a 2x PNG displayed at its 1x size,
+and the timeline's text account as the text (screen readers, and the reading edition's alt text).
 """
 
 import asyncio
+import base64
 import contextvars
 import sys
 from time import perf_counter as _clock
@@ -32,6 +36,33 @@ def in_jupyter_kernel():
     ipython = sys.modules.get("IPython")
     shell = ipython.get_ipython() if ipython is not None else None
     return getattr(shell, "kernel", None) is not None
+
+
+def diagram_bundle(figure):
+    """The display data and metadata of a finished diagram (a figure from plot()/compare()).
+
+    ``image/png`` is drawn at twice the figure's dpi (base64, as Jupyter sends it) and its
+    metadata gives the 1x ``width``/``height`` in pixels, so it shows at the usual size and
+    stays sharp on 2x screens; ``text/plain`` is ``tl.describe()``'s account of the diagram.
+    """
+    from . import drawing
+
+    png = drawing.png_bytes(figure, dpi=drawing.DPI * drawing.HIDPI_SCALE)
+    width, height = figure.get_size_inches() * drawing.DPI
+    text = getattr(figure, "description", None) or repr(figure)
+    data = {"image/png": base64.b64encode(png).decode("ascii"), "text/plain": text}
+    return data, {"image/png": {"width": int(round(width)), "height": int(round(height))}}
+
+
+def show_diagram(figure, handle=None):
+    """Display a finished diagram (see ``diagram_bundle``), or replace what ``handle`` shows."""
+    from IPython.display import display
+
+    data, metadata = diagram_bundle(figure)
+    if handle is None:
+        display(data, raw=True, metadata=metadata)
+    else:
+        handle.update(data, raw=True, metadata=metadata)
 
 
 class NotebookDisplay:
@@ -81,16 +112,10 @@ class NotebookDisplay:
 
     async def close(self):
         """Stop refreshing and show the final figure."""
-        from IPython.display import display
-
         refresher, self._refresher = self._refresher, None
         if refresher is not None:
             refresher.cancel()
             await asyncio.wait([refresher])  # returns even though it was cancelled
             if not refresher.cancelled() and refresher.exception() is not None:
                 raise refresher.exception()  # a drawing error: show it rather than lose it
-        figure = self.timeline.plot()
-        if self._handle is not None:
-            self._handle.update(figure)
-        else:
-            display(figure)
+        show_diagram(self.timeline.plot(), self._handle)

@@ -319,10 +319,18 @@ class Timeline:
             raise TypeError(f"compare() takes another Timeline, not {_describe(other)}")
         return drawing.compare(self._snapshot(), other._snapshot(), titles=titles)
 
+    def describe(self):
+        """A short text account of the diagram (a str): each lane, what it waited on and for
+        how long, what overlapped, and the total. ``print(tl.describe())`` shows it."""
+        return analysis.describe(self._snapshot())
+
     def _repr_png_(self):
         from . import drawing
 
-        return drawing.png_bytes(self.plot())
+        return drawing.png_bytes(self.plot(), dpi=drawing.DPI * drawing.HIDPI_SCALE)
+
+    def _ipython_display_(self):
+        self.plot()._ipython_display_()
 
     def __repr__(self):
         if self._started_at is None:

@@ -28,7 +28,20 @@ def _library_dirs():
     return tuple(d.rstrip(os.sep) + os.sep for d in dirs)
 
 
+def _third_party_dirs():
+    paths = sysconfig.get_paths()
+    dirs = {paths.get("purelib"), paths.get("platlib")}
+    try:
+        dirs.update(site.getsitepackages())
+    except AttributeError:
+        pass
+    dirs.discard(None)
+    dirs.update({os.path.realpath(d) for d in list(dirs)})
+    return tuple(d.rstrip(os.sep) + os.sep for d in dirs)
+
+
 _LIBRARY_DIRS = _library_dirs()
+_THIRD_PARTY_DIRS = _third_party_dirs()
 # Objects whose references are not a coroutine they are running (a Future's references are
 # its callbacks, which may be methods of anything).
 _OPAQUE = (str, bytes, int, float, tuple, list, dict, type(None))
@@ -73,6 +86,17 @@ def _generator_step_label(awaitable):
     name = short_name(agen.__qualname__) if agen is not None else "async generator"
     verb = "anext" if type(awaitable).__name__ == "async_generator_asend" else "aclose"
     return f"{verb}({name})"
+
+
+def library_package(coro):
+    """The installed package a coroutine's code comes from ("aiohttp"), or None for code of
+    the standard library, the lessons or a notebook."""
+    code = getattr(coro, "cr_code", None)
+    filename = getattr(code, "co_filename", "")
+    for folder in _THIRD_PARTY_DIRS:
+        if filename.startswith(folder):
+            return filename[len(folder):].split(os.sep, 1)[0].removesuffix(".py")
+    return None
 
 
 def coroutine_name(coro):

@@ -1,0 +1,121 @@
+"""Checks of a drawn diagram as a learner sees it: no label covers another, no title, legend or
+tick label runs into another panel, nothing is cut off at the figure's edge.
+
+``problems(figure)`` draws the figure once (Agg, at its own dpi), records the extent of every
+text actually drawn (clipped to its axes when it is clipped) and compares them. ``install()``
+runs inside a notebook kernel: from then on every figure rendered to an image (whoever renders
+it: asynclab, IPython's formatters, ``savefig``) is checked, and ``report()`` prints the results
+as one marked JSON line.
+"""
+
+import io
+import json
+import sys
+
+MARK = "__asynclab_diagrams__"
+SLACK = 0.5  # pixels: text extents that only touch do not overlap
+
+
+def _drawn_texts(figure):
+    """(text artist, window extent) of every non-empty text drawing the figure draws."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.transforms import Bbox
+    from matplotlib.text import Text
+
+    drawn = []
+    original_draw = Text.draw
+
+    def recording_draw(self, renderer):
+        original_draw(self, renderer)
+        if not self.get_visible() or not self.get_text().strip():
+            return
+        extent = self.get_window_extent(renderer)
+        clip = self.get_clip_box() if self.get_clip_on() else None
+        if clip is not None:
+            extent = Bbox.intersection(extent, clip)
+            if extent is None:
+                return  # clipped away entirely: not shown
+        drawn.append((self, extent))
+
+    canvas = figure.canvas
+    Text.draw = recording_draw
+    try:
+        FigureCanvasAgg(figure).draw()
+    finally:
+        Text.draw = original_draw
+        figure.set_canvas(canvas)
+    return drawn
+
+
+def _overlap(a, b):
+    return (min(a.x1, b.x1) - max(a.x0, b.x0) > SLACK and
+            min(a.y1, b.y1) - max(a.y0, b.y0) > SLACK)
+
+
+def _grown(bbox, pixels):
+    from matplotlib.transforms import Bbox
+
+    return Bbox.from_extents(bbox.x0 - pixels, bbox.y0 - pixels, bbox.x1 + pixels,
+                             bbox.y1 + pixels)
+
+
+def _inside(extent, bbox):
+    return (extent.x0 >= bbox.x0 - SLACK and extent.x1 <= bbox.x1 + SLACK and
+            extent.y0 >= bbox.y0 - SLACK and extent.y1 <= bbox.y1 + SLACK)
+
+
+def problems(figure):
+    """{"texts": how many, "overlaps": [[text, text], ...], "collisions": [[text, axes title],
+    ...], "cut_off": [text, ...]} for one figure."""
+    drawn = _drawn_texts(figure)
+    overlaps = [[a.get_text(), b.get_text()]
+                for n, (a, ea) in enumerate(drawn) for b, eb in drawn[n + 1:] if _overlap(ea, eb)]
+    from matplotlib.text import Text
+
+    ticks = 4 * figure.dpi / 72  # tick marks stick out of the axes by about this much
+    owner = {id(text): ax for ax in figure.axes for text in ax.findobj(Text)}
+    collisions = []
+    for text, extent in drawn:
+        for ax in figure.axes:
+            if ax is owner.get(id(text)) or not ax.axison:
+                continue  # a text may sit on its own axes (labels in bars)
+            if _overlap(extent, _grown(ax.bbox, ticks)):
+                collisions.append([text.get_text(), ax.get_title(loc="left") or "an axes"])
+    cut_off = [text.get_text() for text, extent in drawn if not _inside(extent, figure.bbox)]
+    return {"texts": len(drawn), "overlaps": overlaps, "collisions": collisions,
+            "cut_off": cut_off}
+
+
+def install():
+    """Check every figure rendered from now on in this process (a notebook kernel)."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    if hasattr(sys, "_asynclab_diagrams"):
+        return
+    results = sys._asynclab_diagrams = []
+    print_figure = FigureCanvasBase.print_figure
+
+    def checked_print_figure(self, filename, *args, **kwargs):
+        out = print_figure(self, filename, *args, **kwargs)
+        figure = self.figure
+        found = problems(figure)
+        found["size"] = [round(v) for v in figure.get_size_inches() * figure.dpi]
+        found["dpi"] = kwargs.get("dpi") or figure.dpi
+        if isinstance(filename, io.BytesIO):
+            found["bytes"] = len(filename.getvalue())
+        results.append(found)
+        return out
+
+    FigureCanvasBase.print_figure = checked_print_figure
+
+
+def report():
+    print(MARK + json.dumps(getattr(sys, "_asynclab_diagrams", None)))
+
+
+def read_report(text):
+    """The list of per-figure results that ``report()`` printed, or None."""
+    for line in text.splitlines():
+        if line.startswith(MARK):
+            return json.loads(line[len(MARK):])
+    return None
