@@ -47,11 +47,19 @@ def assert_requirement_map(requirements, test_module_globals, exercise_module):
     from asynclab.exercises import core, diagnose, trial
 
     judge_source = "".join(inspect.getsource(m) for m in (judge, core, diagnose, trial))
+    problems = []
     for label, requirement, words, test_name in requirements:
         test = test_module_globals.get(test_name)
-        assert callable(test), f"{label} ({requirement}): no test {test_name}"
-        assert words in judge_source, f"{label} ({requirement}): the judge never says {words!r}"
-        assert words in inspect.getsource(test), f"{label} ({requirement}): {test_name} does not assert {words!r}"
+        if not callable(test):
+            problems.append(f"{label} ({requirement}): no test {test_name}")
+            continue
+        if words not in judge_source:
+            problems.append(f"{label} ({requirement}): the judge never says {words!r}")
+        if words not in inspect.getsource(test):
+            problems.append(f"{label} ({requirement}): {test_name} does not assert {words!r}")
     exercises = {name for name, value in vars(judge).items() if name in getattr(judge, "__all__", ())
                  and type(value).__name__ == "Exercise"}
-    assert exercises <= {label for label, *_ in requirements}, f"exercises without a row: {exercises}"
+    missing = exercises - {label for label, *_ in requirements}
+    if missing:
+        problems.append(f"exercises without a row: {sorted(missing)}")
+    assert not problems, "\n".join(problems)

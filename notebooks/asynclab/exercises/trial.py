@@ -211,9 +211,9 @@ class Trial:
     def expect_cancelled(self, task: asyncio.Task, when: str) -> None:
         """Fail unless ``task`` (from ``cancel_during``) ended cancelled: the answer let ``CancelledError`` go on."""
         self.expect(task.cancelled(),
-                    f"{when}, the task ended as if nothing had happened: `{self.name}` swallowed the "
-                    f"`CancelledError`. Let it go on to the caller: don't catch it, or `raise` it again "
-                    f"after cleaning up (an `__aexit__` must not return True for it).")
+                    f"{when}, the task ended as if nothing had happened: `{self.name}` "
+                    f"swallowed the `CancelledError`. Let it go on to the caller: don't catch it, or "
+                    f"`raise` it again after cleaning up (an `__aexit__` must not return True for it).")
 
     def expect_raises(self, exception_type, message: str) -> "ExpectRaises":
         """``with trial.expect_raises(ValueError, "..."):`` fails with ``message`` if nothing is raised."""
