@@ -230,15 +230,17 @@ async def _arriving_urls(urls, interval=STREAM_INTERVAL):
 
 
 def _download_jobs(timeline, urls, interval=STREAM_INTERVAL):
-    """One ``Job`` per URL: when it arrived, when its download started and ended (None if a URL
-    was not downloaded exactly once)."""
+    """One ``Job`` per URL: when it arrived, when its download started and ended; None if a URL
+    was not downloaded exactly once."""
     arrivals = [s for s in timeline.spans if s.kind == "stream"]
     downloads = {}
     for s in timeline.spans:
         if s.kind == "download":
             downloads.setdefault(s.label, []).append(s)
     labels = [_label(url) for url in urls]
-    if len(arrivals) < len(urls) or any(len(downloads.get(label, ())) != 1 for label in labels):
+    if len(arrivals) != len(urls):
+        raise RuntimeError(f"the check's stream recorded {len(arrivals)} arrivals for {len(urls)} URLs")
+    if any(len(downloads.get(label, ())) != 1 for label in labels):
         return None
     first = arrivals[0].start
     jobs = []
@@ -288,8 +290,9 @@ async def judge_download_stream(trial, download_stream):
         await trial.expect_slots_busy(
             jobs, limit=limit, what=f"downloads with `limit={limit}`", waiting="URLs",
             reference_args=reference_args,
-            advice=f"Start one task per URL as it arrives, each doing `async with semaphore:` on one "
-                   f"shared `asyncio.Semaphore({limit})`: a new download then starts as soon as one finishes.")
+            advice=f"Start one task per URL as it arrives, each holding one shared "
+                   f"`asyncio.Semaphore({limit})` only for its download (`async with semaphore: return "
+                   f"await download(url)`): a new download then starts as soon as one finishes.")
 
 
 def _which_order(pages, timeline):

@@ -193,8 +193,8 @@ async def judge_fetch_all_limited(trial, fetch_all_limited):
     await trial.expect_slots_busy(
         [Job(began, s.start, s.end) for s in calls], limit=LIMIT, what="calls of `fetch`",
         waiting="URLs", reference_args=reference_args,
-        advice="Start every call at once (`asyncio.gather` over one `fetch_one(url)` per URL) and let "
-               "one shared semaphore hold back the extra ones: a new call starts as soon as one ends.")
+        advice="Start every call at once (`asyncio.gather` over one `fetch_one(url)` per URL), each "
+               "holding one shared semaphore only for its call: a new call starts as soon as one ends.")
 
 
 # --- q3: a transaction that rolls back -----------------------------------------------------------------
