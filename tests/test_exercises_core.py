@@ -20,6 +20,7 @@ import pytest
 from asynclab.exercises import Exercise, WatchedAsyncGenerator
 from asynclab.exercises.demo import fake_fetch, q1, q2, q3
 from asynclab.exercises.probes import LoopLagMonitor
+from asynclab.exercises.schedule import Job, batches, idle_capacity, ran_in_batches
 from exercise_checks import assert_fails, assert_passes, check
 
 pytestmark = pytest.mark.filterwarnings("error")
@@ -759,3 +760,28 @@ def test_check_in_a_notebook_kernel_with_a_stub(tmp_path):
     figures = [o for o in nb.cells[9].outputs if "image/png" in o.get("data", {})]
     assert len(figures) == 1, "the timing verdict shows your timeline beside the reference, once"
     assert text(nb.cells[-1]).strip() == "pending: []"
+
+
+# --- schedule.py: idle slots while work waited ----------------------------------------------------------
+
+def test_a_sliding_schedule_leaves_no_slot_idle():
+    # Two slots, four jobs ready at 0: each starts the moment a slot frees up.
+    jobs = [Job(0, 0, 3), Job(0, 0, 1), Job(0, 1, 2), Job(0, 2, 4)]
+    assert idle_capacity(jobs, 2) == (0.0, None)
+    assert not ran_in_batches(jobs, 2)
+
+
+def test_batches_leave_slots_idle_while_work_waits():
+    # Two slots, batches of two: slot 2 is free from 1 to 3 while jobs 3 and 4 wait.
+    jobs = [Job(0, 0, 3), Job(0, 0, 1), Job(0, 3, 4), Job(0, 3, 5)]
+    idle, stretch = idle_capacity(jobs, 2)
+    assert idle == 2.0
+    assert (stretch.start, stretch.end, stretch.running, stretch.waiting) == (1, 3, 1, 2)
+    assert [len(group) for group in batches(jobs)] == [2, 2] and ran_in_batches(jobs, 2)
+
+
+def test_free_slots_count_only_while_something_is_ready():
+    # Job 2 is ready only at 2: the free slot from 1 to 2 waited for nothing; from 2 to 3 it did.
+    jobs = [Job(0, 0, 1), Job(2, 3, 4)]
+    assert idle_capacity(jobs, 2)[0] == 1.0
+    assert idle_capacity(jobs, 1)[0] == 1.0  # one slot, free from 2 to 3 while job 2 waited

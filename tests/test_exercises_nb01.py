@@ -17,7 +17,7 @@ import pytest
 
 from asynclab.exercises.nb01 import q1, q2, q3
 
-from exercise_checks import assert_fails, assert_passes
+from exercise_checks import assert_fails, assert_passes, assert_requirement_map
 from exercise_checks import check as check_quietly
 
 
@@ -455,4 +455,87 @@ async def first_n_no_return(source, n):
 
 
 def test_q3_a_missing_return_fails():
-    assert_fails(check(q3, first_n_no_return), "returned None", "`return`")
+    assert_fails(check(q3, first_n_no_return), "returned None", "Is a `return` missing?")
+
+
+# --- answers that break one requirement each (see REQUIREMENTS at the end) -------------------------------
+
+async def all_items_own_session(session, url, per_page=50):
+    async with aiohttp.ClientSession() as own_session:  # one session of its own: one connection, not `session`
+        page, pages = 1, 1
+        while page <= pages:
+            async with own_session.get(url, params={"page": page, "per_page": per_page}) as resp:
+                data = await resp.json()
+            pages = data["pages"]
+            for item in data["results"]:
+                yield item
+            page += 1
+
+
+def test_q1_a_session_of_its_own_fails():
+    assert_fails(check(q1, all_items_own_session), "made 5 requests, 0 of them with the `session` it was given")
+
+
+class CountdownWrappingAGenerator:  # a class, but the iterator is an async generator
+    def __init__(self, start, delay):
+        self.start, self.delay = start, delay
+
+    def __aiter__(self):
+        return self._numbers()
+
+    async def _numbers(self):
+        for number in range(self.start, 0, -1):
+            await asyncio.sleep(self.delay)
+            yield number
+
+
+def test_q2_a_class_around_an_async_generator_fails():
+    assert_fails(check(q2, CountdownWrappingAGenerator), "has no `__anext__` method")
+
+
+async def first_n_exactly_n(source, n):
+    async with contextlib.aclosing(source):
+        return [await anext(source) for _ in range(n)]  # StopAsyncIteration when the source is shorter
+
+
+def test_q3_a_shorter_source_must_give_all_its_items():
+    assert_fails(check(q3, first_n_exactly_n), "`first_n(source, 5)`")
+
+
+# Each requirement of a prompt or sentence of a success message -> the judge's words for a
+# breach (in nb01.py or the shared trial.py) -> the test whose answer breaks it and asserts those words.
+REQUIREMENTS = [
+    ("q1", "an async generator", "regular generator", "test_q1_a_plain_generator_fails"),
+    ("q1", "yields items one at a time, not pages", "one at a time", "test_q1_yielding_whole_pages_fails"),
+    ("q1", "use the `session` it is given (over one connection)", "with the `session` it was given",
+     "test_q1_a_new_session_per_page_fails"),
+    ("q1", "... for every request, no session of its own", "of them with the `session` it was given",
+     "test_q1_a_session_of_its_own_fails"),
+    ("q1", "ask for page=1, 2, ... with `per_page` items", "pass `per_page` to the API",
+     "test_q1_ignoring_per_page_fails"),
+    ("q1", "yield a page's items before fetching the next", "as soon as it has arrived",
+     "test_q1_fetching_every_page_before_yielding_fails"),
+    ("q1", "stop after the last page", "requests for", "test_q1_asking_for_a_page_after_the_last_fails"),
+    ("q1", "... and move on to the next page", "stop condition", "test_q1_never_moving_to_the_next_page_fails"),
+    ("q2", "yields 3, 2, 1", "expected", "test_q2_off_by_one_fails"),
+    ("q2", "waits `delay` before each number", "await asyncio.sleep(self.delay)", "test_q2_not_waiting_fails"),
+    ("q2", "... without blocking the loop", "event loop was blocked", "test_q2_time_sleep_fails"),
+    ("q2", "by hand: a class", "is a function", "test_q2_an_async_generator_function_fails"),
+    ("q2", "by hand: `__anext__`, not an async generator inside", "has no `__anext__` method",
+     "test_q2_a_class_around_an_async_generator_fails"),
+    ("q2", "by hand: a plain `__aiter__`", "must be a plain `def`", "test_q2_an_async_aiter_fails"),
+    ("q2", "ends (StopAsyncIteration)", "raise StopAsyncIteration", "test_q2_raising_stop_iteration_fails"),
+    ("q3", "returns the first `n` items", "read all 10 items", "test_q3_reading_everything_fails"),
+    ("q3", "... or all of them if it has fewer", "`first_n(source, 5)`",
+     "test_q3_a_shorter_source_must_give_all_its_items"),
+    ("q3", "cleanup has run when it returns, in your task", "contextlib.aclosing(source)",
+     "test_q3_breaking_without_closing_fails"),
+    ("q3", "don't read more items than you need", "right after appending",
+     "test_q3_reading_one_item_too_many_fails"),
+    ("q3", "... none at all for n = 0", "`first_n(source, 0)` returned", "test_q3_n_zero_fails"),
+    ("q3", "an async function that returns a list", "Is a `return` missing?", "test_q3_a_missing_return_fails"),
+]
+
+
+def test_every_requirement_maps_to_a_judge_check_and_a_breaking_test():
+    assert_requirement_map(REQUIREMENTS, globals(), "nb01")

@@ -9,8 +9,8 @@ import asyncio
 
 import pytest
 
-from asynclab.exercises.nb02 import download, number_stream, q1, q2, q3, url_stream
-from exercise_checks import assert_fails, check
+from asynclab.exercises.nb02 import Q1_URLS, download, number_stream, q1, q2, q3, url_stream
+from exercise_checks import assert_fails, assert_requirement_map, check
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -220,7 +220,9 @@ async def download_stream_hardcoded_three(urls, limit):
         async with semaphore:
             return await download(url)
 
-    return await asyncio.gather(*[download_one(url) async for url in urls])
+    async with asyncio.TaskGroup() as tg:
+        tasks = [tg.create_task(download_one(url)) async for url in urls]
+    return [task.result() for task in tasks]
 
 
 def test_q3_reference_and_workers_pass():
@@ -252,3 +254,176 @@ def test_q3_completion_order_is_the_wrong_order():
 def test_q3_a_hardcoded_limit_fails_with_limit_two():
     assert_fails(check(q3, download_stream_hardcoded_three), "3 of your downloads with `limit=2` ran at the same time",
                  "at most 2 should")
+
+
+# --- answers that break one requirement each (see REQUIREMENTS at the end) -------------------------------
+
+async def fetch_in_order_from_wait(urls):
+    if not urls:
+        return []
+    done, _ = await asyncio.wait([asyncio.create_task(download(url)) for url in urls])
+    returned = [task.result() for task in done]  # a set: no order at all
+    fetch_in_order_from_wait.returned = returned
+    return returned
+
+
+async def fetch_in_order_reversed(urls):
+    return list(reversed(await asyncio.gather(*(download(url) for url in urls))))
+
+
+def test_q1_a_wrong_order_is_called_finishing_order_only_when_it_is():
+    # A set's order depends on where its tasks sit in memory: right by chance now and then.
+    result = check(q1, fetch_in_order_from_wait)
+    finishing = [f"<page {url}>" for url in (Q1_URLS[1], Q1_URLS[2], Q1_URLS[0])]  # 0.1, 0.2, 0.3 s
+    if fetch_in_order_from_wait.returned != [f"<page {url}>" for url in Q1_URLS]:
+        assert_fails(result, "wrong order", "a set")
+        claims = "in the order the downloads finished" in result.message
+        assert claims == (fetch_in_order_from_wait.returned == finishing), result.message
+    result = check(q1, fetch_in_order_reversed)  # neither the order of `urls` nor the finishing order
+    assert_fails(result, "You returned the right pages in the wrong order:")
+    assert "finished" not in result.message
+
+
+async def even_items_two_comprehensions(stream):
+    numbers = [number async for number in stream]
+    return [number for number in numbers if number % 2 == 0]
+
+
+async def even_items_filtered_afterwards(stream):
+    numbers = [number async for number in stream]
+    return list(filter(lambda number: number % 2 == 0, numbers))
+
+
+def test_q2_one_comprehension_must_do_it_all():
+    assert_fails(check(q2, even_items_two_comprehensions), "with 2 comprehensions", "filters as it goes")
+    assert_fails(check(q2, even_items_filtered_afterwards), "the filtering happens outside the async comprehension")
+
+
+async def download_stream_batches(urls, limit):
+    pages, batch = [], []
+    async for url in urls:
+        batch.append(url)
+        if len(batch) == limit:
+            pages += await asyncio.gather(*(download(u) for u in batch))
+            batch = []
+    return pages + await asyncio.gather(*(download(u) for u in batch))
+
+
+async def download_stream_reads_first(urls, limit):
+    urls = [url async for url in urls]  # the whole stream before any download
+    semaphore = asyncio.Semaphore(limit)
+
+    async def download_one(url):
+        async with semaphore:
+            return await download(url)
+
+    return await asyncio.gather(*(download_one(url) for url in urls))
+
+
+async def download_stream_holds_the_slot(urls, limit):
+    semaphore = asyncio.Semaphore(limit)
+
+    async def download_one(url):
+        async with semaphore:
+            page = await download(url)
+            await asyncio.sleep(0.05)  # keeps the slot after the download is over
+            return page
+
+    async with asyncio.TaskGroup() as tg:
+        tasks = [tg.create_task(download_one(url)) async for url in urls]
+    return [task.result() for task in tasks]
+
+
+async def download_stream_twice(urls, limit):
+    semaphore = asyncio.Semaphore(limit)
+
+    async def download_one(url):
+        async with semaphore:
+            await download(url)  # a first download, thrown away
+            return await download(url)
+
+    async with asyncio.TaskGroup() as tg:
+        tasks = [tg.create_task(download_one(url)) async for url in urls]
+    return [task.result() for task in tasks]
+
+
+async def download_stream_acquire_then_start(urls, limit):  # correct: waits for a slot before reading on
+    semaphore = asyncio.Semaphore(limit)
+
+    async def download_one(url):
+        try:
+            return await download(url)
+        finally:
+            semaphore.release()
+
+    async with asyncio.TaskGroup() as tg:
+        tasks = []
+        async for url in urls:
+            await semaphore.acquire()
+            tasks.append(tg.create_task(download_one(url)))
+    return [task.result() for task in tasks]
+
+
+def test_q3_acquiring_before_each_task_passes():
+    assert check(q3, download_stream_acquire_then_start).passed
+
+
+def test_q3_batches_leave_slots_idle():
+    result = check(q3, download_stream_batches)
+    assert_fails(result, "never more than 3 at once", "ran in batches of 3", "idle slots",
+                 "one shared `asyncio.Semaphore(3)`")
+    assert result.timelines is not None
+
+
+def test_q3_reading_the_whole_stream_first():
+    result = check(q3, download_stream_reads_first)
+    assert_fails(result, "no download started until the stream had handed out every URL",
+                 "inside the `async for`")
+    assert result.timelines is not None
+
+
+def test_q3_a_slot_held_idle_is_not_called_a_batch():
+    result = check(q3, download_stream_holds_the_slot)
+    assert_fails(result, "slots stayed free while URLs were waiting", "at most")
+    assert "batches" not in result.message
+
+
+def test_q3_each_url_downloaded_once():
+    assert_fails(check(q3, download_stream_twice), "exactly once per URL")
+
+
+# Each requirement of a prompt or sentence of a success message -> the judge's words for a
+# breach (in nb02.py or trial.py) -> the test whose answer breaks it and asserts those words.
+REQUIREMENTS = [
+    ("q1", "download every URL at the same time", "ran one after another",
+     "test_q1_sequential_comprehension_is_called_sequential"),
+    ("q1", "return the pages in the order of `urls`", "wrong order",
+     "test_q1_as_completed_gives_the_wrong_order"),
+    ("q1", "no reason the judge did not see: a set has no order", "a set",
+     "test_q1_a_wrong_order_is_called_finishing_order_only_when_it_is"),
+    ("q1", "an async function returning the pages (await)", "unfinished", "test_q1_forgotten_awaits"),
+    ("q2", "the even numbers of the stream", "expected", "test_q2_wrong_values"),
+    ("q2", "using an async comprehension", "without an async comprehension",
+     "test_q2_loop_is_correct_but_not_a_comprehension"),
+    ("q2", "one comprehension that also filters", "the filtering happens outside the async comprehension",
+     "test_q2_one_comprehension_must_do_it_all"),
+    ("q2", "return a list", "returned an async generator", "test_q2_parentheses_make_an_async_generator"),
+    ("q3", "download each URL", "exactly once per URL", "test_q3_each_url_downloaded_once"),
+    ("q3", "at most `limit` downloads at once", "same time; at most", "test_q3_unbounded_is_too_many_at_once"),
+    ("q3", "at most `limit`, whatever `limit` is", "ran at the same time",
+     "test_q3_a_hardcoded_limit_fails_with_limit_two"),
+    ("q3", "`limit` running whenever there is enough work: not one at a time", "ran one after another",
+     "test_q3_sequential_is_called_sequential"),
+    ("q3", "`limit` running whenever there is enough work: no batches", "ran in batches of",
+     "test_q3_batches_leave_slots_idle"),
+    ("q3", "`limit` running whenever there is enough work: no idle slot", "slots stayed free while",
+     "test_q3_a_slot_held_idle_is_not_called_a_batch"),
+    ("q3", "each download starts as soon as its URL has arrived", "started until the stream had handed out every URL",
+     "test_q3_reading_the_whole_stream_first"),
+    ("q3", "pages in the order the stream handed out the URLs", "wrong order",
+     "test_q3_completion_order_is_the_wrong_order"),
+]
+
+
+def test_every_requirement_maps_to_a_judge_check_and_a_breaking_test():
+    assert_requirement_map(REQUIREMENTS, globals(), "nb02")

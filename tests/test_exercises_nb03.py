@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from asynclab.exercises.nb03 import q1, q2, q3, q4
-from exercise_checks import assert_fails, assert_passes, check
+from asynclab.exercises.nb03 import URLS, q1, q2, q3, q4
+from exercise_checks import assert_fails, assert_passes, assert_requirement_map, check
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -398,3 +398,159 @@ def test_borrow_regular_context_manager():
 
 def test_borrow_taking_in_init():
     assert_fails(check(q4, BorrowTakingInInit), "took a connection already", "not in `__init__`")
+
+
+# --- answers that break one requirement each (see REQUIREMENTS at the end) -------------------------------
+
+@contextlib.asynccontextmanager
+async def timed_swallowing_cancellation(label, log):
+    start = time.perf_counter()
+    try:
+        yield
+    except asyncio.CancelledError:
+        pass  # the task goes on as if it had not been cancelled
+    finally:
+        log.append((label, time.perf_counter() - start))
+
+
+def test_timed_swallowing_cancellation():
+    assert_fails(check(q1, timed_swallowing_cancellation), "When the block was cancelled",
+                 "swallowed the `CancelledError`")
+
+
+async def limited_in_batches(fetch, urls, limit):
+    pages = []
+    for i in range(0, len(urls), limit):
+        pages += await asyncio.gather(*(fetch(url) for url in urls[i:i + limit]))
+    return pages
+
+
+async def limited_from_a_set(fetch, urls, limit):
+    semaphore = asyncio.Semaphore(limit)
+
+    async def one(url):
+        async with semaphore:
+            return await fetch(url)
+
+    done, _ = await asyncio.wait([asyncio.create_task(one(url)) for url in urls])
+    returned = [task.result() for task in done]  # a set: no order at all
+    limited_from_a_set.returned, limited_from_a_set.finished = returned, list(fetch.finished)
+    return returned
+
+
+def test_limited_in_batches_leaves_calls_waiting():
+    result = check(q2, limited_in_batches)
+    assert_fails(result, "never more than 3 at once", "ran in batches of 3", "idle slots",
+                 "a new call starts as soon as one ends")
+    assert result.timelines is not None
+
+
+def test_limited_order_of_a_set_is_not_called_finishing_order():
+    # A set's order depends on where its tasks sit in memory: right by chance now and then.
+    result = check(q2, limited_from_a_set)
+    if limited_from_a_set.returned != [f"<page {url}>" for url in URLS]:
+        assert_fails(result, "returned the pages in")
+        finishing = [f"<page {url}>" for url in limited_from_a_set.finished]
+        claims = "in the order the calls finished" in result.message
+        assert claims == (limited_from_a_set.returned == finishing), result.message
+
+
+@contextlib.asynccontextmanager
+async def atomic_swallowing_cancellation(db):
+    await db.execute("BEGIN")
+    try:
+        yield db
+        await db.execute("COMMIT")
+    except asyncio.CancelledError:
+        await db.execute("ROLLBACK")  # rolled back, but the cancellation stops here
+    except Exception:
+        await db.execute("ROLLBACK")
+        raise
+
+
+def test_atomic_swallowing_cancellation():
+    assert_fails(check(q3, atomic_swallowing_cancellation), "When the task was cancelled inside the block",
+                 "swallowed the `CancelledError`")
+
+
+class BorrowSwallowingCancellation:
+    def __init__(self, pool):
+        self.pool = pool
+
+    async def __aenter__(self):
+        self.connection = await self.pool.acquire()
+        return self.connection
+
+    async def __aexit__(self, exc_type, exc, tb):
+        await self.pool.release(self.connection)
+        return exc_type is asyncio.CancelledError  # True: the cancellation is swallowed
+
+
+class BorrowReleasingOnExceptionsOnly:
+    def __init__(self, pool):
+        self.pool = pool
+
+    async def __aenter__(self):
+        self.connection = await self.pool.acquire()
+        return self.connection
+
+    async def __aexit__(self, exc_type, exc, tb):
+        if exc_type is None or issubclass(exc_type, Exception):  # CancelledError is not an Exception
+            await self.pool.release(self.connection)
+
+
+def test_borrow_not_giving_back_on_cancellation():
+    assert_fails(check(q4, BorrowReleasingOnExceptionsOnly), "After the task was cancelled inside the block",
+                 "not given back")
+
+
+def test_borrow_swallowing_cancellation():
+    assert_fails(check(q4, BorrowSwallowingCancellation), "When the task was cancelled inside the block",
+                 "swallowed the `CancelledError`")
+
+
+# Each requirement of a prompt or sentence of a success message -> the judge's words for a
+# breach (in nb03.py or the shared trial.py) -> the test whose answer breaks it and asserts those words.
+REQUIREMENTS = [
+    ("q1", "an async context manager", "asynccontextmanager", "test_timed_regular_context_manager"),
+    ("q1", "appends (label, seconds) when the block ends", "already had an entry inside the block",
+     "test_timed_appending_at_entry"),
+    ("q1", "measures how long its block takes, in seconds", "Measure in", "test_timed_in_milliseconds"),
+    ("q1", "records the time even when the block raises", "is still empty",
+     "test_timed_without_finally_loses_the_failing_block"),
+    ("q1", "... or is cancelled", "nothing was appended", "test_timed_catching_exception_misses_cancellation"),
+    ("q1", "lets the exception go on", "swallowed the ValueError", "test_timed_swallowing_the_exception"),
+    ("q1", "lets the cancellation go on (hides no error)", "swallowed the `CancelledError`",
+     "test_timed_swallowing_cancellation"),
+    ("q2", "at most `limit` calls in progress", "same time; at most", "test_limited_without_semaphore"),
+    ("q2", "... with one shared semaphore", "limits nothing", "test_limited_semaphore_created_per_call"),
+    ("q2", "`limit` of them whenever enough are waiting: not one at a time", "ran one after another",
+     "test_limited_sequential"),
+    ("q2", "`limit` of them whenever enough are waiting: no batches", "ran in batches of",
+     "test_limited_in_batches_leaves_calls_waiting"),
+    ("q2", "results in the order of `urls`", "in the order the calls finished",
+     "test_limited_results_in_finishing_order"),
+    ("q2", "no reason the judge did not see: a set has no order", "returned the pages",
+     "test_limited_order_of_a_set_is_not_called_finishing_order"),
+    ("q2", "returns the results (await)", "unfinished", "test_limited_forgotten_await"),
+    ("q3", "BEGIN when the block starts", "there was no transaction", "test_atomic_without_begin"),
+    ("q3", "ROLLBACK when it raises", "still open", "test_atomic_without_rollback_leaves_the_transaction_open"),
+    ("q3", "... and no COMMIT of a failed block", "Roll back", "test_atomic_commit_in_finally_keeps_the_failed_changes"),
+    ("q3", "ROLLBACK when it is cancelled", "the transaction stayed open",
+     "test_atomic_catching_exception_misses_cancellation"),
+    ("q3", "the exception goes on to the caller", "swallowed the IntegrityError", "test_atomic_swallowing_the_error"),
+    ("q3", "the cancellation goes on too", "swallowed the `CancelledError`", "test_atomic_swallowing_cancellation"),
+    ("q4", "takes the connection in `__aenter__`, with await", "took a connection already",
+     "test_borrow_taking_in_init"),
+    ("q4", "hands the connection to the block as `conn`", "not the `Borrow` object", "test_borrow_returning_itself"),
+    ("q4", "always gives it back: after an error", "whatever `exc_type` is", "test_borrow_releasing_only_on_success"),
+    ("q4", "... and after a cancellation", "After the task was cancelled inside the block",
+     "test_borrow_not_giving_back_on_cancellation"),
+    ("q4", "must not hide exceptions", "swallowed the KeyError", "test_borrow_suppressing_exceptions"),
+    ("q4", "... nor the cancellation", "swallowed the `CancelledError`", "test_borrow_swallowing_cancellation"),
+    ("q4", "an async context manager (a class)", "regular context manager", "test_borrow_regular_context_manager"),
+]
+
+
+def test_every_requirement_maps_to_a_judge_check_and_a_breaking_test():
+    assert_requirement_map(REQUIREMENTS, globals(), "nb03")

@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 
 from asynclab.exercises.nb04 import q1, q2, q3
-from exercise_checks import assert_fails, assert_passes, check
+from exercise_checks import assert_fails, assert_passes, assert_requirement_map, check
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -364,3 +364,77 @@ def test_q3_forgotten_await_on_connect():
 def test_q3_without_finally_loses_the_connection_on_an_error():
     assert_fails(check(q3, borrow_healthy_no_finally), "After the block raised ValueError",
                  "in `finally:`")
+
+
+# --- answers that break one requirement each (see REQUIREMENTS at the end) -------------------------------
+
+@contextlib.asynccontextmanager
+async def borrow_swallowing_cancellation(queue, timeout):
+    async with asyncio.timeout(timeout):
+        resource = await queue.get()
+    try:
+        yield resource
+    except asyncio.CancelledError:
+        pass  # the task goes on as if it had not been cancelled
+    finally:
+        queue.put_nowait(resource)
+
+
+def test_q1_swallowing_cancellation():
+    assert_fails(check(q1, borrow_swallowing_cancellation), "When the task holding the resource was cancelled",
+                 "swallowed the `CancelledError`")
+
+
+@contextlib.asynccontextmanager
+async def borrow_healthy_awaiting_put(queue, connect, is_healthy):
+    conn = await queue.get()
+    try:
+        if not await is_healthy(conn):
+            await conn.close()
+            conn = await connect()
+        yield conn
+    finally:
+        await queue.put(conn)  # an await that a second cancellation can interrupt
+
+
+def test_q3_giving_back_with_an_await():
+    assert_fails(check(q3, borrow_healthy_awaiting_put), "`await queue.put(...)`", "put_nowait(conn)")
+
+
+# Each requirement of a prompt or sentence of a success message -> the judge's words for a
+# breach (in nb04.py or the shared trial.py) -> the test whose answer breaks it and asserts those words.
+REQUIREMENTS = [
+    ("q1", "lends a resource from the queue", "still in the queue", "test_q1_resource_must_leave_the_queue_while_lent"),
+    ("q1", "waits at most `timeout` s, then TimeoutError", "asyncio.timeout(timeout)",
+     "test_q1_without_a_timeout_waits_forever"),
+    ("q1", "... really waits for one", "raised QueueEmpty", "test_q1_get_nowait_does_not_wait"),
+    ("q1", "... and lends one as soon as it comes back", "instead of sleeping first", "test_q1_polling_lends_late"),
+    ("q1", "the timeout covers only the wait, not the block", "not around the `yield`",
+     "test_q1_timeout_around_the_yield_cuts_the_work_short"),
+    ("q1", "gives the resource back when the block raises", "in `finally:`",
+     "test_q1_without_finally_loses_the_resource_on_an_error"),
+    ("q1", "... or the task is cancelled", "not in `except Exception:`",
+     "test_q1_except_exception_loses_the_resource_on_cancellation"),
+    ("q1", "the cancellation goes on", "swallowed the `CancelledError`", "test_q1_swallowing_cancellation"),
+    ("q2", "`size` separate sessions", "the same session more than once", "test_q2_one_session_repeated"),
+    ("q2", "in an `asyncio.Queue`", "`yield` an `asyncio.Queue`", "test_q2_a_list_instead_of_a_queue"),
+    ("q2", "every session closed when the block ends", "were still open", "test_q2_sessions_never_closed"),
+    ("q2", "... also when the block raises", "When the block raised ValueError",
+     "test_q2_without_finally_leaks_on_an_error"),
+    ("q2", "... also a session taken out and not put back", "lent out when the block ended",
+     "test_q2_closing_only_the_queue_misses_a_lent_session"),
+    ("q3", "a healthy connection is lent as it is", "lent a new one", "test_q3_replacing_a_healthy_connection"),
+    ("q3", "a broken connection is not lent", "lent the broken connection",
+     "test_q3_unchecked_lends_the_broken_connection"),
+    ("q3", "... it is closed", "never closed", "test_q3_replacing_without_closing"),
+    ("q3", "... and replaced by `await connect()`", "await connect()", "test_q3_forgotten_await_on_connect"),
+    ("q3", "whatever was lent goes back", "The broken connection went back into the queue",
+     "test_q3_giving_back_the_broken_connection"),
+    ("q3", "... also after an error", "After the block raised ValueError",
+     "test_q3_without_finally_loses_the_connection_on_an_error"),
+    ("q3", "... without an `await`", "`await queue.put(...)`", "test_q3_giving_back_with_an_await"),
+]
+
+
+def test_every_requirement_maps_to_a_judge_check_and_a_breaking_test():
+    assert_requirement_map(REQUIREMENTS, globals(), "nb04")

@@ -1,9 +1,11 @@
 """The repository itself: pinned environment, Binder configuration, clean notebooks."""
 
+import io
 import re
 import shutil
 import subprocess
 import sys
+import tokenize
 
 import check_wheels
 import nbformat
@@ -78,6 +80,30 @@ def test_notebook_is_valid_and_stored_without_outputs(path):
     for i, cell in enumerate(nb.cells):
         if cell.cell_type == "code":
             assert cell.outputs == [] and cell.execution_count is None, f"cell {i} is stored with outputs"
+
+
+def revealing_calls(source):
+    """The ``.hint(`` / ``.solution(`` calls in a cell's code, leaving out comments and strings."""
+    tokens = [t for t in tokenize.generate_tokens(io.StringIO(source).readline)
+              if t.type not in (tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE)]
+    return [f"line {name.start[0]}: {source.splitlines()[name.start[0] - 1].strip()}"
+            for dot, name, paren in zip(tokens, tokens[1:], tokens[2:])
+            if dot.string == "." and name.string in ("hint", "solution") and paren.string == "("]
+
+
+def test_revealing_calls_are_found_only_outside_comments():
+    assert revealing_calls("q1.hint()\n") and revealing_calls("x = 1\nq2.solution( )\n")
+    assert not revealing_calls("# q1.hint()\n# q1.solution()   # a full answer\n")
+    assert not revealing_calls("print('q1.hint()')\n")
+
+
+@pytest.mark.parametrize("path", sorted(NOTEBOOKS_DIR.glob("*.ipynb")), ids=lambda p: p.stem)
+def test_run_all_reveals_no_hint_or_solution(path):
+    # Run All must not print the answers under the exercises: the calls ship commented out.
+    nb = nbformat.read(path, as_version=4)
+    found = [f"cell {i} {call}" for i, cell in enumerate(nb.cells) if cell.cell_type == "code"
+             for call in revealing_calls(cell.source)]
+    assert not found, f"{path.name} calls a hint or solution outside a comment: {found}"
 
 
 def test_repo2docker_accepts_the_binder_configuration(tmp_path):

@@ -82,6 +82,14 @@ Tools on ``trial`` (see trial.py for the details):
 - ``await trial.expect_concurrency(waits="sleep", at_least=5, at_most=None, what="requests",
   reference_args=(...), advice="...")``: judged on the timeline of the latest step run with
   ``timeline=True``; on failure shows both diagrams ("your code" / "reference").
+- ``await trial.expect_slots_busy(jobs, limit=3, what="downloads", waiting="URLs", reference_args=(...))``:
+  for "at most ``limit``, and ``limit`` whenever enough work is waiting". ``jobs`` are
+  ``schedule.Job(ready, start, end)`` read from the timeline; fails (with both diagrams) when the
+  slot-seconds left idle while work waited reach ``trial.IDLE_SHARE`` (15%) of the work, and says
+  "in batches" only when the jobs did run as batches. ``await trial.fail_on_timing(message, ...)``
+  fails any other schedule with both diagrams and "X s instead of about Y s" in place of ``{timing}``.
+- ``trial.expect_cancelled(task, "When the block was cancelled")`` after ``cancel_during``: the
+  answer let ``CancelledError`` go on.
 - ``trial.timeline`` (an ``asynclab.Timeline``) for anything else about timing;
   ``await trial.reference_timeline(*args)`` runs the reference under a timeline.
 - ``trial.lookup("other_name")`` for exercises with more than one definition.
@@ -95,8 +103,12 @@ class, give every method such a body. ``check()`` then reports "Not answered yet
 Write messages in the learner's terms: what they wrote (in backticks), what happened, what to do.
 The time limit covers the whole judge (every step, and the reference runs for diagrams).
 
-Test each exercise with its reference and with the wrong answers you expect (see
-tests/test_exercises_core.py); ``show=False`` keeps the output quiet, ``time_limit=`` shortens
+Say in a message only what the judge established (pages from a set came in no order at all, so
+"in the order they finished" is said only when the timeline shows it). Test each exercise with its
+reference, with the wrong answers you expect, and with one answer breaking each requirement of the
+prompt and each claim of ``success``; each ``tests/test_exercises_nbXX.py`` ends with a
+``REQUIREMENTS`` map (requirement -> the judge's words -> the breaking test) that a test checks
+against both sources (see tests/test_exercises_core.py for the style); ``show=False`` keeps the output quiet, ``time_limit=`` shortens
 hang tests, and a judge's own bug comes back as status ``"error"`` with the exception in
 ``result.error``::
 

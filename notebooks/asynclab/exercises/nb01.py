@@ -63,6 +63,21 @@ def _expected_items():
     return json.loads((DATA_DIR / "items.json").read_text(encoding="utf-8"))
 
 
+class _RequestCount:
+    """Counts the requests made through one ``aiohttp.ClientSession`` (via its trace config)."""
+
+    def __init__(self):
+        self.requests = 0
+
+    def trace_config(self):
+        async def on_request_start(session, context, params):
+            self.requests += 1
+
+        config = aiohttp.TraceConfig()
+        config.on_request_start.append(on_request_start)
+        return config
+
+
 def _item_requests(svc, since):
     return [r for r in svc.requests if r.path == "/items" and r.start >= since]
 
@@ -74,10 +89,12 @@ async def judge_all_items(trial, all_items):
     svc = await start_services()  # the running services (started if the setup cell was skipped)
     url = f"{svc.base_url}/items"
     expected = _expected_items()
-    async with aiohttp.ClientSession() as session:
+    given = _RequestCount()
+    async with aiohttp.ClientSession(trace_configs=[given.trace_config()]) as session:
         for per_page in (50, 100):
             pages = -(-len(expected) // per_page)
             since = time.perf_counter()
+            given.requests = 0
             with counting_connections() as connections:
                 items = await trial.collect(all_items, session, url, per_page, max_items=2 * len(expected),
                                             doing=f"`all_items(session, url, {per_page})`")
@@ -87,6 +104,10 @@ async def judge_all_items(trial, all_items):
                          f"`all_items(session, url, {per_page})` opened {connections.opened} connections for "
                          f"{requests} requests: make every request with the `session` it was given instead "
                          f"of creating a new `ClientSession`.")
+            trial.expect(given.requests == requests,
+                         f"`all_items(session, url, {per_page})` made {requests} requests, "
+                         f"{given.requests} of them with the `session` it was given: make every request "
+                         f"with that session (`session.get(...)`) instead of creating a new `ClientSession`.")
             trial.expect(requests != pages + 1,
                          f"`all_items(session, url, {per_page})` made {requests} requests for {pages} pages: "
                          f"it asked for page {pages + 1}, after the last one. The first response says how "

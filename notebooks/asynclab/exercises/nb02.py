@@ -3,7 +3,9 @@
 - ``q1``: ``fetch_in_order(urls)``: download every URL at the same time, return the pages in order.
 - ``q2``: ``even_items(stream)``: the even numbers of an async stream, with one async comprehension.
 - ``q3``: ``download_stream(urls, limit)``: download what an async stream hands out, at most
-  ``limit`` at a time, pages in the stream's order.
+  ``limit`` at a time and ``limit`` whenever enough URLs have arrived, pages in the stream's order.
+  The check's stream hands out a URL every 20 ms on a clock (``_arriving_urls``), so a batched
+  answer, or one that reads the whole stream first, is seen leaving slots idle.
 
 In the notebook::
 
@@ -23,6 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from ..timeline import span
 from .core import Exercise
+from .schedule import Job
 
 __all__ = ["q1", "q2", "q3", "download", "number_stream", "url_stream", "DEFAULT_DELAY"]
 
@@ -36,11 +39,16 @@ def _delay_of(url):
         return DEFAULT_DELAY
 
 
+def _label(url):
+    """What a download of ``url`` is called on the timeline: "page 3"."""
+    return urlsplit(url).path.strip("/").replace("/", " ") or url
+
+
 async def download(url):
     """Pretend to download ``url``: wait its ``delay=`` seconds (0.1 by default), return the page."""
     if not isinstance(url, str):
         raise TypeError(f"download(url) takes a URL string, not {type(url).__name__}: {url!r}")
-    with span(urlsplit(url).path.strip("/").replace("/", " ") or url, kind="download"):
+    with span(_label(url), kind="download"):
         await asyncio.sleep(_delay_of(url))
     return f"<page {url}>"
 
@@ -97,9 +105,10 @@ async def judge_fetch_in_order(trial, fetch_in_order):
     pages = await trial.call(fetch_in_order, urls, timeline=True, doing="`fetch_in_order(urls)`")
     if isinstance(pages, (list, tuple)) and sorted(map(str, pages)) == sorted(_pages(urls)) \
             and list(pages) != _pages(urls):
-        trial.fail("You returned the right pages in the wrong order: in the order the downloads "
-                   "finished, not the order of `urls`. `asyncio.gather` keeps the order of its "
-                   "arguments; `asyncio.as_completed` yields whichever finishes first.")
+        trial.fail(f"You returned the right pages in the wrong order{_which_order(pages, trial.timeline)}: "
+                   f"return them in the order of `urls`. `asyncio.gather` keeps the order of its "
+                   f"arguments; `asyncio.as_completed` yields whichever finishes first, and a set (such "
+                   f"as the `done` set of `asyncio.wait`) has no order at all.")
     trial.expect_equal(list(pages) if isinstance(pages, tuple) else pages, _pages(urls),
                        "`fetch_in_order(urls)` returned")
     await trial.expect_concurrency(
@@ -129,19 +138,19 @@ q2 = Exercise(
         "Use square brackets: with parentheses you get an async generator expression, which has "
         "not run yet.",
     ],
-    success="One line: `[number async for number in stream if number % 2 == 0]`.",
+    success="One async comprehension both reads the stream and keeps the even numbers.",
 )
 
 
-def _has_async_comprehension(fn):
-    """True/False whether ``fn``'s source has an ``async for`` inside a comprehension; None if unknown."""
+def _comprehensions(fn):
+    """The comprehensions in ``fn``'s source, as (is async, filters) pairs; None if the source is unknown."""
     try:
         tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
     except (OSError, TypeError, SyntaxError):
         return None
-    comprehensions = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
-    return any(isinstance(node, comprehensions) and any(g.is_async for g in node.generators)
-               for node in ast.walk(tree))
+    kinds = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+    return [(any(g.is_async for g in node.generators), any(g.ifs for g in node.generators))
+            for node in ast.walk(tree) if isinstance(node, kinds)]
 
 
 @q2.judge
@@ -156,9 +165,19 @@ async def judge_even_items(trial, even_items):
                        f"`(x async for x in stream ...)` is an async generator expression, and "
                        f"nothing in it has run yet. Use square brackets to build the list.")
         trial.expect_equal(got, expected, f"{doing} returned")
-    if _has_async_comprehension(even_items) is False:
-        trial.fail("Correct result, but written without an async comprehension. Build the list in "
-                   "one expression: `[number async for number in stream if ...]`.")
+    found = _comprehensions(even_items)
+    if found is None:  # no source to read: judged by its results only
+        return
+    one = "`[number async for number in stream if ...]`"
+    if not any(is_async for is_async, _ in found):
+        trial.fail(f"Correct result, but written without an async comprehension. Build the list in "
+                   f"one expression: {one}.")
+    if len(found) > 1:
+        trial.fail(f"Correct result, but with {len(found)} comprehensions; the exercise asks for one that "
+                   f"reads the stream and filters as it goes: {one}.")
+    if not found[0][1]:
+        trial.fail(f"Correct result, but the filtering happens outside the async comprehension. Put the "
+                   f"condition inside it, so that one comprehension does it all: {one}.")
 
 
 # --- q3: a stream, at most `limit` downloads at a time ---------------------------------------------
@@ -189,30 +208,98 @@ q3 = Exercise(
         "`async with semaphore: return await download(url)`. Keep the tasks in a list, in stream "
         "order, and collect `task.result()` at the end.",
     ],
-    success="Never more than `limit` downloads at once, and always `limit` busy while there was work.",
+    success="Never more than `limit` downloads at once; each download started as soon as its URL "
+            "had arrived and a slot was free, and the pages came back in stream order.",
 )
 
 # Different lengths, so pages finish in another order than the stream handed the URLs out.
 Q3_DELAYS = [0.15, 0.05, 0.1, 0.05, 0.15, 0.1, 0.05, 0.1]
+STREAM_INTERVAL = 0.02
+
+
+async def _arriving_urls(urls, interval=STREAM_INTERVAL):
+    """Like ``url_stream``, but on a clock: URL i arrives ``i * interval`` s after the first ``anext``,
+    however late it is asked for, as messages arriving on a socket would. Each wait for the next URL
+    is drawn as a span of kind "stream", so the check sees when every URL arrived."""
+    loop = asyncio.get_running_loop()
+    first = loop.time()
+    for n, url in enumerate(urls, 1):
+        with span("next URL", kind="stream"):
+            await asyncio.sleep(max(first + n * interval - loop.time(), 0))
+        yield url
+
+
+def _download_jobs(timeline, urls, interval=STREAM_INTERVAL):
+    """One ``Job`` per URL: when it arrived, when its download started and ended; None if a URL
+    was not downloaded exactly once."""
+    arrivals = [s for s in timeline.spans if s.kind == "stream"]
+    downloads = {}
+    for s in timeline.spans:
+        if s.kind == "download":
+            downloads.setdefault(s.label, []).append(s)
+    labels = [_label(url) for url in urls]
+    if len(arrivals) != len(urls):
+        raise RuntimeError(f"the check's stream recorded {len(arrivals)} arrivals for {len(urls)} URLs")
+    if any(len(downloads.get(label, ())) != 1 for label in labels):
+        return None
+    first = arrivals[0].start
+    jobs = []
+    for n, (arrival, label) in enumerate(zip(arrivals, labels), 1):
+        # A URL asked for early arrived when the wait ended; one asked for late was there on time.
+        ready = arrival.end if arrival.duration > 0.001 else min(arrival.end, first + n * interval)
+        jobs.append(Job(ready, downloads[label][0].start, downloads[label][0].end))
+    return jobs
 
 
 @q3.judge
 async def judge_download_stream(trial, download_stream):
     urls = _urls(Q3_DELAYS)
     for limit in (3, 2):
-        doing = f"`download_stream(url_stream(urls), {limit})`"
-        pages = await trial.call(download_stream, url_stream(urls), limit, timeline=True, doing=doing)
+        doing = f"`download_stream(stream, {limit})`"
+        pages = await trial.call(download_stream, _arriving_urls(urls), limit, timeline=True, doing=doing)
         if isinstance(pages, (list, tuple)) and sorted(map(str, pages)) == sorted(_pages(urls)) \
                 and list(pages) != _pages(urls):
-            trial.fail(f"{doing} returned the right pages in the wrong order (the order they "
-                       f"finished?): return them in the order the stream handed out the URLs, "
-                       f"e.g. keep the tasks in a list and read `task.result()` from each.")
+            trial.fail(f"{doing} returned the right pages in the wrong order{_which_order(pages, trial.timeline)}: "
+                       f"return them in the order the stream handed out the URLs, e.g. keep the tasks in a "
+                       f"list and read `task.result()` from each.")
         trial.expect_equal(list(pages) if isinstance(pages, tuple) else pages, _pages(urls),
                            f"{doing} returned")
+        jobs = _download_jobs(trial.timeline, urls)
+        trial.expect(jobs is not None,
+                     f"{doing} returned the right pages, but did not call `download` exactly once per URL: "
+                     f"download each URL once.")
+        reference_args = (_arriving_urls(urls), limit)
         await trial.expect_concurrency(
             waits="download", at_least=limit, at_most=limit, what=f"downloads with `limit={limit}`",
-            reference_args=(url_stream(urls), limit),
+            reference_args=reference_args,
             advice=f"Guard each download with one shared `asyncio.Semaphore({limit})` "
                    f"(`async with semaphore:`), and start a task per URL so that {limit} "
                    f"can run at once.",
         )
+        last_arrival = max(job.ready for job in jobs)
+        first_start = min(job.start for job in jobs)
+        if first_start >= last_arrival:
+            await trial.fail_on_timing(
+                f"Correct pages and never more than {limit} at once, but with `limit={limit}` no download "
+                f"started until the stream had handed out every URL: the first URL arrived at "
+                f"{min(job.ready for job in jobs):.2f} s, the last at {last_arrival:.2f} s, and the first "
+                f"download started only at {first_start:.2f} s, although it could have started at once "
+                f"({{timing}}). Start a task for each URL inside the `async for` (or async comprehension) "
+                f"that reads the stream, and let the shared semaphore hold back the extra ones.",
+                reference_args=reference_args)
+        await trial.expect_slots_busy(
+            jobs, limit=limit, what=f"downloads with `limit={limit}`", waiting="URLs",
+            reference_args=reference_args,
+            advice=f"Start one task per URL as it arrives, each holding one shared "
+                   f"`asyncio.Semaphore({limit})` only for its download (`async with semaphore: return "
+                   f"await download(url)`): a new download then starts as soon as one finishes.")
+
+
+def _which_order(pages, timeline):
+    """" (in the order the downloads finished)" when the timeline shows exactly that, else "".
+
+    Only what the timeline establishes is said: pages taken from a set (`asyncio.wait`'s `done`)
+    come in no particular order at all."""
+    finished = [s.label for s in sorted((s for s in timeline.spans if s.kind == "download"), key=lambda s: s.end)]
+    got = [_label(str(page)[len("<page "):-1]) for page in pages]
+    return ", in the order the downloads finished" if got == finished else ""

@@ -24,6 +24,7 @@ import aiosqlite
 from ..timeline import span
 from . import diagnose
 from .core import Exercise
+from .schedule import Job
 from .trial import cancel_during
 
 __all__ = ["q1", "q2", "q3", "q4"]
@@ -103,11 +104,12 @@ async def judge_timed(trial, timed):
             await asyncio.sleep(10)
 
     async with trial.step("a task in `async with timed('cancelled', log):`, cancelled after 0.05 s"):
-        await cancel_during(cancelled_body)
+        task = await cancel_during(cancelled_body)
     trial.expect(len(log) == 1, "When the block was cancelled, nothing was appended to `log`. "
                                 "Cancellation raises `CancelledError`, which is not an `Exception`: "
                                 "append in `finally:` rather than in `except Exception:`.")
     _check_entry(trial, log, "cancelled", 0.05, "When the block was cancelled")
+    trial.expect_cancelled(task, "When the block was cancelled")
 
 
 # --- q2: at most `limit` calls at once --------------------------------------------------------------
@@ -133,7 +135,8 @@ q2 = Exercise(
         "Start every `fetch_one(url)` at once with `await asyncio.gather(...)`: the semaphore holds back "
         "all but `limit` of them, and `gather` returns the results in the order of `urls`.",
     ],
-    success="Never more than `limit` calls at once, always `limit` while enough were waiting, results in order.",
+    success="Never more than `limit` calls at once, a new call as soon as one finished while others "
+            "were waiting, and the results in the order of `urls`.",
 )
 
 LIMIT = 3
@@ -146,6 +149,7 @@ class CountingFetch:
     def __init__(self):
         self.in_flight = self.max_in_flight = 0
         self.calls = []
+        self.finished = []  # URLs in the order their calls ended
 
     async def __call__(self, url):
         self.calls.append(url)
@@ -157,6 +161,7 @@ class CountingFetch:
                 await asyncio.sleep(0.04 + 0.03 * (len(self.calls) % 3))
         finally:
             self.in_flight -= 1
+        self.finished.append(url)
         return f"<page {url}>"
 
 
@@ -169,7 +174,10 @@ async def judge_fetch_all_limited(trial, fetch_all_limited):
     trial.expect(sorted(fetch.calls) == sorted(URLS),
                  f"{doing} called `fetch` {len(fetch.calls)} times for {len(URLS)} URLs: call it once per URL.")
     if isinstance(pages, (list, tuple)) and list(pages) != expected and sorted(pages) == sorted(expected):
-        trial.fail(f"{doing} returned the pages in the order the calls finished; return them in the "
+        # Said only when it is so: pages gathered from a set (`asyncio.wait`) come in no order at all.
+        finishing = " in the order the calls finished" if list(pages) == [f"<page {u}>" for u in fetch.finished] \
+            else " in another order"
+        trial.fail(f"{doing} returned the pages{finishing}; return them in the "
                    f"order of `urls` (`asyncio.gather` keeps that order).")
     trial.expect_equal(list(pages) if isinstance(pages, tuple) else pages, expected, f"{doing} returned")
     reference_args = (CountingFetch(), URLS, LIMIT)
@@ -180,6 +188,13 @@ async def judge_fetch_all_limited(trial, fetch_all_limited):
     await trial.expect_concurrency(
         waits="fetch", at_least=LIMIT, what="calls of `fetch`", reference_args=reference_args,
         advice="Start every call at once (`asyncio.gather`) and let the semaphore hold back the extra ones.")
+    calls = [s for s in trial.timeline.spans if s.kind == "fetch"]
+    began = min(s.start for s in calls)  # every URL is waiting from the first call on
+    await trial.expect_slots_busy(
+        [Job(began, s.start, s.end) for s in calls], limit=LIMIT, what="calls of `fetch`",
+        waiting="URLs", reference_args=reference_args,
+        advice="Start every call at once (`asyncio.gather` over one `fetch_one(url)` per URL), each "
+               "holding one shared semaphore only for its call: a new call starts as soon as one ends.")
 
 
 # --- q3: a transaction that rolls back -----------------------------------------------------------------
@@ -260,12 +275,13 @@ async def judge_atomic(trial, atomic):
                 await asyncio.sleep(10)
 
         async with trial.step("a task in `async with atomic(db):`, cancelled after one INSERT"):
-            await cancel_during(cancelled_body, after=0.1)
+            task = await cancel_during(cancelled_body, after=0.1)
         trial.expect(not db.in_transaction,
                      "When the task was cancelled inside the block, the transaction stayed open. "
                      "Cancellation raises `CancelledError`, which is not an `Exception`: roll back in "
                      "`except BaseException:` (then `raise`).")
         _check_rolled_back(trial, db, await _values(db), [1, 2], "After the task was cancelled")
+        trial.expect_cancelled(task, "When the task was cancelled inside the block")
 
 
 # --- q4: a class that always gives back what it took -----------------------------------------------------
@@ -360,5 +376,6 @@ async def judge_borrow(trial, Borrow):
             await asyncio.sleep(10)
 
     async with trial.step("a task in `async with Borrow(pool):`, cancelled after 0.05 s"):
-        await cancel_during(cancelled_body)
+        task = await cancel_during(cancelled_body)
     _check_given_back(trial, pool, "After the task was cancelled inside the block")
+    trial.expect_cancelled(task, "When the task was cancelled inside the block")

@@ -58,12 +58,12 @@ async def _enter_bounded(manager, limit):
 
 
 async def _cancel_inside(manager, after=0.05):
-    """A task enters ``manager``'s block, sleeps there, and is cancelled after ``after`` s."""
+    """A task enters ``manager``'s block, sleeps there, and is cancelled after ``after`` s; returns the task."""
     async def body():
         async with manager:
             await asyncio.sleep(10)
 
-    await cancel_during(body, after)
+    return await cancel_during(body, after)
 
 
 def _contents(queue):
@@ -101,11 +101,28 @@ q1 = Exercise(
 )
 
 
+class _WatchedQueue(asyncio.Queue):
+    """An ``asyncio.Queue`` that remembers whether anything was given back with ``await put()``."""
+
+    awaited_put = False
+
+    async def put(self, item):
+        self.awaited_put = True
+        await super().put(item)
+
+
 def _queue_of(*items):
-    queue = asyncio.Queue()
+    queue = _WatchedQueue()
     for item in items:
         queue.put_nowait(item)
     return queue
+
+
+def _check_no_await_to_give_back(trial, queue):
+    trial.expect(not queue.awaited_put,
+                 "`borrow_healthy` gave the connection back with `await queue.put(...)`. An `await` in "
+                 "`finally:` can be interrupted by a second cancellation, and the connection is lost: "
+                 "give it back with `queue.put_nowait(conn)`, which cannot be interrupted.")
 
 
 def _check_given_back(trial, queue, resource, when):
@@ -203,11 +220,12 @@ async def judge_borrow(trial, borrow):
     queue = _queue_of("conn-5")
     manager = await trial.context_manager(borrow, queue, 0.5, doing="`borrow(queue, 0.5)`")
     async with trial.step("a task in `async with borrow(queue, 0.5):`, cancelled after 0.05 s"):
-        await _cancel_inside(manager)
+        task = await _cancel_inside(manager)
     trial.expect(_contents(queue) == ["conn-5"],
                  "When the task holding the resource was cancelled, the resource was not given back. "
                  "Cancellation raises `CancelledError`, which is not an `Exception`: give the resource "
                  "back in `finally:`, not in `except Exception:`.")
+    trial.expect_cancelled(task, "When the task holding the resource was cancelled")
 
 
 # --- q2: a pool of aiohttp sessions -------------------------------------------------------------------
@@ -236,8 +254,8 @@ q2 = Exercise(
         "Close the sessions in `finally:` after the `yield`, going through *your list*, not the queue: "
         "a session lent out when the block ended is not in the queue, and must be closed too.",
     ],
-    success="`session_pool` lends out separate, open sessions and closes every one of them, "
-            "whatever happened in the block.",
+    success="`session_pool` lends out separate, open sessions and closes every one of them: after "
+            "the block, after an error, and one still lent out.",
 )
 
 
@@ -413,6 +431,7 @@ async def _judge_borrow_healthy(trial, borrow_healthy, connect):
                                    "out with `await queue.get()`.")
     trial.expect(_contents(queue) == [good], "After the block, the healthy connection was not back in "
                                              "the queue: `queue.put_nowait(conn)` in `finally:`.")
+    _check_no_await_to_give_back(trial, queue)
 
     # A broken connection is closed and replaced.
     broken = await connect()

@@ -13,7 +13,7 @@ import asyncio
 import inspect
 import traceback
 
-from . import diagnose
+from . import diagnose, schedule
 from .core import Failure, NotAnswered, Verdict
 from .probes import (BlockingSleepWatcher, LoopLagMonitor, SessionTracker, TaskTracker,
                      UnawaitedCoroutines)
@@ -23,6 +23,11 @@ from .probes import (BlockingSleepWatcher, LoopLagMonitor, SessionTracker, TaskT
 # call (a synchronous request), or may only be on a machine too busy to give it the CPU: only a
 # long delay like that counts as blocking, so a correct answer never fails on a loaded machine.
 UNEXPLAINED_BLOCK = 0.5
+
+# A schedule fails when the slot-seconds left free while work was waiting reach this share of the
+# work itself. Downloading in batches, or reading every input before starting, leaves about 40%;
+# a correct schedule leaves next to nothing, also on a machine with every CPU busy.
+IDLE_SHARE = 0.15
 
 
 async def cancel_during(body, after=0.05):
@@ -203,6 +208,13 @@ class Trial:
             self.fail(f"{what} None. Is a `return` missing?")
         self.fail(f"{what} {diagnose.short_repr(got)}; expected {diagnose.short_repr(expected)}.")
 
+    def expect_cancelled(self, task: asyncio.Task, when: str) -> None:
+        """Fail unless ``task`` (from ``cancel_during``) ended cancelled: the answer let ``CancelledError`` go on."""
+        self.expect(task.cancelled(),
+                    f"{when}, the task ended as if nothing had happened: `{self.name}` "
+                    f"swallowed the `CancelledError`. Let it go on to the caller: don't catch it, or "
+                    f"`raise` it again after cleaning up (an `__aexit__` must not return True for it).")
+
     def expect_raises(self, exception_type, message: str) -> "ExpectRaises":
         """``with trial.expect_raises(ValueError, "..."):`` fails with ``message`` if nothing is raised."""
         return ExpectRaises(self, exception_type, message)
@@ -243,8 +255,7 @@ class Trial:
         mine = self.timeline
         overlap = mine.max_concurrency(waits)
         if at_least is not None and overlap < at_least:
-            reference = await self.reference_timeline(*reference_args)
-            timing = f"{mine.duration:.2f} s instead of about {reference.duration:.2f} s"
+            reference, timing = await self._against_reference(reference_args)
             if overlap <= 1:
                 message = f"Correct result, but your {what} ran one after another: {timing}."
             else:
@@ -255,6 +266,42 @@ class Trial:
             reference = await self.reference_timeline(*reference_args)
             self.fail(f"{overlap} of your {what} ran at the same time; at most {at_most} should. {advice}".strip(),
                       timelines=(mine, reference))
+
+    async def _against_reference(self, reference_args):
+        """The reference's timeline, and "X s instead of about Y s" for a message."""
+        reference = await self.reference_timeline(*reference_args)
+        return reference, f"{self.timeline.duration:.2f} s instead of about {reference.duration:.2f} s"
+
+    async def fail_on_timing(self, message: str, *, reference_args: tuple = ()) -> None:
+        """Fail with ``message`` about the latest timeline, adding both durations and both diagrams."""
+        reference, timing = await self._against_reference(reference_args)
+        self.fail(message.replace("{timing}", timing), timelines=(self.timeline, reference))
+
+    async def expect_slots_busy(self, jobs, *, limit: int, what: str, waiting: str,
+                                reference_args: tuple = (), advice: str = "") -> None:
+        """Judge that ``limit`` jobs ran whenever that many were ready (see schedule.py).
+
+        jobs:    ``schedule.Job``s read from the latest step's timeline
+        what:    the jobs, for the message: "downloads"
+        waiting: what waits, for the message: "URLs"
+        Fails, with both diagrams, when the capacity left idle while work waited reaches
+        ``IDLE_SHARE`` of the work; says "in batches" only when the jobs did run as batches.
+        """
+        idle, stretch = schedule.idle_capacity(jobs, limit)
+        work = sum(job.end - job.start for job in jobs)
+        if not jobs or idle < IDLE_SHARE * work:
+            return
+        if schedule.ran_in_batches(jobs, limit):
+            reason = (f"your {what} ran in batches of {limit}: each batch started only when the whole "
+                      f"previous batch had finished, so while a batch waited for its slowest one, the "
+                      f"free slots stayed idle with {waiting} waiting")
+        else:
+            reason = (f"slots stayed free while {waiting} were waiting: from {stretch.start:.2f} s to "
+                      f"{stretch.end:.2f} s at most {stretch.running} of your {what} ran while "
+                      f"{stretch.waiting} or more {waiting} waited")
+        await self.fail_on_timing(
+            f"Correct result and never more than {limit} at once, but {reason} ({idle:.2f} s of idle "
+            f"slots in all; {{timing}}). {advice}".strip(), reference_args=reference_args)
 
 
 class ExpectRaises:
