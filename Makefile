@@ -12,7 +12,7 @@ LAB_ARGS ?=
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 PYTEST_ARGS ?=
 
-.PHONY: lab test bench lock check-python clean
+.PHONY: lab test bench lock wheel check-python clean
 
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0) if sys.version_info >= (3, 11) else sys.exit("asynclab needs Python 3.11 or newer, but $(PYTHON) is Python " + sys.version.split()[0] + ". Install a newer Python and run: make PYTHON=python3.12 $(MAKECMDGOALS)")'
@@ -43,6 +43,11 @@ test: $(VENV)/.test $(VENV_BINDER)/.test
 	$(BIN)/python -m pytest -n 2 --ignore=tests/browser $(PYTEST_ARGS)
 	$(BIN)/python -m pytest tests/browser $(PYTEST_ARGS)
 
+# The installable package (pyproject.toml): dist/asynclab-VERSION-py3-none-any.whl, data included.
+wheel: | $(BIN)/python
+	$(BIN)/pip wheel --quiet --no-deps -w dist .
+	@ls -l dist/asynclab-*.whl
+
 bench: $(VENV)/.test
 	$(BIN)/python benchmarks/bench_timeline.py
 
@@ -54,4 +59,4 @@ lock: $(VENV)/.test
 	cp requirements.txt binder/requirements.txt
 
 clean:
-	rm -rf $(VENV) $(VENV_BINDER) build .pytest_cache
+	rm -rf $(VENV) $(VENV_BINDER) build dist .pytest_cache
