@@ -65,7 +65,7 @@ def test_top_to_bottom_on_binder_python(path, notebook_reports):
 
 
 UNIT_TESTS = sorted(p.name for p in (ROOT / "tests").glob("test_*.py")
-                    if p.name not in {"test_notebooks.py", "test_harness.py", "test_repo.py"})
+                    if p.name not in {"test_notebooks.py", "test_harness.py", "test_repo.py", "test_package.py"})
 
 
 @pytest.mark.parametrize("unit_tests", UNIT_TESTS)  # one file per test, so xdist spreads them

@@ -19,10 +19,8 @@ from pathlib import Path
 import pytest
 
 from nbharness import NOTEBOOKS_DIR, ROOT, JupyterServer, run_all_queued, run_fresh
+import navigation  # scripts/ is on the path (pytest.ini)
 from test_notebooks import NOTEBOOKS, assert_clean, by_name
-
-sys.path.insert(0, str(ROOT / "scripts"))
-import navigation  # noqa: E402  (scripts/ is not a package)
 
 pytestmark = pytest.mark.package
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
@@ -191,31 +189,31 @@ def declared_version():
 
 # --- notebooks opened alone ----------------------------------------------------------------------
 
-def assert_installs_itself(python: Path, folder: Path, run_notebook):
-    assert asynclab_location(python, folder) is None, "asynclab is importable before the notebook installs it"
-    reports = run_notebook()
-    installed = asynclab_location(python, folder)
+def run_alone(path, venv: Path, wheel: Path, tmp_path: Path, run_notebook) -> list:
+    """Run a copy of the notebook alone in a folder, on a copy of venv; check that it installed asynclab."""
+    python = copy_of_venv(venv, tmp_path / venv.name)  # its name labels the run: venv-bare, venv-colab
+    alone = notebook_alone(path, tmp_path / "alone", wheel)
+    assert asynclab_location(python, alone.parent) is None, "asynclab is importable before the notebook installs it"
+    reports = run_notebook(alone, str(python))
+    installed = asynclab_location(python, alone.parent)
     assert installed and Path(installed).is_relative_to(python.parents[1]), f"asynclab not installed in the venv: {installed}"
     return reports
 
 
-@pytest.mark.notebook
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=by_name)
-def test_alone_in_a_folder_fresh_kernel_installs_asynclab(path, wheel, bare_venv, tmp_path, notebook_reports):
-    python = copy_of_venv(bare_venv, tmp_path / "venv")
-    alone = notebook_alone(path, tmp_path / "alone", wheel)
-    report = assert_installs_itself(python, alone.parent, lambda: run_fresh(alone, python=str(python)))
-    notebook_reports.append(report)
-    assert_clean(report)
+def fresh_kernel(notebook, python):
+    return [run_fresh(notebook, python=python)]
+
+
+def run_all_queued_twice(notebook, python):
+    with JupyterServer(root=notebook.parent, python=python) as server:
+        return run_all_queued(server, notebook, rounds=2)
 
 
 @pytest.mark.notebook
+@pytest.mark.parametrize("run_notebook", [fresh_kernel, run_all_queued_twice], ids=lambda f: f.__name__)
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=by_name)
-def test_alone_in_a_folder_run_all_queued_twice(path, wheel, bare_venv, tmp_path, notebook_reports):
-    python = copy_of_venv(bare_venv, tmp_path / "venv")
-    alone = notebook_alone(path, tmp_path / "alone", wheel)
-    with JupyterServer(root=alone.parent, python=str(python)) as server:
-        reports = assert_installs_itself(python, alone.parent, lambda: run_all_queued(server, alone, rounds=2))
+def test_alone_in_a_folder_installs_asynclab_and_runs(path, run_notebook, wheel, bare_venv, tmp_path, notebook_reports):
+    reports = run_alone(path, bare_venv, wheel, tmp_path, run_notebook)
     notebook_reports.extend(reports)
     for report in reports:
         assert_clean(report)
@@ -224,9 +222,7 @@ def test_alone_in_a_folder_run_all_queued_twice(path, wheel, bare_venv, tmp_path
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=by_name)
 def test_alone_on_a_colab_like_stack(path, wheel, colab_venv, tmp_path, notebook_reports):
-    python = copy_of_venv(colab_venv, tmp_path / "venv")
-    alone = notebook_alone(path, tmp_path / "alone", wheel)
-    report = assert_installs_itself(python, alone.parent, lambda: run_fresh(alone, python=str(python)))
+    (report,) = run_alone(path, colab_venv, wheel, tmp_path, fresh_kernel)
     notebook_reports.append(report)
     assert_clean(report)
     assert report.python.startswith(COLAB_PYTHON + "."), f"the kernel ran Python {report.python}"
