@@ -6,6 +6,7 @@ hard-linked copy of a venv that lacks asynclab, from a folder of its own, so its
 installs the package: from the freshly built wheel instead of the repository, as the only change.
 """
 
+import email
 import fcntl
 import json
 import os
@@ -17,6 +18,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
 from nbharness import NOTEBOOKS_DIR, ROOT, JupyterServer, run_all_queued, run_fresh
 import navigation  # scripts/ is on the path (pytest.ini)
@@ -132,10 +134,9 @@ def test_the_wheel_carries_the_package_and_its_data(wheel):
     assert data - names == set(), "data files missing from the wheel"
     strays = [n for n in names if "__pycache__" in n or n.endswith(".ipynb") or not n.startswith("asynclab")]
     assert not strays
-    metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
-    requires = {line.split(":", 1)[1].strip().split(">")[0].split("=")[0] for line in metadata.splitlines()
-                if line.startswith("Requires-Dist:")}
-    assert requires == {"aiohttp", "aiofiles", "aiosqlite", "matplotlib", "nest-asyncio2"}
+    metadata = email.message_from_bytes(zipfile.ZipFile(wheel).read(f"asynclab-{declared_version()}.dist-info/METADATA"))
+    requires = {Requirement(line).name for line in metadata.get_all("Requires-Dist")}
+    assert requires == {"aiohttp", "aiofiles", "aiosqlite", "matplotlib", "nest-asyncio2"}  # the lessons' libraries, not JupyterLab
 
 
 def test_pip_builds_it_from_a_git_url(tmp_path):
@@ -169,9 +170,9 @@ def test_the_installed_wheel_serves_from_its_own_data(installed_venv, tmp_path):
     # -I: neither the working directory nor PYTHONPATH is on the path; only the venv's packages.
     done = run([installed_venv, "-I", "-c", SERVE_A_REQUEST], cwd=tmp_path)
     found = json.loads(done.stdout)
-    site = Path(installed_venv).parents[1]
+    venv = Path(installed_venv).parents[1]
     assert found["version"] == declared_version()
-    assert Path(found["file"]).is_relative_to(site) and Path(found["data"]).is_relative_to(site), found
+    assert Path(found["file"]).is_relative_to(venv) and Path(found["data"]).is_relative_to(venv), found
     assert found["status"] == 200
     items = json.loads((ROOT / "data" / "items.json").read_text())
     assert found["items"] == items[5:10]
