@@ -9,7 +9,7 @@ LAB_ARGS ?=
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 PYTEST_ARGS ?=
 
-.PHONY: lab test test-envs bench lock check-python clean
+.PHONY: lab test test-envs bench lock wheel check-python clean
 
 check-python:
 	@$(PYTHON) scripts/check_python.py $(MAKECMDGOALS)
@@ -40,6 +40,11 @@ test: $(VENV)/.test test-envs
 	$(BIN)/python -m pytest -n 2 --ignore=tests/browser $(PYTEST_ARGS)
 	$(BIN)/python -m pytest tests/browser $(PYTEST_ARGS)
 
+# The installable package (pyproject.toml): dist/asynclab-VERSION-py3-none-any.whl, data included.
+wheel: | $(BIN)/python
+	$(BIN)/pip wheel --quiet --no-deps -w dist .
+	@ls -l dist/asynclab-*.whl
+
 bench: $(VENV)/.test
 	$(BIN)/python benchmarks/bench_timeline.py
 
@@ -55,4 +60,4 @@ lock: $(VENV)/.test
 	$(BIN)/python scripts/check_wheels.py
 
 clean:
-	rm -rf $(VENV) .venv-* build .pytest_cache
+	rm -rf $(VENV) .venv-* build dist .pytest_cache

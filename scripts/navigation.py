@@ -5,15 +5,34 @@ Each notebook starts and ends with a markdown cell beginning ``<!--NAVIGATION-->
 previous notebook, the contents and the next one. ``00_start_here`` has a cell beginning
 ``<!--INDEX-->``: a table of the notebooks, built from each notebook's title cell (its ``# heading``
 and the first sentence under it). Run after adding or renaming a notebook; ``--check`` only reports.
+
+It also writes what ties each notebook to the repository, so that a notebook opened alone (Colab,
+a download) still runs: under the title a ``<!--BADGES-->`` cell (Open in Binder, Open in Colab) and
+the first code cell, which installs asynclab from the repository when it is not importable. Both,
+and the README's badges, come from ``REPOSITORY``: a fork changes that line and runs this script.
 """
 
 import sys
 from pathlib import Path
+from urllib.parse import quote
 
 import nbformat
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-NAV, INDEX = "<!--NAVIGATION-->", "<!--INDEX-->"
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+README = ROOT / "README.md"
+NAV, INDEX, BADGES = "<!--NAVIGATION-->", "<!--INDEX-->", "<!--BADGES-->"
+
+REPOSITORY = "asynclab/asynclab"  # owner/name on GitHub: the badges and the install line point here
+BRANCH = "main"
+INSTALL_URL = f"git+https://github.com/{REPOSITORY}"
+INSTALL_MARK = "# Opened outside the repository (Colab, a download)? Then install the helpers first."
+INSTALL_CELL = f"""{INSTALL_MARK}
+try:
+    import asynclab
+except ModuleNotFoundError:
+    %pip install --quiet "asynclab @ {INSTALL_URL}"
+    import asynclab"""
 
 
 def title_and_summary(nb):
@@ -44,15 +63,36 @@ def index(paths, titles, summaries):
     return INDEX + "\n" + "\n".join(rows)
 
 
-def set_marked_cells(nb, marker, text, positions):
+def badges(path):
+    """Markdown for the two badges that open this notebook on Binder and on Colab."""
+    in_repo = path.relative_to(ROOT).as_posix()
+    binder = f"https://mybinder.org/v2/gh/{REPOSITORY}/HEAD?urlpath=" + quote(f"lab/tree/{in_repo}", safe="")
+    colab = f"https://colab.research.google.com/github/{REPOSITORY}/blob/{BRANCH}/{in_repo}"
+    return (f"[![Launch on Binder](https://mybinder.org/badge_logo.svg)]({binder}) "
+            f"[![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab})")
+
+
+def title_position(nb):
+    return next(i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and c.source.lstrip().startswith("# "))
+
+
+def set_marked_cells(nb, marker, text, positions, cell_type="markdown"):
     """Replace the cells starting with marker; add them at the given positions where missing."""
-    marked = [i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and c.source.startswith(marker)]
+    marked = [i for i, c in enumerate(nb.cells) if c.cell_type == cell_type and c.source.startswith(marker)]
     for i in marked:
         nb.cells[i].source = text
     if not marked:
+        new_cell = nbformat.v4.new_markdown_cell if cell_type == "markdown" else nbformat.v4.new_code_cell
         for position in positions:
-            cell = nbformat.v4.new_markdown_cell(text)
-            nb.cells.insert(position if position >= 0 else len(nb.cells), cell)
+            nb.cells.insert(position if position >= 0 else len(nb.cells), new_cell(text))
+
+
+def readme_with_badges(text):
+    """The README with its badge line (the one starting with the Binder badge) pointing at REPOSITORY."""
+    lines = text.splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if line.startswith("[![Launch on Binder]"))
+    lines[at] = badges(NOTEBOOKS / "00_start_here.ipynb") + "\n"
+    return "".join(lines)
 
 
 def main(check=False):
@@ -61,15 +101,22 @@ def main(check=False):
     titles, summaries = zip(*(title_and_summary(nb) for nb in nbs))
     stale = []
     for i, (path, nb) in enumerate(zip(paths, nbs)):
-        before = nbformat.writes(nb)
+        before = path.read_text()
         set_marked_cells(nb, NAV, navigation(paths, titles, i), positions=[0, -1])
         if i == 0:
             set_marked_cells(nb, INDEX, index(paths, titles, summaries), positions=[])
-        after = nbformat.writes(nb)
+        set_marked_cells(nb, BADGES, BADGES + "\n" + badges(path), positions=[title_position(nb) + 1])
+        set_marked_cells(nb, INSTALL_MARK, INSTALL_CELL, positions=[title_position(nb) + 2], cell_type="code")
+        after = nbformat.writes(nb) + "\n"  # as nbformat.write ends a file
         if after != before:
             stale.append(path.name)
             if not check:
                 path.write_text(after)
+    readme = README.read_text()
+    if readme_with_badges(readme) != readme:
+        stale.append(README.name)
+        if not check:
+            README.write_text(readme_with_badges(readme))
     if check and stale:
         print("navigation out of date in: " + ", ".join(stale) + " (run scripts/navigation.py)")
         return 1

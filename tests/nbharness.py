@@ -257,10 +257,14 @@ def _read_guard(report: RunReport, text: str) -> None:
 # --- Run All through a real Jupyter server -------------------------------------------------------
 
 class JupyterServer:
-    """A headless Jupyter server on 127.0.0.1 with a random token, rooted at notebooks/."""
+    """A headless Jupyter server on 127.0.0.1 with a random token, rooted at notebooks/.
 
-    def __init__(self, root: Path = NOTEBOOKS_DIR):
+    With ``python``, its ``python3`` kernels run on that interpreter (another virtual environment).
+    """
+
+    def __init__(self, root: Path = NOTEBOOKS_DIR, python: str | None = None):
         self.root = root
+        self.python = python
         self.token = secrets.token_hex(16)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -270,6 +274,13 @@ class JupyterServer:
 
     def __enter__(self):
         env = dict(os.environ, JUPYTER_RUNTIME_DIR=self.runtime.name, JUPYTER_CONFIG_DIR=self.runtime.name)
+        if self.python:  # a kernel spec of that name found first on JUPYTER_PATH wins over the built-in one
+            spec = Path(self.runtime.name, "data", "kernels", "python3")
+            spec.mkdir(parents=True)
+            (spec / "kernel.json").write_text(json.dumps({
+                "argv": [self.python, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "Python 3", "language": "python"}))
+            env["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(spec.parents[1]), os.environ.get("JUPYTER_PATH")]))
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root", "--ip=127.0.0.1",
              f"--port={self.port}", "--port-retries=0", f"--IdentityProvider.token={self.token}",

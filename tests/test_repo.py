@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 import tokenize
+import tomllib
 
 import check_wheels
 import nbformat
@@ -138,6 +139,31 @@ def test_navigation_and_index_are_up_to_date():
     run = subprocess.run([sys.executable, str(ROOT / "scripts" / "navigation.py"), "--check"],
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stdout + run.stderr
+
+
+@pytest.mark.parametrize("path", sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb")), ids=lambda p: p.stem)
+def test_notebook_points_at_the_one_repository(path):
+    import navigation  # scripts/ is on the path (pytest.ini)
+
+    nb = nbformat.read(path, as_version=4)
+    first_code = next(c for c in nb.cells if c.cell_type == "code")
+    assert first_code.source == navigation.INSTALL_CELL, "the first code cell is not the install cell"
+    (install_line,) = [line for line in first_code.source.splitlines() if "%pip install" in line]
+    assert f"git+https://github.com/{navigation.REPOSITORY}" in install_line
+    badges = [c.source for c in nb.cells if c.cell_type == "markdown" and c.source.startswith("<!--BADGES-->")]
+    assert len(badges) == 1
+    assert f"colab.research.google.com/github/{navigation.REPOSITORY}/blob/main/notebooks/{path.name}" in badges[0]
+    assert f"mybinder.org/v2/gh/{navigation.REPOSITORY}/HEAD?urlpath=lab%2Ftree%2Fnotebooks%2F{path.name}" in badges[0]
+
+
+def test_readme_and_pyproject_point_at_the_one_repository():
+    import navigation  # scripts/ is on the path (pytest.ini)
+
+    readme = (ROOT / "README.md").read_text()
+    assert navigation.badges(NOTEBOOKS_DIR / "00_start_here.ipynb") in readme.splitlines()
+    assert f'pip install "asynclab @ git+https://github.com/{navigation.REPOSITORY}"' in readme
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert pyproject["project"]["urls"]["Homepage"] == f"https://github.com/{navigation.REPOSITORY}"
 
 
 @pytest.mark.parametrize("label", [None, "3.11.2", "3.15"], ids=["main", "debian-3.11.2", "python-3.15"])

@@ -12,6 +12,8 @@ Names are imported lazily, so ``import asynclab`` stays cheap and a cell only pa
 
 from importlib import import_module
 
+__version__ = "0.1.0"  # the distribution's version too (pyproject.toml reads it from here)
+
 __all__ = ["Timeline", "start_services", "connect", "DATA_DIR"]
 
 _EXPORTS = {
