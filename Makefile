@@ -34,12 +34,19 @@ $(VENV_BINDER)/.test: requirements.txt requirements-test.txt
 	if [ -z "$$py" ]; then echo "No Python $(BINDER_PYTHON) found: the Binder-Python notebook test will be skipped."; \
 	else $$py -m venv $(VENV_BINDER) && $(VENV_BINDER)/bin/pip install --quiet -r requirements.txt -r requirements-test.txt && touch $@; fi
 
+# Google Colab's stack (IPython 7.34 on Python 3.13), for the %%timeline test (skipped, saying so, without 3.13).
+VENV_COLAB := .venv-colab
+$(VENV_COLAB)/.test: tests/stacks/colab-requirements.txt
+	@py=$$(scripts/find_python.sh 3.13); \
+	if [ -z "$$py" ]; then echo "No Python 3.13 found: the Colab-stack tests will be skipped."; \
+	else $$py -m venv $(VENV_COLAB) && $(VENV_COLAB)/bin/pip install --quiet -r tests/stacks/colab-requirements.txt && touch $@; fi
+
 lab: $(VENV)/.runtime
 	$(BIN)/jupyter lab $(ROOT_FLAG) --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/notebooks/00_start_here.ipynb $(LAB_ARGS)
 
 # Two processes for the kernel-level tests (2 cores); the browser tests run on their own, since
 # Playwright's sync API keeps an event loop running in its process.
-test: $(VENV)/.test $(VENV_BINDER)/.test
+test: $(VENV)/.test $(VENV_BINDER)/.test $(VENV_COLAB)/.test
 	$(BIN)/python -m pytest -n 2 --ignore=tests/browser $(PYTEST_ARGS)
 	$(BIN)/python -m pytest tests/browser $(PYTEST_ARGS)
 
