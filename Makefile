@@ -20,8 +20,12 @@ check-python:
 $(BIN)/python: | check-python
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.runtime: requirements.txt | $(BIN)/python
+# JupyterLab reads settings overrides from the environment: no news prompt over the first lesson.
+LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.d/asynclab.json
+
+$(VENV)/.runtime: requirements.txt binder/lab-overrides.json | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements.txt
+	mkdir -p $(dir $(LAB_OVERRIDES)) && cp binder/lab-overrides.json $(LAB_OVERRIDES)
 	touch $@
 
 $(VENV)/.test: requirements.txt requirements-test.txt $(VENV)/.runtime
