@@ -24,6 +24,8 @@ CELLS = {
                   "        await asyncio.sleep(0.01)\n        yield i\n"
                   "seen = [i async for i in count()]\nasync for i in count():\n    last = i"),
     "async_for_after": "print(seen, last)",
+    "magics_inside": "%%timeline\n%time q = 1\ny = (1 +\n     2)\nz = 1 + \\\n  2",
+    "magics_inside_after": "print(q, y, z)",
     "group": ("%%timeline --group \"{lane: 'even' if lane[-1] in '02468' else 'odd' for lane in names}\"\n"
               "tasks = [asyncio.create_task(asyncio.sleep(0.01), name=f'n{i}') for i in range(4)]\n"
               "names = [t.get_name() for t in tasks]\nawait asyncio.gather(*tasks)"),
@@ -77,10 +79,15 @@ def stacks():
 
 
 @pytest.fixture(scope="module", params=list(stacks()))
-def cells(request):
+def cells_python(request):
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def cells(cells_python):
     started = time.perf_counter()
-    result = run_cells(request.param)
-    print(f"\n%%timeline cells ({request.param or 'this venv'}): {time.perf_counter() - started:.1f} s")
+    result = run_cells(cells_python)
+    print(f"\n%%timeline cells ({cells_python or 'this venv'}): {time.perf_counter() - started:.1f} s")
     return result
 
 
@@ -99,6 +106,8 @@ def test_cell_text_is_kept_exactly_and_its_variables_stay_defined(cells):
     assert text_of(cells["string_after"]).strip() == repr("first\n  second")
     assert not errors(cells["async_for"]), text_of(cells["async_for"])
     assert text_of(cells["async_for_after"]).strip() == "[0, 1, 2] 2"
+    assert not errors(cells["magics_inside"]), text_of(cells["magics_inside"])
+    assert text_of(cells["magics_inside_after"]).strip() == "1 3 3"
 
 
 def test_group_is_evaluated_after_the_cell(cells):
@@ -132,3 +141,45 @@ def test_misuse_gets_a_usage_message_without_a_traceback(cells, name, message):
     assert message in stream.text
     assert "usage: %%timeline" in stream.text
     assert "Traceback" not in stream.text
+
+
+def test_the_stop_button_stops_a_timeline_cell_as_any_cell(cells_python):
+    from jupyter_client.manager import KernelManager
+
+    class OnThatPython(KernelManager):
+        def format_kernel_cmd(self, extra_arguments=None):
+            cmd = super().format_kernel_cmd(extra_arguments)
+            return [str(cells_python)] + cmd[1:] if cells_python else cmd
+
+    manager = OnThatPython(kernel_name="python3")
+    manager.start_kernel(cwd=str(NOTEBOOKS_DIR))
+    client = manager.client()
+    client.start_channels()
+    try:
+        client.wait_for_ready(timeout=60)
+        client.execute_interactive("%load_ext asynclab\nimport asyncio", timeout=60)
+        msg_id = client.execute("%%timeline --no-live\nbefore_stop = 1\nawait asyncio.sleep(30)\nafter_stop = 1")
+        time.sleep(1.5)
+        pressed = time.perf_counter()
+        manager.interrupt_kernel()
+        reply = client.get_shell_msg(timeout=20)
+        took = time.perf_counter() - pressed
+        assert reply["parent_header"]["msg_id"] == msg_id
+        assert reply["content"]["status"] == "error"
+        assert reply["content"]["ename"] in ("KeyboardInterrupt", "CancelledError")
+        assert took < 10, f"the cell stopped {took:.1f} s after the interrupt"
+        # Read back through the shell channel: ipykernel 6.17 may send the next cell's printed
+        # output after an interrupt under the interrupted cell's header (plain cells alike).
+        # ipykernel aborts requests that arrive just after an error (a plain cell's too): retry.
+        for _ in range(10):
+            check = client.execute("", user_expressions={"v": "(before_stop, 'after_stop' in globals())"})
+            reply = client.get_shell_msg(timeout=30)
+            assert reply["parent_header"]["msg_id"] == check
+            if reply["content"]["status"] != "aborted":
+                break
+            time.sleep(0.2)
+        assert "user_expressions" in reply["content"], reply["content"]
+        assert reply["content"]["user_expressions"]["v"]["data"]["text/plain"] == "(1, False)"
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
