@@ -31,6 +31,7 @@ CELLS = {
               "names = [t.get_name() for t in tasks]\nawait asyncio.gather(*tasks)"),
     "error": "%%timeline\nbefore_error = 1\nraise ValueError('learner error')",
     "error_after": "print(before_error)",
+    "error_grouped": "%%timeline --group defined_later\nraise KeyError('first')\ndefined_later = {}",
     "line_magic": "%timeline",
     "unknown": "%%timeline --bogus\nawait asyncio.sleep(0)",
     "empty": "%%timeline -o t2\n# nothing yet\n",
@@ -124,6 +125,9 @@ def test_an_error_in_the_cell_shows_the_learners_error_and_line(cells):
     assert "asynclab" not in traceback.split("raise ValueError")[-1]  # no frame of ours below it
     assert pngs(cells["error"]), "the diagram of what ran before the error is still drawn"
     assert text_of(cells["error_after"]).strip() == "1"
+    # A --group the failed cell never defined does not hide the cell's own error.
+    [error] = errors(cells["error_grouped"])
+    assert error.ename == "KeyError" and pngs(cells["error_grouped"])
 
 
 @pytest.mark.parametrize("name, message", [

@@ -132,13 +132,15 @@ class CellTimeline:
             if kernel.in_kernel():
                 from IPython.display import display
 
-                display(self.timeline.plot(group=self._evaluate_group()))
+                display(self.timeline.plot(group=self._evaluate_group(cell_failed=exc_type is not None)))
         return handled
 
-    def _evaluate_group(self):
+    def _evaluate_group(self, cell_failed):
         try:
             return eval(self._group, self._namespace)  # the learner's own expression
         except Exception as error:
+            if cell_failed:  # the cell's own error is the one to see; draw the lanes ungrouped
+                return None
             raise _usage_error(f"%%timeline --group {self._group}: {type(error).__name__}: "
                                f"{error}") from None
 
