@@ -17,8 +17,12 @@ check-python:
 $(BIN)/python: | check-python
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.runtime: requirements.txt | $(BIN)/python
+# JupyterLab reads settings overrides from the environment: no news prompt over the first lesson.
+LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.d/asynclab.json
+
+$(VENV)/.runtime: requirements.txt binder/lab-overrides.json | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements.txt
+	mkdir -p $(dir $(LAB_OVERRIDES)) && cp binder/lab-overrides.json $(LAB_OVERRIDES)
 	touch $@
 
 $(VENV)/.test: requirements.txt requirements-test.txt $(VENV)/.runtime
@@ -31,12 +35,20 @@ $(VENV)/.test: requirements.txt requirements-test.txt $(VENV)/.runtime
 test-envs: $(VENV)/.test
 	$(BIN)/python scripts/test_envs.py
 
+# Google Colab's stack (IPython 7.34 on Python 3.13), for the %%timeline and notebooks-alone tests
+# (skipped, saying so, without 3.13).
+VENV_COLAB := .venv-colab
+$(VENV_COLAB)/.test: tests/stacks/colab-requirements.txt
+	@py=$$(scripts/find_python.sh 3.13); \
+	if [ -z "$$py" ]; then echo "No Python 3.13 found: the Colab-stack tests will be skipped."; \
+	else $$py -m venv $(VENV_COLAB) && $(VENV_COLAB)/bin/pip install --quiet --only-binary :all: -r tests/stacks/colab-requirements.txt && touch $@; fi
+
 lab: $(VENV)/.runtime
 	$(BIN)/jupyter lab $(ROOT_FLAG) --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/notebooks/00_start_here.ipynb $(LAB_ARGS)
 
 # Two processes for the kernel-level tests (2 cores); the browser tests run on their own, since
 # Playwright's sync API keeps an event loop running in its process.
-test: $(VENV)/.test test-envs
+test: $(VENV)/.test test-envs $(VENV_COLAB)/.test
 	$(BIN)/python -m pytest -n 2 --ignore=tests/browser $(PYTEST_ARGS)
 	$(BIN)/python -m pytest tests/browser $(PYTEST_ARGS)
 

@@ -123,6 +123,7 @@ def test_repo2docker_accepts_the_binder_configuration(tmp_path):
     assert run.returncode == 0, out[-3000:]
     assert "python=3.12" in out
     assert 'pip install --no-cache-dir -r "binder/requirements.txt"' in out
+    assert "binder/postBuild" in out  # installs the lab settings overrides (no news prompt)
 
 
 def test_make_refuses_an_old_python():

@@ -47,3 +47,16 @@ def _prepare_kernel():
 
 
 _prepare_kernel()
+
+
+def load_ipython_extension(ipython):
+    """``%load_ext asynclab``: the ``%%timeline`` cell magic (see magic.py)."""
+    from . import magic
+
+    magic.load(ipython)
+
+
+def unload_ipython_extension(ipython):
+    from . import magic
+
+    magic.unload(ipython)

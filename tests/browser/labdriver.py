@@ -77,11 +77,19 @@ def free_port() -> int:
 
 
 class LabServer:
-    """``jupyter lab`` on 127.0.0.1 serving ROOT, configured only from a temporary directory."""
+    """``jupyter lab`` on 127.0.0.1 serving ROOT, configured only from a temporary directory.
 
-    def __init__(self, workdir: Path, root: Path = ROOT):
+    ``app="notebook"`` runs Jupyter Notebook 7 instead; ``user_settings`` replaces USER_SETTINGS
+    (e.g. without the news setting, to see what a first launch shows).
+    """
+
+    APPS = {"lab": ("jupyterlab", "LabApp"), "notebook": ("notebook", "JupyterNotebookApp")}
+
+    def __init__(self, workdir: Path, root: Path = ROOT, app: str = "lab", user_settings: dict | None = None):
         self.workdir = workdir
         self.root = root
+        self.module, self.app_class = self.APPS[app]
+        self.user_settings = USER_SETTINGS if user_settings is None else user_settings
         self.token = secrets.token_hex(24)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -107,7 +115,7 @@ class LabServer:
 
     def write_user_settings(self) -> Path:
         settings_dir = self.workdir / "lab-user-settings"
-        for plugin, values in USER_SETTINGS.items():
+        for plugin, values in self.user_settings.items():
             path = settings_dir / f"{plugin}.jupyterlab-settings"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(values, indent=2))
@@ -116,7 +124,7 @@ class LabServer:
     def start(self) -> None:
         settings_dir = self.write_user_settings()
         command = [
-            sys.executable, "-m", "jupyterlab",
+            sys.executable, "-m", self.module,
             "--no-browser",
             "--ServerApp.open_browser=False",
             "--ServerApp.ip=127.0.0.1",
@@ -125,9 +133,9 @@ class LabServer:
             f"--IdentityProvider.token={self.token}",
             f"--ServerApp.root_dir={self.root}",
             "--allow-root",
-            "--LabApp.extension_manager=readonly",
-            f"--LabApp.user_settings_dir={settings_dir}",
-            f"--LabApp.workspaces_dir={self.workdir / 'lab-workspaces'}",
+            *(["--LabApp.extension_manager=readonly"] if self.module == "jupyterlab" else []),
+            f"--{self.app_class}.user_settings_dir={settings_dir}",
+            f"--{self.app_class}.workspaces_dir={self.workdir / 'lab-workspaces'}",
             # JupyterLab checkpoints every file it opens: keep those copies out of the repository.
             f"--FileCheckpoints.checkpoint_dir={self.workdir / 'checkpoints'}",
         ]
