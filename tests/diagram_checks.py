@@ -11,6 +11,7 @@ as one marked JSON line.
 import io
 import json
 import sys
+from pathlib import Path
 
 MARK = "__asynclab_diagrams__"
 SLACK = 0.5  # pixels: text extents that only touch do not overlap
@@ -119,3 +120,24 @@ def read_report(text):
         if line.startswith(MARK):
             return json.loads(line[len(MARK):])
     return None
+
+
+# For a notebook run (nbharness.run_fresh): install the check before the first cell, report after the last.
+_TESTS = str(Path(__file__).resolve().parent)
+KERNEL_SETUP = (f"\nimport sys as _sys\n_sys.path.insert(0, {_TESTS!r})\nimport diagram_checks\n"
+                f"_sys.path.remove({_TESTS!r})\ndiagram_checks.install()\n")
+KERNEL_REPORT = "\ndiagram_checks.report()\n"
+
+
+def unreadable(found):
+    """The problems of one checked figure, by kind; empty when it reads at a glance."""
+    return {key: found[key] for key in ("overlaps", "collisions", "cut_off") if found[key]}
+
+
+def assert_every_diagram_reads(report):
+    figures = read_report(report.final_output)
+    assert figures, "no diagram was checked: the check did not run in the kernel"
+    bad = [dict(figure=n, size=f["size"], **unreadable(f)) for n, f in enumerate(figures) if unreadable(f)]
+    pairs = sum(len(f["overlaps"]) for f in figures)
+    assert not bad, (f"{len(bad)} of {len(figures)} diagrams have problems "
+                     f"({pairs} overlapping label pairs):\n" + json.dumps(bad, indent=1)[:6000])

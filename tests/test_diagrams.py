@@ -2,8 +2,6 @@
 the layout of compare() and grouped plots never collides, colours survive colour blindness."""
 
 import asyncio
-import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,17 +10,7 @@ from matplotlib.figure import Figure
 import diagram_checks
 from asynclab import Timeline
 from asynclab.timeline import drawing
-from nbharness import NOTEBOOKS_DIR, run_fresh
 
-NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
-TESTS = Path(__file__).resolve().parent
-INSTALL = (f"\nimport sys as _sys\n_sys.path.insert(0, {str(TESTS)!r})\nimport diagram_checks\n"
-           f"_sys.path.remove({str(TESTS)!r})\ndiagram_checks.install()\n")
-REPORT = "\ndiagram_checks.report()\n"
-
-
-def no_problems(found):
-    return {key: found[key] for key in ("overlaps", "collisions", "cut_off") if found[key]}
 
 
 # -- the checker itself ---------------------------------------------------------------------
@@ -73,7 +61,7 @@ def timeline_with(requests, phases=1):
 def test_concurrent_requests_get_sub_rows_and_labels_never_overlap(requests):
     tl = timeline_with(requests, phases=3)
     found = diagram_checks.problems(tl.plot())
-    assert not no_problems(found), found
+    assert not diagram_checks.unreadable(found), found
     assert found["texts"] >= requests + 3  # every request and phase is labelled
 
 
@@ -96,7 +84,7 @@ def test_a_label_too_long_for_its_bar_is_shortened_not_spilled():
         return tl
     figure = asyncio.run(main()).plot()
     found = diagram_checks.problems(figure)
-    assert not no_problems(found), found
+    assert not diagram_checks.unreadable(found), found
     written = [t.get_text() for ax in figure.axes for t in ax.texts]
     assert any(text.startswith("a very long") and text.endswith(drawing.ELLIPSIS)
                for text in written), written
@@ -108,7 +96,7 @@ def test_compare_and_grouped_plots_keep_titles_legend_and_axes_apart():
                    first.compare(Timeline()),
                    first.plot(group=lambda lane: "server side" if lane == "server" else "tasks")):
         found = diagram_checks.problems(figure)
-        assert not no_problems(found), found
+        assert not diagram_checks.unreadable(found), found
         assert len(figure.legends) == 1
 
 
@@ -166,19 +154,4 @@ def test_running_and_waiting_differ_in_grayscale():
         luminance = [lab(linear(c))[0] for c in (running, waiting)]
         assert luminance[1] - luminance[0] > 15, color
 
-
-# -- every diagram of every notebook -----------------------------------------------------------
-
-
-@pytest.mark.notebook
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_no_diagram_of_the_notebook_has_overlapping_labels(path):
-    report = run_fresh(path, extra_setup=INSTALL, extra_report=REPORT)
-    assert not report.failures, "\n".join(report.failures)
-    figures = diagram_checks.read_report(report.final_output)
-    assert figures, "no diagram was checked: the check did not run in the kernel"
-    bad = [dict(figure=n, size=f["size"], **no_problems(f))
-           for n, f in enumerate(figures) if no_problems(f)]
-    pairs = sum(len(f["overlaps"]) for f in figures)
-    assert not bad, (f"{len(bad)} of {len(figures)} diagrams have problems "
-                     f"({pairs} overlapping label pairs):\n" + json.dumps(bad, indent=1)[:6000])
+# Every diagram of every notebook is checked by test_notebooks' fresh-kernel run (diagram_checks).

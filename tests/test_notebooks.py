@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import diagram_checks
 import pytest
 
 from nbharness import NOTEBOOKS_DIR, run_all_queued, run_fresh
@@ -30,9 +31,11 @@ def test_the_collection_has_every_notebook():
 @pytest.mark.notebook
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=by_name)
 def test_top_to_bottom_in_a_fresh_kernel(path, notebook_reports):
-    report = run_fresh(path)
+    """...and every diagram it draws reads at a glance: no label covers another (diagram_checks)."""
+    report = run_fresh(path, extra_setup=diagram_checks.KERNEL_SETUP, extra_report=diagram_checks.KERNEL_REPORT)
     notebook_reports.append(report)
     assert_clean(report)
+    diagram_checks.assert_every_diagram_reads(report)
 
 
 @pytest.mark.notebook
