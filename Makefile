@@ -44,7 +44,7 @@ test: $(VENV)/.test $(VENV_BINDER)/.test
 	$(BIN)/python -m pytest tests/browser $(PYTEST_ARGS)
 
 bench: $(VENV)/.test
-	$(BIN)/python benchmarks/bench_timeline.py
+	benchmarks/run_all.sh
 
 # Re-pin after editing requirements*.in; Binder installs the very same pins.
 lock: $(VENV)/.test
