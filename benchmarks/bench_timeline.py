@@ -103,8 +103,8 @@ def main():
     print(f"overhead  1000 tasks x 50 sleep(0): untraced {plain * 1000:.1f} ms, "
           f"traced {traced * 1000:.1f} ms (best of {REPEATS} each), ratio {ratio:.2f} "
           f"(+{(ratio - 1) * 100:.0f}%, target <= +40%); median of the paired runs: "
-          f"+{(median_ratio - 1) * 100:.0f}% (middle half +{(low - 1) * 100:.0f}% to "
-          f"+{(high - 1) * 100:.0f}%)")
+          f"{(median_ratio - 1) * 100:+.0f}% (middle half {(low - 1) * 100:+.0f}% to "
+          f"{(high - 1) * 100:+.0f}%)")
     if ratio > 1.40:
         failures.append("overhead")
 
