@@ -58,7 +58,7 @@ wheel: | $(BIN)/python
 	@ls -l dist/asynclab-*.whl
 
 bench: $(VENV)/.test
-	$(BIN)/python benchmarks/bench_timeline.py
+	benchmarks/run_all.sh
 
 # Re-pin after editing requirements*.in: one lock for every supported Python and platform, with
 # markers where versions must differ, checked to install from wheels on each. Existing pins are kept;
