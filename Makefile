@@ -57,8 +57,8 @@ wheel: | $(BIN)/python
 	$(BIN)/pip wheel --quiet --no-deps -w dist .
 	@ls -l dist/asynclab-*.whl
 
-bench: $(VENV)/.test
-	benchmarks/run_all.sh
+bench: $(VENV)/.test test-envs
+	$(BIN)/python benchmarks/run_all.py
 
 # Re-pin after editing requirements*.in: one lock for every supported Python and platform, with
 # markers where versions must differ, checked to install from wheels on each. Existing pins are kept;
