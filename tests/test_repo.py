@@ -49,6 +49,17 @@ def test_test_pins_agree_with_runtime_pins():
     assert not clashes
 
 
+def test_site_pins_agree_with_runtime_and_test_pins():
+    # The site tools install into the same venv as the lessons and the tests: no pin may move.
+    site = pins(ROOT / "requirements-site.txt")
+    for name in loose_names(ROOT / "requirements-site.in"):
+        assert name in site, f"{name} is in requirements-site.in but not pinned in requirements-site.txt"
+    for other in ("requirements.txt", "requirements-test.txt"):
+        shared = pins(ROOT / other)
+        clashes = {n: (shared[n], v) for n, v in site.items() if n in shared and shared[n] != v}
+        assert not clashes, f"requirements-site.txt moves pins of {other}: {clashes}"
+
+
 def test_binder_installs_exactly_the_runtime_pins():
     assert (ROOT / "binder" / "requirements.txt").read_text() == (ROOT / "requirements.txt").read_text(), (
         "binder/requirements.txt drifted from requirements.txt: run `make lock`")
