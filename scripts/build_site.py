@@ -4,7 +4,8 @@
 1. Each ``notebooks/NN_*.ipynb`` runs top to bottom in a fresh kernel (nbclient, the project's own
    interpreter and packages). Any error output or text on stderr stops the build: the site shows
    only what a clean run prints.
-2. Each diagram gets its text alternative: the output's ``text/plain`` (``Timeline.describe()``)
+2. Hint and solution calls left uncommented have their output folded in a collapsed dropdown.
+   Each diagram gets its text alternative: the output's ``text/plain`` (``Timeline.describe()``)
    becomes the image's ``alt``; the output's ``width``/``height`` metadata (the 1x size of a 2x
    PNG) is kept, so the image displays at 1x.
 3. Jupyter Book 1.x (execution off) renders the executed notebooks from build/site-src/, with the
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -32,6 +34,8 @@ NOTEBOOKS = ROOT / "notebooks"
 CONFIG_DIR = ROOT / "site"
 SOURCE = ROOT / "build" / "site-src"
 OUTPUT = ROOT / "build" / "site"
+# An exercise's q1.hint() / q1.solution() call, when a notebook leaves one uncommented.
+REVEALS = re.compile(r"^\s*\w+\.(hint|solution)\(", re.M)
 CELL_TIMEOUT = 60  # s; a lesson cell takes under 3 s, this only stops a hung kernel
 
 
@@ -73,6 +77,18 @@ def describe_images(nb) -> int:
     return count
 
 
+def collapse_reveals(nb) -> int:
+    """Fold the output of hint and solution calls into a collapsed dropdown; return how many."""
+    folded = 0
+    for cell in nb.cells:
+        if cell.cell_type == "code" and REVEALS.search(cell.source):
+            tags = cell.metadata.setdefault("tags", [])
+            if "hide-output" not in tags:
+                tags.append("hide-output")
+            folded += 1
+    return folded
+
+
 def execute(path: Path) -> tuple[object, int]:
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3",
@@ -84,6 +100,7 @@ def execute(path: Path) -> tuple[object, int]:
     problems = problems_in(nb)
     if problems:
         raise BuildError(f"{path.name}: the site must show a clean run, but:\n  " + "\n  ".join(problems))
+    collapse_reveals(nb)
     return nb, describe_images(nb)
 
 

@@ -44,3 +44,11 @@ def test_each_diagram_cell_gets_its_description_as_alt():
     assert nb.cells[0].metadata["mystnb"]["image"]["alt"] == "Timeline 'fetch': 3 tasks overlap for 0.2 s"
     assert "mystnb" not in nb.cells[1].metadata
     nbformat.validate(nb)
+
+
+def test_hint_and_solution_outputs_are_collapsed_and_commented_calls_left_alone():
+    nb = new_notebook(cells=[new_code_cell("q1.hint()"), new_code_cell("# q1.solution()"),
+                             new_code_cell("q1.check(answer)")])
+    assert build_site.collapse_reveals(nb) == 1
+    assert nb.cells[0].metadata["tags"] == ["hide-output"]
+    assert "tags" not in nb.cells[1].metadata and "tags" not in nb.cells[2].metadata

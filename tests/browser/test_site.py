@@ -28,6 +28,7 @@ BUILD_BUDGET = 180  # s, the target for one build on this machine
 SIZE_BUDGET = 25e6  # bytes
 # matplotlib's repr of a figure: a text alternative must say what the diagram shows, not this.
 PLACEHOLDER_ALT = re.compile(r"^<\w*Figure size \d+x\d+")
+REVEALS = re.compile(r"^\s*\w+\.(hint|solution)\(", re.M)
 
 
 def notebook_stems() -> list[str]:
@@ -124,6 +125,18 @@ def test_page_shows_every_diagram_and_no_error(site_page, site_url, stem, notes)
     assert site_page.locator(".cell_output .output.stderr, .cell_output .output.traceback").count() == 0
     # Printed text appears as plain preformatted output, as in JupyterLab.
     assert site_page.locator(".cell_output .output.stream pre, .cell_output .output.text_plain pre").count() > 0
+
+
+@pytest.mark.parametrize("stem", notebook_stems())
+def test_hints_and_solutions_are_not_shown(site_page, site_url, stem):
+    open_page(site_page, site_url + f"{stem}.html")
+    nb = nbformat.read(EXECUTED / f"{stem}.ipynb", as_version=4)
+    reveals = [c for c in nb.cells if c.cell_type == "code" and REVEALS.search(c.source)]
+    folded = site_page.locator("div.cell.tag_hide-output")
+    assert folded.count() == len(reveals)
+    for i in range(folded.count()):
+        output = folded.nth(i).locator(".cell_output")
+        assert output.count() == 0 or not output.first.is_visible(), f"{stem}: hint/solution output shown"
 
 
 # Red until the diagrams carry Timeline.describe() as their text/plain (the diagrams change): until
