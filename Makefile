@@ -9,7 +9,7 @@ LAB_ARGS ?=
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 PYTEST_ARGS ?=
 
-.PHONY: lab test test-envs bench lock wheel check-python clean
+.PHONY: lab test test-envs bench lock wheel site check-python clean
 
 check-python:
 	@$(PYTHON) scripts/check_python.py $(MAKECMDGOALS)
@@ -43,12 +43,17 @@ $(VENV_COLAB)/.test: tests/stacks/colab-requirements.txt
 	if [ -z "$$py" ]; then echo "No Python 3.13 found: the Colab-stack tests will be skipped."; \
 	else $$py -m venv $(VENV_COLAB) && $(VENV_COLAB)/bin/pip install --quiet --only-binary :all: -r tests/stacks/colab-requirements.txt && touch $@; fi
 
+# The reading edition's tools (Jupyter Book 1.x), pinned against the runtime pins.
+$(VENV)/.site: requirements-site.txt $(VENV)/.runtime
+	$(BIN)/pip install --quiet -r requirements-site.txt
+	touch $@
+
 lab: $(VENV)/.runtime
 	$(BIN)/jupyter lab $(ROOT_FLAG) --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/notebooks/00_start_here.ipynb $(LAB_ARGS)
 
 # Two processes for the kernel-level tests (2 cores); the browser tests run on their own, since
 # Playwright's sync API keeps an event loop running in its process.
-test: $(VENV)/.test test-envs $(VENV_COLAB)/.test
+test: $(VENV)/.test $(VENV)/.site test-envs $(VENV_COLAB)/.test
 	$(BIN)/python -m pytest -n 2 --ignore=tests/browser $(PYTEST_ARGS)
 	$(BIN)/python -m pytest tests/browser $(PYTEST_ARGS)
 
@@ -56,6 +61,11 @@ test: $(VENV)/.test test-envs $(VENV_COLAB)/.test
 wheel: | $(BIN)/python
 	$(BIN)/pip wheel --quiet --no-deps -w dist .
 	@ls -l dist/asynclab-*.whl
+
+# The reading edition in build/site/: every notebook executed fresh, then rendered by Jupyter Book.
+# JUPYTERHUB_URL=https://hub.example.edu sets the hub of the nbgitpuller launch links.
+site: $(VENV)/.site
+	$(BIN)/python scripts/build_site.py
 
 bench: $(VENV)/.test test-envs
 	$(BIN)/python benchmarks/run_all.py
@@ -69,6 +79,8 @@ lock: $(VENV)/.test
 	$(LOCK) -o requirements.txt requirements.in
 	$(LOCK) -o requirements-test.txt requirements-test.in
 	cp requirements.txt binder/requirements.txt
+	# The site's tools run on the main interpreter only; 3.11.5 is the oldest the runtime pins allow there.
+	$(BIN)/uv pip compile --quiet --no-header --no-python-downloads --python-version 3.11.5 -c requirements.txt -o requirements-site.txt requirements-site.in
 	$(BIN)/python scripts/check_wheels.py
 
 clean:

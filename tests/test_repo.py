@@ -57,6 +57,17 @@ def test_test_pins_agree_with_runtime_pins(python):
         assert not clashes, f"Python {python} on {platform}: {clashes}"
 
 
+def test_site_pins_agree_with_runtime_and_test_pins():
+    # The site tools install into the same venv as the lessons and the tests: no pin may move.
+    site = pins(ROOT / "requirements-site.txt")
+    for name in loose_names(ROOT / "requirements-site.in"):
+        assert name in site, f"{name} is in requirements-site.in but not pinned in requirements-site.txt"
+    for other in ("requirements.txt", "requirements-test.txt"):
+        shared = pins(ROOT / other)
+        clashes = {n: (shared[n], v) for n, v in site.items() if n in shared and shared[n] != v}
+        assert not clashes, f"requirements-site.txt moves pins of {other}: {clashes}"
+
+
 def test_binder_installs_exactly_the_runtime_pins():
     assert (ROOT / "binder" / "requirements.txt").read_text() == (ROOT / "requirements.txt").read_text(), (
         "binder/requirements.txt drifted from requirements.txt: run `make lock`")
@@ -209,3 +220,11 @@ def test_make_lab_serves_the_start_notebook(tmp_path, label):
         os.killpg(lab.pid, signal.SIGTERM)
         lab.wait(30)
         log.close()
+
+
+def test_the_site_launches_the_one_repository():
+    import navigation  # scripts/ is on the path (pytest.ini)
+
+    config = (ROOT / "site" / "_config.yml").read_text()
+    assert re.search(rf"^\s*url:\s*https://github\.com/{re.escape(navigation.REPOSITORY)}\s*$", config, re.M), (
+        "site/_config.yml's repository.url differs from scripts/navigation.py's REPOSITORY")

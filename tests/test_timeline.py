@@ -461,11 +461,18 @@ def test_block_lane_shows_its_waits_and_its_blocking_work():
 
 
 def test_a_traced_sleep_is_drawn_at_its_length():
+    measured = []
+
     async def body(tl):
+        began = time.perf_counter()
         await asyncio.create_task(asyncio.sleep(0.1), name="sleeper")
+        measured.append(time.perf_counter() - began)
 
     (sleep,) = spans_of(record(body), "sleeper", "waiting", "sleep")
-    assert 0.095 < sleep.duration < 0.15
+    # At least the sleep, and most of what the awaiting cell measured: a busy machine makes the
+    # timer fire late, and the drawn span must show that delay, not hide it.
+    assert 0.095 < sleep.duration <= measured[0]
+    assert sleep.duration > 0.8 * measured[0]
 
 
 # -- phases, marks, external spans --------------------------------------------------------
