@@ -74,6 +74,10 @@ def describe_images(nb) -> int:
         alts = [str(o["data"].get("text/plain", "")).strip() for o in images]
         image_options = cell.metadata.setdefault("mystnb", {}).setdefault("image", {})
         image_options["alt"] = " ".join(a for a in alts if a)
+        # A 2x PNG says its 1x size in its metadata; the cell's image options are what myst-nb reads.
+        width = images[0].get("metadata", {}).get("image/png", {}).get("width")
+        if width:
+            image_options["width"] = f"{width}px"
     return count
 
 
@@ -89,8 +93,14 @@ def collapse_reveals(nb) -> int:
     return folded
 
 
+def drop_badges(nb) -> None:
+    """The notebooks' own Binder/Colab badges: the page has launch buttons, and badges load from the web."""
+    nb.cells = [c for c in nb.cells if not (c.cell_type == "markdown" and c.source.startswith("<!--BADGES-->"))]
+
+
 def execute(path: Path) -> tuple[object, int]:
     nb = nbformat.read(path, as_version=4)
+    drop_badges(nb)
     client = NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3",
                             resources={"metadata": {"path": str(NOTEBOOKS)}})
     try:

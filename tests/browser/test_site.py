@@ -116,7 +116,8 @@ def test_page_loads_with_every_image_and_alt(site_page, site_url, name):
 @pytest.mark.parametrize("stem", notebook_stems())
 def test_page_shows_every_diagram_and_no_error(site_page, site_url, stem, notes):
     open_page(site_page, site_url + f"{stem}.html")
-    widths = site_page.eval_on_selector_all("div.cell_output img", "els => els.map(i => i.getAttribute('width'))")
+    widths = site_page.eval_on_selector_all("div.cell_output img",
+                                          "els => els.map(i => i.getAttribute('width') || (i.style.width.match(/^(\\d+)px$/) || [])[1] || null)")
     drawn = diagrams_drawn(stem)
     notes.append(f"site: {stem}.html shows {len(widths)} diagrams")
     assert len(widths) == len(drawn)
