@@ -3,7 +3,7 @@
 import nbformat
 import pytest
 
-from nbharness import JupyterServer, run_all_queued, run_fresh
+from nbharness import JupyterServer, run_all_queued, run_fresh, shutdown_problems
 
 CLEAN = ["import asyncio", "await asyncio.sleep(0.01)\nprint('done')"]
 UNCLOSED_SESSION = ["import aiohttp", "session = aiohttp.ClientSession()", "del session"]
@@ -14,8 +14,10 @@ FAILS = ["x = 1", "raise ValueError('broken on purpose')", "print('never runs')"
 HANGS = ["import asyncio", "await asyncio.sleep(60)"]
 # Passes one cell at a time, but crashes the kernel when the next cells are already queued: the loop
 # step running this cell predates the patch, and the nested run empties its ready queue under it.
+# The first cell blocks for a second so that, even on a loaded machine, every request has reached the
+# kernel before the second cell starts, as it has when a learner clicks Run All.
 APPLY_AND_RUN_IN_ONE_CELL = [
-    "import asyncio\nasync def main():\n    await asyncio.sleep(0.1)\n    return 'ok'",
+    "import asyncio, time\ntime.sleep(1)\nasync def main():\n    await asyncio.sleep(0.1)\n    return 'ok'",
     "import nest_asyncio2\nnest_asyncio2.apply()\nprint(asyncio.run(main()))\nprint(await main())",
     "print('after')",
 ]
@@ -83,3 +85,39 @@ def test_a_notebook_that_only_breaks_under_queued_run_all(scratch_server):
     (report,) = run_all_queued(scratch_server, path, rounds=1, bound=10)
     assert report.cells[0].status == "ok" and report.cells[1].status is None
     assert any("restart" in f for f in report.failures), report.failures
+
+
+def kernel_traceback(first_frame: str, error: str) -> str:
+    site = "/venv/lib/python3.13/site-packages"
+    return "\n".join([
+        "Traceback (most recent call last):",
+        first_frame,
+        f'  File "{site}/tornado/platform/asyncio.py", line 208, in _handle_events',
+        "    handler_func(fileobj, events)",
+        f'  File "{site}/zmq/eventloop/zmqstream.py", line 604, in _handle_events',
+        "    zmq_events = self.socket.EVENTS",
+        "                 ^^^^^^^^^^^^^^^^^^",
+        '  File "zmq/backend/cython/_zmq.py", line 190, in zmq.backend.cython._zmq._check_rc',
+        error,
+    ])
+
+
+ASYNCIO_FRAME = '  File "/usr/lib/python3.13/asyncio/events.py", line 89, in _run'
+CELL_FRAME = '  File "/tmp/ipykernel_4242/1234.py", line 3, in <module>'
+NOT_A_SOCKET = "zmq.error.ZMQError: Socket operation on non-socket"
+
+
+def test_the_kernels_own_socket_teardown_race_is_not_reported():
+    stderr = "\n".join(["kernel shutting down", kernel_traceback(ASYNCIO_FRAME, NOT_A_SOCKET),
+                        "sys:1: ResourceWarning: unclosed <socket.socket fd=7>"])
+    assert shutdown_problems(stderr) == ["kernel stderr: sys:1: ResourceWarning: unclosed <socket.socket fd=7>"]
+
+
+@pytest.mark.parametrize("first_frame, error", [
+    (CELL_FRAME, NOT_A_SOCKET),  # the notebook's code was on the stack
+    (ASYNCIO_FRAME, "zmq.error.ZMQError: Operation cannot be accomplished in current state"),
+], ids=["frame-from-a-cell", "another-error"])
+def test_any_other_shutdown_traceback_is_reported(first_frame, error):
+    problems = shutdown_problems(kernel_traceback(first_frame, error))
+    assert "kernel stderr: Traceback (most recent call last):" in problems
+    assert f"kernel stderr: {error}" in problems
