@@ -54,7 +54,7 @@ lab: $(VENV)/.runtime
 # Two processes for the kernel-level tests (2 cores); the browser tests run on their own, since
 # Playwright's sync API keeps an event loop running in its process.
 test: $(VENV)/.test $(VENV)/.site test-envs $(VENV_COLAB)/.test
-	$(BIN)/python -m pytest -n 2 --ignore=tests/browser $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --ignore=tests/browser --durations=15 $(PYTEST_ARGS)
 	$(BIN)/python -m pytest tests/browser $(PYTEST_ARGS)
 
 # The installable package (pyproject.toml): dist/asynclab-VERSION-py3-none-any.whl, data included.

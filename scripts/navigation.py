@@ -9,9 +9,10 @@ and the first sentence under it). Run after adding or renaming a notebook; ``--c
 It also writes what ties each notebook to the repository, so that a notebook opened alone (Colab,
 a download) still runs: under the title a ``<!--BADGES-->`` cell (Open in Binder, Open in Colab) and
 the first code cell, which installs asynclab from the repository when it is not importable. Both,
-and the README's badges, come from ``REPOSITORY``: a fork changes that line and runs this script.
+and the README's badges and JupyterHub link, come from ``REPOSITORY``: a fork changes that line and runs this script.
 """
 
+import re
 import sys
 from pathlib import Path
 from urllib.parse import quote
@@ -87,12 +88,26 @@ def set_marked_cells(nb, marker, text, positions, cell_type="markdown"):
             nb.cells.insert(position if position >= 0 else len(nb.cells), new_cell(text))
 
 
+HUB_LINK_START = "https://YOUR-HUB/hub/user-redirect/git-pull?"
+
+
+def hub_link():
+    """The nbgitpuller link a JupyterHub gives learners: clone REPOSITORY, open the start page."""
+    name = REPOSITORY.split("/")[1]  # nbgitpuller clones into a folder named after the repository
+    return (HUB_LINK_START + "repo=" + quote(f"https://github.com/{REPOSITORY}", safe="")
+            + f"&branch={BRANCH}&urlpath=" + quote(f"lab/tree/{name}/notebooks/00_start_here.ipynb", safe=""))
+
+
 def readme_with_badges(text):
-    """The README with its badge line (the one starting with the Binder badge) pointing at REPOSITORY."""
+    """The README with its badge line (the one starting with the Binder badge), its nbgitpuller link
+    and its install commands pointing at REPOSITORY."""
     lines = text.splitlines(keepends=True)
     at = next(i for i, line in enumerate(lines) if line.startswith("[![Launch on Binder]"))
     lines[at] = badges(NOTEBOOKS / "00_start_here.ipynb") + "\n"
-    return "".join(lines)
+    at = next(i for i, line in enumerate(lines) if line.lstrip().startswith("`" + HUB_LINK_START))
+    indent = lines[at][:len(lines[at]) - len(lines[at].lstrip())]
+    lines[at] = f"{indent}`{hub_link()}`\n"
+    return re.sub(r'"asynclab @ git\+https://github\.com/[^"]*"', f'"asynclab @ git+https://github.com/{REPOSITORY}"', "".join(lines))
 
 
 def main(check=False):

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import tokenize
 import tomllib
+from urllib.parse import parse_qs, urlsplit
 
 import check_wheels
 import nbformat
@@ -176,6 +177,19 @@ def test_readme_and_pyproject_point_at_the_one_repository():
     assert f'pip install "asynclab @ git+https://github.com/{navigation.REPOSITORY}"' in readme
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert pyproject["project"]["urls"]["Homepage"] == f"https://github.com/{navigation.REPOSITORY}"
+
+
+def test_a_fork_moves_the_readmes_badges_and_hub_link(monkeypatch):
+    import navigation  # scripts/ is on the path (pytest.ini)
+
+    monkeypatch.setattr(navigation, "REPOSITORY", "a-teacher/async-course")
+    readme = navigation.readme_with_badges((ROOT / "README.md").read_text())
+    assert "asynclab/asynclab" not in readme
+    assert readme.count('"asynclab @ git+https://github.com/a-teacher/async-course"') == 2
+    hub = next(line.strip(" `") for line in readme.splitlines() if "hub/user-redirect/git-pull?" in line)
+    query = parse_qs(urlsplit(hub).query)
+    assert query == {"repo": ["https://github.com/a-teacher/async-course"], "branch": ["main"],
+                     "urlpath": ["lab/tree/async-course/notebooks/00_start_here.ipynb"]}
 
 
 @pytest.mark.parametrize("label", [None, "3.11.2", "3.15"], ids=["main", "debian-3.11.2", "python-3.15"])
