@@ -9,7 +9,8 @@ and the first sentence under it). Run after adding or renaming a notebook; ``--c
 It also writes what ties each notebook to the repository, so that a notebook opened alone (Colab,
 a download) still runs: under the title a ``<!--BADGES-->`` cell (Open in Binder, Open in Colab) and
 the first code cell, which installs asynclab from the repository when it is not importable. Both,
-and the README's badges and JupyterHub link, come from ``REPOSITORY``: a fork changes that line and runs this script.
+and the README's badges, JupyterHub link and install commands, come from ``REPOSITORY``: a fork
+changes that line and runs this script.
 """
 
 import re
@@ -107,7 +108,8 @@ def readme_with_badges(text):
     at = next(i for i, line in enumerate(lines) if line.lstrip().startswith("`" + HUB_LINK_START))
     indent = lines[at][:len(lines[at]) - len(lines[at].lstrip())]
     lines[at] = f"{indent}`{hub_link()}`\n"
-    return re.sub(r'"asynclab @ git\+https://github\.com/[^"]*"', f'"asynclab @ git+https://github.com/{REPOSITORY}"', "".join(lines))
+    install = f'"asynclab @ git+https://github.com/{REPOSITORY}"'
+    return re.sub(r'"asynclab @ git\+https://github\.com/[^"]*"', install, "".join(lines))
 
 
 def main(check=False):

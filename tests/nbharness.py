@@ -182,7 +182,8 @@ def shutdown_problems(stderr_text: str) -> list[str]:
 # notebook did, so it is dropped, but only when every frame is in the kernel's own machinery: a frame
 # from anywhere else, or any other error, is still reported.
 TEARDOWN_RACE = "zmq.error.ZMQError: Socket operation on non-socket"
-KERNEL_MACHINERY = re.compile(r'^\s*File "(?:.*[/\\])?(?:zmq|tornado|ipykernel|asyncio)[/\\][^"]*"|^\s*File "[^"]*[/\\]threading\.py"')
+KERNEL_MACHINERY = re.compile(r'^\s*File "(?:(?:.*[/\\])?(?:zmq|tornado|ipykernel|asyncio)[/\\][^"]*'
+                              r'|[^"]*[/\\]threading\.py)"')
 
 
 def without_kernel_teardown_races(text: str) -> str:

@@ -109,9 +109,9 @@ NOT_A_SOCKET = "zmq.error.ZMQError: Socket operation on non-socket"
 
 
 def test_the_kernels_own_socket_teardown_race_is_not_reported():
-    stderr = "\n".join(["kernel shutting down", kernel_traceback(ASYNCIO_FRAME, NOT_A_SOCKET),
-                        "sys:1: ResourceWarning: unclosed <socket.socket fd=7>"])
-    assert shutdown_problems(stderr) == ["kernel stderr: sys:1: ResourceWarning: unclosed <socket.socket fd=7>"]
+    leak = "sys:1: ResourceWarning: unclosed <socket.socket fd=7>"
+    stderr = "\n".join(["kernel shutting down", kernel_traceback(ASYNCIO_FRAME, NOT_A_SOCKET), leak])
+    assert shutdown_problems(stderr) == [f"kernel stderr: {leak}"]
 
 
 @pytest.mark.parametrize("first_frame, error", [
