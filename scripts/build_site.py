@@ -29,6 +29,8 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
+from navigation import BADGES, notebook_paths  # this folder is on the path when the script runs
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 CONFIG_DIR = ROOT / "site"
@@ -41,10 +43,6 @@ CELL_TIMEOUT = 60  # s; a lesson cell takes under 3 s, this only stops a hung ke
 
 class BuildError(SystemExit):
     pass
-
-
-def notebook_paths() -> list[Path]:
-    return sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 
 
 def problems_in(nb) -> list[str]:
@@ -95,7 +93,7 @@ def collapse_reveals(nb) -> int:
 
 def drop_badges(nb) -> None:
     """The notebooks' own Binder/Colab badges: the page has launch buttons, and badges load from the web."""
-    nb.cells = [c for c in nb.cells if not (c.cell_type == "markdown" and c.source.startswith("<!--BADGES-->"))]
+    nb.cells = [c for c in nb.cells if not (c.cell_type == "markdown" and c.source.startswith(BADGES))]
 
 
 def execute(path: Path) -> tuple[object, int]:

@@ -108,12 +108,16 @@ def readme_with_badges(text):
     at = next(i for i, line in enumerate(lines) if line.lstrip().startswith("`" + HUB_LINK_START))
     indent = lines[at][:len(lines[at]) - len(lines[at].lstrip())]
     lines[at] = f"{indent}`{hub_link()}`\n"
-    install = f'"asynclab @ git+https://github.com/{REPOSITORY}"'
-    return re.sub(r'"asynclab @ git\+https://github\.com/[^"]*"', install, "".join(lines))
+    return re.sub(r'"asynclab @ git\+https://github\.com/[^"]*"', f'"asynclab @ {INSTALL_URL}"', "".join(lines))
+
+
+def notebook_paths():
+    """The collection's notebooks, in reading order."""
+    return sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 
 
 def main(check=False):
-    paths = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    paths = notebook_paths()
     nbs = [nbformat.read(p, as_version=4) for p in paths]
     titles, summaries = zip(*(title_and_summary(nb) for nb in nbs))
     stale = []

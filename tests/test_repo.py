@@ -182,7 +182,9 @@ def test_readme_and_pyproject_point_at_the_one_repository():
 def test_a_fork_moves_the_readmes_badges_and_hub_link(monkeypatch):
     import navigation  # scripts/ is on the path (pytest.ini)
 
+    # What a fork's edited REPOSITORY line gives when the script next runs (INSTALL_URL follows it).
     monkeypatch.setattr(navigation, "REPOSITORY", "a-teacher/async-course")
+    monkeypatch.setattr(navigation, "INSTALL_URL", "git+https://github.com/a-teacher/async-course")
     readme = navigation.readme_with_badges((ROOT / "README.md").read_text())
     assert "asynclab/asynclab" not in readme
     assert readme.count('"asynclab @ git+https://github.com/a-teacher/async-course"') == 2
