@@ -14,10 +14,18 @@ packages=python3.15,python3.15-venv,python3.14,python3.14-venv,ca-certificates,m
 
 cannot() { echo "sid_pythons: $*" >&2; exit 3; }
 
+built() { [ -f "$root/.complete" ] && [ "$(cat "$root/.complete")" = "$packages" ]; }
+
 build() {
-  [ -f "$root/.complete" ] && [ "$(cat "$root/.complete")" = "$packages" ] && return 0
+  built && return 0
   [ "$(id -u)" = 0 ] || cannot "building the chroot needs root"
   command -v unshare >/dev/null || cannot "unshare (util-linux) is missing"
+  command -v flock >/dev/null || cannot "flock (util-linux) is missing"
+  # test_envs.py sets up 3.14 and 3.15 side by side: the second build waits for the first.
+  mkdir -p "$(dirname "$root")"
+  exec 9>"$root.lock"
+  flock 9
+  built && return 0
   if ! command -v debootstrap >/dev/null; then
     { apt-get update -qq && apt-get install -y -qq debootstrap; } >/dev/null 2>&1 || cannot "debootstrap could not be installed"
   fi
@@ -26,7 +34,6 @@ build() {
   [ -n "$mirror" ] || mirror=$(awk '$1 == "deb" {print $2; exit}' /etc/apt/sources.list 2>/dev/null)
   [ -n "$mirror" ] || cannot "no Debian mirror is configured on this machine"
   rm -rf "$root.partial"
-  mkdir -p "$(dirname "$root")"
   echo "sid_pythons: building $root from $mirror (about 3 minutes, once)" >&2
   debootstrap --variant=minbase --include="$packages" sid "$root.partial" "$mirror" >"$root.log" 2>&1 \
     || cannot "debootstrap failed; see $root.log"

@@ -7,7 +7,9 @@ Python 3.14 and 3.15 run in a Debian sid chroot with this checkout mounted at th
 """
 
 import json
+import os
 import re
+import shutil
 import subprocess
 
 import pytest
@@ -48,6 +50,30 @@ def test_the_manifest_covers_the_matrix():
 
     assert list(test_envs.MATRIX) == LABELS
     assert list(json.loads(MANIFEST.read_text())) == LABELS
+
+
+def test_two_builds_at_once_make_one_chroot(tmp_path):
+    """test_envs.py sets up 3.14 and 3.15 side by side, and each asks sid_pythons.sh for the chroot.
+    On a fresh machine the second must wait for the first, not run debootstrap into the same
+    directory (it did, and 3.15 was skipped). debootstrap itself takes minutes, so a stand-in
+    on PATH records each run and makes the directory slowly."""
+    if os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("flock"):
+        pytest.skip("building the chroot needs root, unshare and flock")
+    bin_dir, runs = tmp_path / "bin", tmp_path / "debootstrap-runs"
+    bin_dir.mkdir()
+    stand_in = bin_dir / "debootstrap"
+    stand_in.write_text('#!/bin/sh\n'  # debootstrap --variant=... --include=... sid DIR MIRROR
+                        f'echo "$4" >> {runs}\n'
+                        'mkdir -p "$4/etc" && sleep 1 && touch "$4/etc/debian_version"\n')
+    stand_in.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "ASYNCLAB_SID_ROOT": str(tmp_path / "sid")}
+    builds = [subprocess.Popen([str(ROOT / "scripts" / "sid_pythons.sh"), "build"], env=env,
+                               stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    errors = [build.communicate(timeout=60)[1] for build in builds]
+    assert [build.returncode for build in builds] == [0, 0], errors
+    assert runs.read_text().splitlines() == [f"{tmp_path}/sid.partial"], errors
+    assert (tmp_path / "sid" / "etc" / "debian_version").exists()
+    assert (tmp_path / "sid" / ".complete").exists()
 
 
 @pytest.mark.notebook
