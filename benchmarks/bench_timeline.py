@@ -1,9 +1,11 @@
 """Measures what recording and drawing a Timeline costs (run with `make bench`).
 
 1. Overhead: 1000 tasks x 50 `await asyncio.sleep(0)`, with and without a Timeline around
-   them, alternating, best of 21 runs each. Target: at most +40% wall time. The median
-   ratio of the pairs and its middle half (quartiles) are printed too, as a check on a noisy
-   machine.
+   them, alternating, best of 61 runs each. Target: at most +40% wall time. The median
+   ratio of the pairs and its middle half (quartiles) are printed too, and how far the
+   untraced runs' median is from their best: a shared machine's speed can drift by half
+   for seconds at a time, and the traced runs, being longer, are less often left alone.
+   (Best of 21 read +36% and +70% a few minutes apart for the same code, on such a machine.)
 2. Accuracy: a recorded `await asyncio.sleep(0.1)` is drawn as 100 ms +- 2 ms (the median of
    10; each drawn length is also compared with the time measured around the await, since the
    OS itself may wake a sleeper a little late on a busy machine).
@@ -25,7 +27,8 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "notebooks"
 from asynclab import Timeline  # noqa: E402
 from asynclab.timeline import drawing  # noqa: E402
 
-REPEATS = 21
+REPEATS = 61
+TASKS, STEPS = 1000, 50
 
 
 async def yielder(steps):
@@ -37,7 +40,7 @@ async def many_tasks(tasks, steps):
     await asyncio.gather(*(yielder(steps) for _ in range(tasks)))
 
 
-async def timed_run(traced, tasks=1000, steps=50):
+async def timed_run(traced, tasks=TASKS, steps=STEPS):
     gc.collect()  # start both kinds of run from the same clean heap
     began = time.perf_counter()
     if traced:
@@ -58,7 +61,7 @@ async def overhead():
         plain.append((await timed_run(False))[0])
         traced.append((await timed_run(True))[0])
     ratios = [t / p for p, t in zip(plain, traced)]  # each traced run against the one before
-    return min(plain), min(traced), statistics.quantiles(ratios, n=4)
+    return min(plain), min(traced), statistics.quantiles(ratios, n=4), statistics.median(plain)
 
 
 async def sleep_accuracy(runs=10):
@@ -84,7 +87,7 @@ async def sleep_accuracy(runs=10):
     return drawn, errors, in_block
 
 
-def draw_time(timeline, repeats=3):
+def draw_time(timeline, repeats=5):
     """Seconds to draw the timeline and encode it as the notebooks' 2x PNG (best of a few),
     and the PNG's size in bytes."""
     best = float("inf")
@@ -100,13 +103,15 @@ def main():
     failures = []
     print(f"Python {sys.version.split()[0]}")
 
-    plain, traced, (low, median_ratio, high) = asyncio.run(overhead())
+    plain, traced, (low, median_ratio, high), plain_median = asyncio.run(overhead())
     ratio = traced / plain
-    print(f"overhead  1000 tasks x 50 sleep(0): untraced {plain * 1000:.1f} ms, "
+    per_step = (traced - plain) / (TASKS * STEPS)
+    print(f"overhead  {TASKS} tasks x {STEPS} sleep(0): untraced {plain * 1000:.1f} ms, "
           f"traced {traced * 1000:.1f} ms (best of {REPEATS} each), ratio {ratio:.2f} "
-          f"(+{(ratio - 1) * 100:.0f}%, target <= +40%); median of the paired runs: "
-          f"{(median_ratio - 1) * 100:+.0f}% (middle half {(low - 1) * 100:+.0f}% to "
-          f"{(high - 1) * 100:+.0f}%)")
+          f"(+{(ratio - 1) * 100:.0f}%, target <= +40%), {per_step * 1e9:.0f} ns more per step; "
+          f"median of the paired runs: {(median_ratio - 1) * 100:+.0f}% (middle half "
+          f"{(low - 1) * 100:+.0f}% to {(high - 1) * 100:+.0f}%); untraced median "
+          f"{(plain_median / plain - 1) * 100:+.0f}% over its best")
     if ratio > 1.40:
         failures.append("overhead")
 

@@ -13,6 +13,7 @@ import sys
 import textwrap
 import time
 import warnings
+import weakref
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -226,6 +227,51 @@ def test_a_task_that_outlives_its_blocks_is_no_longer_timed(first_to_end):
     assert ticker_spans(outer) == at_end["outer"]
     assert ticker_spans(inner) == at_end["inner"]
     assert task_info(inner, "ticker").outcome is None  # still running when the block ended
+
+
+def test_a_task_that_first_runs_after_its_block_runs_untimed():
+    async def work():
+        await asyncio.sleep(0)
+        return "done"
+
+    async def main():
+        try:
+            async with Timeline(show=False) as tl:
+                task = asyncio.create_task(work(), name="late")
+                raise asyncio.CancelledError  # ends the block with no loop turn: "late" never ran
+        except asyncio.CancelledError:
+            pass
+        assert not task.done()
+        return tl, await task, tl.tasks
+
+    tl, result, tasks_after = asyncio.run(main())
+    assert result == "done"
+    # Created and waiting to be scheduled when the block ended; none of its steps is recorded.
+    assert [(s.kind, s.label) for s in spans_of(tl, "late")] == [("waiting", "scheduled")]
+    assert [t for t in tasks_after if t.name == "late"][0].outcome is None
+
+
+def test_after_the_block_the_timeline_keeps_no_task_or_what_it_awaited_alive():
+    # A cancellation arrives by throw(): the step timer had last seen the future the task
+    # waited on. The timeline keeps its record, but not the task, its coroutine or that future.
+    async def waits_on(future):
+        await future
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        async with Timeline(show=False) as tl:
+            task = asyncio.create_task(waits_on(future), name="waiter")
+            await asyncio.sleep(0)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        return tl, weakref.ref(task), weakref.ref(future)
+
+    tl, *refs = asyncio.run(main())
+    gc.collect()
+    assert [ref() for ref in refs] == [None, None]
+    assert task_info(tl, "waiter").outcome == "cancelled"
 
 
 def test_concurrent_timelines_in_sibling_tasks_restore_the_factory():

@@ -12,13 +12,16 @@ once per interested timeline, then creates the task through the factory that was
 before (or ``asyncio.Task``). The hub is removed again when the last timeline on the loop ends.
 
 Recording has to be cheap (a timeline around 1000 tasks x 50 steps may add at most 40%), so
-the wrapper is also the record of its task while the block runs, each step is one resumption
-of a generator, and it logs floats into a list.
+the wrapper is also the record of its task while the block runs, the Task reaches its timing
+generator through C code only (an ``islice``), each step is one resumption of that generator,
+and it logs floats into a list.
 """
 
 import asyncio
 import contextvars
 import weakref
+from asyncio import tasks as _tasks
+from itertools import islice
 from time import perf_counter as _clock
 
 from .waits import coroutine_name, describe_wait, library_package
@@ -32,65 +35,81 @@ ACTIVE_TIMELINES = contextvars.ContextVar("asynclab_active_timelines", default=(
 BLOCK = -1  # the parent "index" of tasks created by the block's own task
 
 
-def _timed_steps(record, coro, log, clock=_clock, describe_wait=describe_wait):
-    """The body of ``TracedCoroutine.send``: one resumption of this generator per step.
+class _EndOfTiming(Exception):
+    """Thrown into a task's timing generator when its timeline ends."""
+
+
+def _timed_steps(coro, log, clock=_clock, describe_wait=describe_wait):
+    """The steps of one task: each resumption of this generator is one step of ``coro``.
 
     A generator rather than a method because resuming a suspended generator costs less than
     calling a Python function, and its locals replace attribute lookups: this is the hot
-    path the overhead target measures. It refers to the record only to note how the
-    coroutine ended; the record lets go of it when the block ends.
+    path the overhead target measures. ``TracedCoroutine.__new__`` primes it (and passes in
+    the record) so that it is suspended at a ``yield`` from the start; the timeline's end
+    throws ``_EndOfTiming`` in there, and from then on it passes steps through untimed.
     """
-    send = _sender(coro)
-    value = None  # what the task sends: None from asyncio.Task, but pass on anything
+    send = coro.send
+    record = yield
+    try:
+        value = yield  # what the task sends: None from asyncio.Task, but pass on anything
+        while True:
+            log(clock())
+            try:
+                awaited = send(value)
+            except StopIteration as stop:  # the coroutine returned: its last step
+                log(clock())
+                record.outcome = "result"
+                return stop.value
+            except BaseException as exc:
+                log(clock())
+                record._finish(exc)
+                raise
+            log(clock())
+            if awaited is not None:
+                log(describe_wait(coro, awaited))
+            value = yield awaited
+    except _EndOfTiming:
+        record = None
+    value = yield  # answers the throw; the task's next step resumes it
     while True:
-        log(clock())
         try:
             awaited = send(value)
-        except StopIteration as stop:  # the coroutine returned: its last step
-            log(clock())
-            record.outcome = "result"
+        except StopIteration as stop:
             return stop.value
-        except BaseException as exc:
-            log(clock())
-            record._finish(exc)
-            raise
-        log(clock())
-        if awaited is not None:
-            log(describe_wait(coro, awaited))
         value = yield awaited
 
 
-def _sender(coro):
-    """``coro.send``; looked up at each call when ``coro`` is another timeline's wrapper,
-    whose ``send`` changes when that timeline ends."""
-    if isinstance(coro, TracedCoroutine):
-        return lambda value: coro.send(value)
-    return coro.send
-
-
-class TracedCoroutine:
+class TracedCoroutine(islice):
     """Stands in for a coroutine inside its Task and logs when each step ran.
+
+    It is an ``islice`` over its ``_timed_steps`` generator, with no limit: asyncio's Task
+    steps anything but a native coroutine through the C-level ``next()`` of the object it
+    runs (``PyIter_Send``), so an islice hands each step straight to the generator, with no
+    method lookup and no Python call of ours. ``send`` is the generator's own ``send``, for a
+    pure-Python Task (nest_asyncio2's) and other callers; ``throw`` is a method.
 
     ``steps`` is a flat log, cheap to append to (no tuple per step, nothing for the garbage
     collector to track): each step adds its start and end ``perf_counter()`` floats, then, if
     the task now waits on something, a string saying on what (see ``waits.py``); a step that
     yields nothing (``await asyncio.sleep(0)``) adds no string.
 
-    ``send`` is an instance attribute: the ``send`` of a ``_timed_steps`` generator while the
-    block records, the coroutine's own ``send`` after. asyncio's Task looks ``send`` up on
-    the object it runs, so either way a step runs no Python function call of ours.
-
     The wrapper passes the coroutine's identity through (``__qualname__``, ``cr_frame``,
     ``cr_await``, ...) so task reprs, stack dumps and debuggers still show the real coroutine.
     """
 
-    __slots__ = ("_coro", "send", "steps", "owner", "index", "parent", "created",
+    __slots__ = ("_coro", "_timer", "send", "steps", "owner", "index", "parent", "created",
                  "task", "outcome", "error", "final_name")
 
-    def __init__(self, coro, owner, index, parent):
+    def __new__(cls, coro, owner, index, parent):
+        steps = []
+        timer = _timed_steps(coro, steps.append)
+        self = islice.__new__(cls, timer, None)
+        next(timer)
+        timer.send(self)
         self._coro = coro
-        self.steps = []
-        self.send = _timed_steps(self, coro, self.steps.append).send
+        self._timer = timer
+        self.send = timer.send
+        self.steps = steps
         self.owner = owner  # the timeline keeping this record
         self.index = index  # position in owner's records
         self.parent = parent  # index of the parent's record, BLOCK, or None if unknown
@@ -99,6 +118,7 @@ class TracedCoroutine:
         self.outcome = None  # "result" / "exception" / "cancelled" after the last step
         self.error = None  # repr of the exception, when outcome == "exception"
         self.final_name = None  # the task's name when the block ended
+        return self
 
     def throw(self, *args):
         # asyncio uses throw() to deliver cancellation and a failed future's exception; it is
@@ -168,18 +188,22 @@ class TracedCoroutine:
         coroutine is finished, so holds nothing); a running task gets a separate record and
         its wrapper becomes a plain pass-through.
         """
-        # No more steps are timed. Dropping the timing generator also lets go of what a
-        # finished task last awaited, if it ended by a throw().
-        self.send = _sender(self._coro)
         task = self.task
-        if task is None:
-            return self
+        timer = self._timer
+        if task is None or task.done():
+            # Closing the timing generator lets go of what the task last awaited, if it
+            # ended by a throw() (one that returned is closed already).
+            timer.close()
+            if task is None:
+                return self
         self.task = None
         self.final_name = task.get_name()
         if task.done():
             if task.cancelled():  # also when a cancel() arrived as the coroutine returned
                 self.outcome = "cancelled"
             return self
+        if not timer.gi_running:  # it is running only inside a loop nested in its own step
+            timer.throw(_EndOfTiming)  # no more steps are timed
         record = TaskRecord(self, task)
         self.__class__ = _PassThroughCoroutine  # same slots, so the class can be swapped
         return record
@@ -252,14 +276,15 @@ class TaskFactoryHub:
                 if timeline._hub is self and timeline._recording:
                     records = timeline._records
                     coro = TracedCoroutine(coro, timeline, len(records),
-                                           record_index(parent, timeline))
+                                           BLOCK if parent is timeline._block.task
+                                           else record_index(parent, timeline))
                     records.append(coro)
                     wrapper = coro
         if self.previous is not None:
             task = self.previous(loop, coro, **kwargs)
         else:
             # Looked up at call time: nest_asyncio2 replaces asyncio.tasks.Task.
-            task = asyncio.tasks.Task(coro, loop=loop, **kwargs)
+            task = _tasks.Task(coro, loop=loop, **kwargs)
         while wrapper is not None:
             wrapper.task = task
             wrapper = wrapper._coro if type(wrapper._coro) is TracedCoroutine else None
