@@ -276,8 +276,7 @@ class TaskFactoryHub:
                 if timeline._hub is self and timeline._recording:
                     records = timeline._records
                     coro = TracedCoroutine(coro, timeline, len(records),
-                                           BLOCK if parent is timeline._block.task
-                                           else record_index(parent, timeline))
+                                           record_index(parent, timeline))
                     records.append(coro)
                     wrapper = coro
         if self.previous is not None:
