@@ -190,15 +190,15 @@ class TracedCoroutine(islice):
         """
         task = self.task
         timer = self._timer
-        if task is None or task.done():
-            # Closing the timing generator lets go of what the task last awaited, if it
-            # ended by a throw() (one that returned is closed already).
+        if task is None:
             timer.close()
-            if task is None:
-                return self
+            return self
         self.task = None
         self.final_name = task.get_name()
         if task.done():
+            # Closing the timing generator lets go of what the task last awaited, if it
+            # ended by a throw() (one that returned is closed already).
+            timer.close()
             if task.cancelled():  # also when a cancel() arrived as the coroutine returned
                 self.outcome = "cancelled"
             return self
