@@ -190,7 +190,7 @@ class TracedCoroutine(islice):
         """
         task = self.task
         timer = self._timer
-        if task is None:
+        if task is None:  # the factory failed before a task took the wrapper
             timer.close()
             return self
         self.task = None
