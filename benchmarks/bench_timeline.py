@@ -60,16 +60,18 @@ async def overhead():
     await timed_run(False)  # warm up
     await timed_run(True)
     plain, traced = [], []
-    pairs = FIRST_PAIRS
-    while True:
-        best_before = (min(plain, default=float("inf")), min(traced, default=float("inf")))
-        while len(plain) < pairs:
+
+    async def run_pairs(count):
+        for _ in range(count):
             plain.append((await timed_run(False))[0])
             traced.append((await timed_run(True))[0])
-        improved = (min(plain) < best_before[0] * BETTER or min(traced) < best_before[1] * BETTER)
-        if not improved or pairs >= MAX_PAIRS:
-            break
-        pairs = min(pairs + ROUND_PAIRS, MAX_PAIRS)
+
+    await run_pairs(FIRST_PAIRS)
+    while len(plain) < MAX_PAIRS:
+        best_plain, best_traced = min(plain), min(traced)
+        await run_pairs(ROUND_PAIRS)
+        if min(plain) >= best_plain * BETTER and min(traced) >= best_traced * BETTER:
+            break  # no run of this round was 1% faster than the best before it
     ratios = [t / p for p, t in zip(plain, traced)]  # each traced run against the one before
     return (min(plain), min(traced), len(plain), statistics.quantiles(ratios, n=4),
             statistics.median(plain))
@@ -98,7 +100,7 @@ async def sleep_accuracy(runs=10):
     return drawn, errors, in_block
 
 
-def draw_time(timeline, repeats=5):
+def draw_time(timeline, repeats):
     """Seconds to draw the timeline and encode it as the notebooks' 2x PNG (best of `repeats`),
     and the PNG's size in bytes."""
     best = float("inf")
