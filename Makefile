@@ -9,7 +9,7 @@ LAB_ARGS ?=
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 PYTEST_ARGS ?=
 
-.PHONY: lab test test-envs bench lock wheel site check-python clean
+.PHONY: lab test lint test-envs bench lock wheel site check-python clean
 
 check-python:
 	@$(PYTHON) scripts/check_python.py $(MAKECMDGOALS)
@@ -51,9 +51,14 @@ $(VENV)/.site: requirements-site.txt $(VENV)/.runtime
 lab: $(VENV)/.runtime
 	$(BIN)/jupyter lab $(ROOT_FLAG) --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/notebooks/00_start_here.ipynb $(LAB_ARGS)
 
+# Lint, format and types (configured in pyproject.toml): a few seconds, so `make test` runs them first.
+lint: $(VENV)/.test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
 # Two processes for the kernel-level tests (2 cores); the browser tests run on their own, since
 # Playwright's sync API keeps an event loop running in its process.
-test: $(VENV)/.test $(VENV)/.site test-envs $(VENV_COLAB)/.test
+test: lint $(VENV)/.test $(VENV)/.site test-envs $(VENV_COLAB)/.test
 	$(BIN)/python -m pytest -n 2 --ignore=tests/browser --durations=15 $(PYTEST_ARGS)
 	$(BIN)/python -m pytest tests/browser $(PYTEST_ARGS)
 

@@ -26,8 +26,8 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "notebooks"))
 
-from asynclab import Timeline  # noqa: E402
-from asynclab.timeline import drawing  # noqa: E402
+from asynclab import Timeline
+from asynclab.timeline import drawing
 
 FIRST_PAIRS, ROUND_PAIRS, MAX_PAIRS = 61, 30, 241
 BETTER = 0.99  # a round that finds a run 1% faster than the best so far earns another
@@ -73,8 +73,7 @@ async def overhead():
         if min(plain) >= best_plain * BETTER and min(traced) >= best_traced * BETTER:
             break  # no run of this round was 1% faster than the best before it
     ratios = [t / p for p, t in zip(plain, traced)]  # each traced run against the one before
-    return (min(plain), min(traced), len(plain), statistics.quantiles(ratios, n=4),
-            statistics.median(plain))
+    return (min(plain), min(traced), len(plain), statistics.quantiles(ratios, n=4), statistics.median(plain))
 
 
 async def sleep_accuracy(runs=10):
@@ -119,22 +118,26 @@ def main():
     plain, traced, pairs, (low, median_ratio, high), plain_median = asyncio.run(overhead())
     ratio = traced / plain
     per_step = (traced - plain) / (TASKS * STEPS)
-    print(f"overhead  {TASKS} tasks x {STEPS} sleep(0): untraced {plain * 1000:.1f} ms, "
-          f"traced {traced * 1000:.1f} ms (best of {pairs} each), ratio {ratio:.2f} "
-          f"(+{(ratio - 1) * 100:.0f}%, target <= +40%), {per_step * 1e9:.0f} ns more per step; "
-          f"median of the paired runs: {(median_ratio - 1) * 100:+.0f}% (middle half "
-          f"{(low - 1) * 100:+.0f}% to {(high - 1) * 100:+.0f}%); untraced median "
-          f"{(plain_median / plain - 1) * 100:+.0f}% over its best")
+    print(
+        f"overhead  {TASKS} tasks x {STEPS} sleep(0): untraced {plain * 1000:.1f} ms, "
+        f"traced {traced * 1000:.1f} ms (best of {pairs} each), ratio {ratio:.2f} "
+        f"(+{(ratio - 1) * 100:.0f}%, target <= +40%), {per_step * 1e9:.0f} ns more per step; "
+        f"median of the paired runs: {(median_ratio - 1) * 100:+.0f}% (middle half "
+        f"{(low - 1) * 100:+.0f}% to {(high - 1) * 100:+.0f}%); untraced median "
+        f"{(plain_median / plain - 1) * 100:+.0f}% over its best"
+    )
     if ratio > 1.40:
         failures.append("overhead")
 
     drawn, errors, in_block = asyncio.run(sleep_accuracy())
     worst_drawn = max(abs(d - 0.1) for d in drawn)
     worst_error = max(abs(e) for e in errors)
-    print(f"accuracy  sleep(0.1) in a task drawn as {statistics.median(drawn) * 1000:.2f} ms "
-          f"(median; farthest from 100 ms: {worst_drawn * 1000:.2f} ms; target <= 2 ms); "
-          f"drawn vs measured around the await: worst {worst_error * 1000:.3f} ms; "
-          f"in the block's own lane: {statistics.median(in_block) * 1000:.2f} ms")
+    print(
+        f"accuracy  sleep(0.1) in a task drawn as {statistics.median(drawn) * 1000:.2f} ms "
+        f"(median; farthest from 100 ms: {worst_drawn * 1000:.2f} ms; target <= 2 ms); "
+        f"drawn vs measured around the await: worst {worst_error * 1000:.3f} ms; "
+        f"in the block's own lane: {statistics.median(in_block) * 1000:.2f} ms"
+    )
     if abs(statistics.median(drawn) - 0.1) > 0.002 or worst_error > 0.002:
         failures.append("accuracy")
 
@@ -144,8 +147,7 @@ def main():
         _, tl = asyncio.run(timed_run(True, tasks=tasks, steps=50))
         spans = len(tl.spans)
         seconds, size = draw_time(tl, repeats)
-        print(f"drawing   {spans:,} spans to a 2x PNG ({size / 1000:.0f} kB): {seconds:.2f} s "
-              f"(target <= {limit} s)")
+        print(f"drawing   {spans:,} spans to a 2x PNG ({size / 1000:.0f} kB): {seconds:.2f} s (target <= {limit} s)")
         if seconds > limit:
             failures.append(f"drawing {spans} spans")
 

@@ -27,9 +27,8 @@ import time
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
-
 from navigation import BADGES, notebook_paths  # this folder is on the path when the script runs
+from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -99,8 +98,9 @@ def drop_badges(nb) -> None:
 def execute(path: Path) -> tuple[object, int]:
     nb = nbformat.read(path, as_version=4)
     drop_badges(nb)
-    client = NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3",
-                            resources={"metadata": {"path": str(NOTEBOOKS)}})
+    client = NotebookClient(
+        nb, timeout=CELL_TIMEOUT, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}
+    )
     try:
         client.execute()
     except Exception as exc:  # a cell raised: report it as the learner would see it
@@ -113,8 +113,12 @@ def execute(path: Path) -> tuple[object, int]:
 
 
 def write_toc(paths: list[Path]) -> None:
-    lines = ["# Written by scripts/build_site.py from the notebooks' file names.",
-             "format: jb-book", f"root: {paths[0].stem}", "chapters:"]
+    lines = [
+        "# Written by scripts/build_site.py from the notebooks' file names.",
+        "format: jb-book",
+        f"root: {paths[0].stem}",
+        "chapters:",
+    ]
     lines += [f"- file: {p.stem}" for p in paths[1:]]
     (SOURCE / "_toc.yml").write_text("\n".join(lines) + "\n")
 
@@ -146,17 +150,31 @@ def build(jupyter_book: str) -> dict[str, int]:
     write_config()
     (SOURCE / "images.json").write_text(json.dumps(images, indent=1) + "\n")
     # -W: any Sphinx warning (a broken cross-reference, a bad image option) fails the build.
-    result = subprocess.run([jupyter_book, "build", str(SOURCE), "--builder", "html", "-W", "-n",
-                             "--keep-going", "--path-output", str(SOURCE / "_out")],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            jupyter_book,
+            "build",
+            str(SOURCE),
+            "--builder",
+            "html",
+            "-W",
+            "-n",
+            "--keep-going",
+            "--path-output",
+            str(SOURCE / "_out"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     if result.returncode != 0:
         sys.stderr.write(result.stdout[-6000:] + result.stderr[-4000:])
         raise BuildError("jupyter-book build failed (output above)")
     shutil.copytree(SOURCE / "_out" / "_build" / "html", OUTPUT)
     shutil.copy(SOURCE / "images.json", OUTPUT / "images.json")
     size = sum(f.stat().st_size for f in OUTPUT.rglob("*") if f.is_file())
-    print(f"built {OUTPUT.relative_to(ROOT)}: {len(paths)} pages, {size / 1e6:.1f} MB, "
-          f"{time.monotonic() - started:.0f} s")
+    print(
+        f"built {OUTPUT.relative_to(ROOT)}: {len(paths)} pages, {size / 1e6:.1f} MB, {time.monotonic() - started:.0f} s"
+    )
     return images
 
 
@@ -165,8 +183,10 @@ def main() -> None:
     parser.parse_args()
     jupyter_book = shutil.which("jupyter-book", path=str(Path(sys.executable).parent))
     if jupyter_book is None:
-        raise BuildError("jupyter-book is not installed in this environment: "
-                         f"{sys.executable} -m pip install -r requirements-site.txt (or run: make site)")
+        raise BuildError(
+            "jupyter-book is not installed in this environment: "
+            f"{sys.executable} -m pip install -r requirements-site.txt (or run: make site)"
+        )
     build(jupyter_book)
 
 

@@ -34,13 +34,35 @@ PLATFORMS = {
     "macos-arm64": "aarch64-apple-darwin",
 }
 MARKER_ENV = {
-    "linux-x86_64": {"sys_platform": "linux", "platform_system": "Linux", "os_name": "posix", "platform_machine": "x86_64"},
-    "linux-aarch64": {"sys_platform": "linux", "platform_system": "Linux", "os_name": "posix", "platform_machine": "aarch64"},
-    "windows-x86_64": {"sys_platform": "win32", "platform_system": "Windows", "os_name": "nt", "platform_machine": "AMD64"},
-    "macos-arm64": {"sys_platform": "darwin", "platform_system": "Darwin", "os_name": "posix", "platform_machine": "arm64"},
+    "linux-x86_64": {
+        "sys_platform": "linux",
+        "platform_system": "Linux",
+        "os_name": "posix",
+        "platform_machine": "x86_64",
+    },
+    "linux-aarch64": {
+        "sys_platform": "linux",
+        "platform_system": "Linux",
+        "os_name": "posix",
+        "platform_machine": "aarch64",
+    },
+    "windows-x86_64": {
+        "sys_platform": "win32",
+        "platform_system": "Windows",
+        "os_name": "nt",
+        "platform_machine": "AMD64",
+    },
+    "macos-arm64": {
+        "sys_platform": "darwin",
+        "platform_system": "Darwin",
+        "os_name": "posix",
+        "platform_machine": "arm64",
+    },
 }
 # What `make test` checks: the runtime lock everywhere, the test lock on Linux.
-TARGETS = [("runtime", py, plat) for py in PYTHONS for plat in PLATFORMS] + [("test", py, "linux-x86_64") for py in PYTHONS]
+TARGETS = [("runtime", py, plat) for py in PYTHONS for plat in PLATFORMS] + [
+    ("test", py, "linux-x86_64") for py in PYTHONS
+]
 PIN = re.compile(r"^([A-Za-z0-9_.\-]+)==([^\s;]+)")
 
 
@@ -53,10 +75,16 @@ def uv() -> str:
 
 def marker_environment(python: str, platform: str) -> dict:
     full = python if python.count(".") == 2 else python + ".0"
-    return {"python_version": ".".join(full.split(".")[:2]), "python_full_version": full,
-            "implementation_name": "cpython", "platform_python_implementation": "CPython",
-            "implementation_version": full, "platform_release": "", "platform_version": "",
-            **MARKER_ENV[platform]}
+    return {
+        "python_version": ".".join(full.split(".")[:2]),
+        "python_full_version": full,
+        "implementation_name": "cpython",
+        "platform_python_implementation": "CPython",
+        "implementation_version": full,
+        "platform_release": "",
+        "platform_version": "",
+        **MARKER_ENV[platform],
+    }
 
 
 def pins_for(files: list[Path], python: str, platform: str) -> dict[str, str]:
@@ -77,11 +105,28 @@ def pins_for(files: list[Path], python: str, platform: str) -> dict[str, str]:
 def check(files: list[Path], python: str, platform: str) -> list[str]:
     """What is wrong with these lock files on this target; empty when they install from wheels as pinned."""
     run = subprocess.run(
-        [uv(), "pip", "compile", *map(str, files), "--python-version", python,
-         "--python-platform", PLATFORMS[platform], "--only-binary", ":all:",
-         "--no-header", "--no-annotate", "--quiet", "--color", "never",
-         "--no-python-downloads"],  # else uv tries, in vain, to download that Python for every target
-        capture_output=True, text=True, timeout=300)
+        [
+            uv(),
+            "pip",
+            "compile",
+            *map(str, files),
+            "--python-version",
+            python,
+            "--python-platform",
+            PLATFORMS[platform],
+            "--only-binary",
+            ":all:",
+            "--no-header",
+            "--no-annotate",
+            "--quiet",
+            "--color",
+            "never",
+            "--no-python-downloads",
+        ],  # else uv tries, in vain, to download that Python for every target
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     if run.returncode != 0:
         return [line for line in run.stderr.splitlines() if line.strip()][:8]
     resolved = {}
@@ -90,10 +135,16 @@ def check(files: list[Path], python: str, platform: str) -> list[str]:
         if match:
             resolved[canonicalize_name(match[1])] = match[2]
     expected = pins_for(files, python, platform)
-    problems = [f"{name}=={version} is not in the lock for this target" for name, version in resolved.items()
-                if name not in expected]
-    problems += [f"{name}: resolved {resolved[name]}, the lock pins {version}"
-                 for name, version in expected.items() if name in resolved and resolved[name] != version]
+    problems = [
+        f"{name}=={version} is not in the lock for this target"
+        for name, version in resolved.items()
+        if name not in expected
+    ]
+    problems += [
+        f"{name}: resolved {resolved[name]}, the lock pins {version}"
+        for name, version in expected.items()
+        if name in resolved and resolved[name] != version
+    ]
     return problems
 
 
@@ -112,8 +163,10 @@ def main() -> int:
             print(f"    {problem}")
         failed += bool(problems)
     if failed:
-        print(f"\n{failed} of {len(TARGETS)} targets fail. A pin without a wheel for a target can usually move to a "
-              "release that has one: make lock UPGRADE=\"NAME ...\"")
+        print(
+            f"\n{failed} of {len(TARGETS)} targets fail. A pin without a wheel for a target can usually move to a "
+            'release that has one: make lock UPGRADE="NAME ..."'
+        )
     return 1 if failed else 0
 
 

@@ -20,13 +20,17 @@ from nbclient import NotebookClient
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebook", type=Path)
-    parser.add_argument("cell_text",
-                        help="save the diagrams of the cells whose source contains this")
+    parser.add_argument("cell_text", help="save the diagrams of the cells whose source contains this")
     parser.add_argument("prefix", type=Path, help="output path without the -N.png ending")
     args = parser.parse_args()
     nb = nbformat.read(args.notebook, as_version=4)
-    NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=True,
-                   resources={"metadata": {"path": str(args.notebook.parent)}}).execute()
+    NotebookClient(
+        nb,
+        timeout=120,
+        kernel_name="python3",
+        allow_errors=True,
+        resources={"metadata": {"path": str(args.notebook.parent)}},
+    ).execute()
     args.prefix.parent.mkdir(parents=True, exist_ok=True)
     saved = 0
     for cell in nb.cells:

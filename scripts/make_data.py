@@ -23,19 +23,89 @@ USER_COUNT = 1000
 LOG_LINE_COUNT = 10_000
 
 FIRST_NAMES = [
-    "Ada", "Alan", "Amira", "Ana", "Bo", "Carlos", "Chen", "Dana", "Elif", "Emma", "Farah", "Grace",
-    "Hana", "Ines", "Ivan", "Jonas", "Kai", "Lea", "Linus", "Maya", "Mei", "Nia", "Noah", "Olga",
-    "Omar", "Priya", "Rosa", "Sam", "Sofia", "Tariq", "Uma", "Yuki", "Zoe",
+    "Ada",
+    "Alan",
+    "Amira",
+    "Ana",
+    "Bo",
+    "Carlos",
+    "Chen",
+    "Dana",
+    "Elif",
+    "Emma",
+    "Farah",
+    "Grace",
+    "Hana",
+    "Ines",
+    "Ivan",
+    "Jonas",
+    "Kai",
+    "Lea",
+    "Linus",
+    "Maya",
+    "Mei",
+    "Nia",
+    "Noah",
+    "Olga",
+    "Omar",
+    "Priya",
+    "Rosa",
+    "Sam",
+    "Sofia",
+    "Tariq",
+    "Uma",
+    "Yuki",
+    "Zoe",
 ]
 LAST_NAMES = [
-    "Almeida", "Bauer", "Costa", "Dubois", "Eriksen", "Fischer", "Garcia", "Hopper", "Ito", "Jensen",
-    "Kowalski", "Lovelace", "Moreau", "Nakamura", "Okafor", "Petrov", "Quinn", "Rossi", "Silva",
-    "Tanaka", "Usman", "Varga", "Weber", "Xu", "Yilmaz", "Zhang",
+    "Almeida",
+    "Bauer",
+    "Costa",
+    "Dubois",
+    "Eriksen",
+    "Fischer",
+    "Garcia",
+    "Hopper",
+    "Ito",
+    "Jensen",
+    "Kowalski",
+    "Lovelace",
+    "Moreau",
+    "Nakamura",
+    "Okafor",
+    "Petrov",
+    "Quinn",
+    "Rossi",
+    "Silva",
+    "Tanaka",
+    "Usman",
+    "Varga",
+    "Weber",
+    "Xu",
+    "Yilmaz",
+    "Zhang",
 ]
 CITIES = [
-    "Amsterdam", "Berlin", "Buenos Aires", "Cairo", "Chicago", "Lagos", "Lisbon", "London", "Madrid",
-    "Montreal", "Mumbai", "Nairobi", "Oslo", "Paris", "Seoul", "Singapore", "Sydney", "Tokyo",
-    "Toronto", "Warsaw",
+    "Amsterdam",
+    "Berlin",
+    "Buenos Aires",
+    "Cairo",
+    "Chicago",
+    "Lagos",
+    "Lisbon",
+    "London",
+    "Madrid",
+    "Montreal",
+    "Mumbai",
+    "Nairobi",
+    "Oslo",
+    "Paris",
+    "Seoul",
+    "Singapore",
+    "Sydney",
+    "Tokyo",
+    "Toronto",
+    "Warsaw",
 ]
 PLANS = ["free", "free", "free", "pro", "pro", "team"]  # repeated entries make "free" the most common
 
@@ -56,13 +126,15 @@ def make_items(rng):
     for item_id in range(1, ITEM_COUNT + 1):
         category = rng.choice(categories)
         name = f"{rng.choice(ADJECTIVES)} {rng.choice(PRODUCTS[category])}"
-        items.append({
-            "id": item_id,
-            "name": name,
-            "category": category,
-            "price": round(rng.uniform(2, 250), 2),
-            "in_stock": rng.random() < 0.8,
-        })
+        items.append(
+            {
+                "id": item_id,
+                "name": name,
+                "category": category,
+                "price": round(rng.uniform(2, 250), 2),
+                "in_stock": rng.random() < 0.8,
+            }
+        )
     return items
 
 
@@ -71,14 +143,16 @@ def make_users(rng):
     rows = []
     for user_id in range(1, USER_COUNT + 1):
         first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
-        rows.append({
-            "id": user_id,
-            "name": f"{first} {last}",
-            "email": f"{first.lower()}.{last.lower()}{user_id}@example.com",  # the id keeps emails unique
-            "city": rng.choice(CITIES),
-            "signup_date": (first_signup + timedelta(days=rng.randrange(5 * 365))).isoformat(),
-            "plan": rng.choice(PLANS),
-        })
+        rows.append(
+            {
+                "id": user_id,
+                "name": f"{first} {last}",
+                "email": f"{first.lower()}.{last.lower()}{user_id}@example.com",  # the id keeps emails unique
+                "city": rng.choice(CITIES),
+                "signup_date": (first_signup + timedelta(days=rng.randrange(5 * 365))).isoformat(),
+                "plan": rng.choice(PLANS),
+            }
+        )
     return rows
 
 

@@ -40,9 +40,9 @@ except ModuleNotFoundError:
 def title_and_summary(nb):
     for cell in nb.cells:
         if cell.cell_type == "markdown" and cell.source.lstrip().startswith("# "):
-            lines = [l.strip() for l in cell.source.strip().splitlines()]
+            lines = [line.strip() for line in cell.source.strip().splitlines()]
             title = lines[0][2:].strip()
-            summary = next((l for l in lines[1:] if l and not l.startswith(("#", "<!--"))), "")
+            summary = next((line for line in lines[1:] if line and not line.startswith(("#", "<!--"))), "")
             return title, summary.split(". ")[0].rstrip(".") + "."
     raise SystemExit(f"{nb.metadata.get('name', '?')}: no '# title' markdown cell")
 
@@ -70,8 +70,10 @@ def badges(path):
     in_repo = path.relative_to(ROOT).as_posix()
     binder = f"https://mybinder.org/v2/gh/{REPOSITORY}/HEAD?urlpath=" + quote(f"lab/tree/{in_repo}", safe="")
     colab = f"https://colab.research.google.com/github/{REPOSITORY}/blob/{BRANCH}/{in_repo}"
-    return (f"[![Launch on Binder](https://mybinder.org/badge_logo.svg)]({binder}) "
-            f"[![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab})")
+    return (
+        f"[![Launch on Binder](https://mybinder.org/badge_logo.svg)]({binder}) "
+        f"[![Open in Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab})"
+    )
 
 
 def title_position(nb):
@@ -95,8 +97,13 @@ HUB_LINK_START = "https://YOUR-HUB/hub/user-redirect/git-pull?"
 def hub_link():
     """The nbgitpuller link a JupyterHub gives learners: clone REPOSITORY, open the start page."""
     name = REPOSITORY.split("/")[1]  # nbgitpuller clones into a folder named after the repository
-    return (HUB_LINK_START + "repo=" + quote(f"https://github.com/{REPOSITORY}", safe="")
-            + f"&branch={BRANCH}&urlpath=" + quote(f"lab/tree/{name}/notebooks/00_start_here.ipynb", safe=""))
+    return (
+        HUB_LINK_START
+        + "repo="
+        + quote(f"https://github.com/{REPOSITORY}", safe="")
+        + f"&branch={BRANCH}&urlpath="
+        + quote(f"lab/tree/{name}/notebooks/00_start_here.ipynb", safe="")
+    )
 
 
 def readme_with_badges(text):
@@ -106,7 +113,7 @@ def readme_with_badges(text):
     at = next(i for i, line in enumerate(lines) if line.startswith("[![Launch on Binder]"))
     lines[at] = badges(NOTEBOOKS / "00_start_here.ipynb") + "\n"
     at = next(i for i, line in enumerate(lines) if line.lstrip().startswith("`" + HUB_LINK_START))
-    indent = lines[at][:len(lines[at]) - len(lines[at].lstrip())]
+    indent = lines[at][: len(lines[at]) - len(lines[at].lstrip())]
     lines[at] = f"{indent}`{hub_link()}`\n"
     return re.sub(r'"asynclab @ git\+https://github\.com/[^"]*"', f'"asynclab @ {INSTALL_URL}"', "".join(lines))
 
@@ -141,7 +148,11 @@ def main(check=False):
     if check and stale:
         print("navigation out of date in: " + ", ".join(stale) + " (run scripts/navigation.py)")
         return 1
-    print(("checked " if check else "updated ") + f"{len(paths)} notebooks" + (f"; rewrote {stale}" if stale and not check else ""))
+    print(
+        ("checked " if check else "updated ")
+        + f"{len(paths)} notebooks"
+        + (f"; rewrote {stale}" if stale and not check else "")
+    )
     return 0
 
 

@@ -12,8 +12,10 @@ installed by uv for speed (``make lab`` installs the same lock with pip, and tes
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import hashlib
 import json
+import operator
 import os
 import shutil
 import subprocess
@@ -41,8 +43,12 @@ MATRIX = {
 
 def version_of(command: list[str]) -> str | None:
     try:
-        run = subprocess.run(command + ["-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
-                             capture_output=True, text=True, timeout=120)
+        run = subprocess.run(
+            [*command, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return run.stdout.strip() if run.returncode == 0 else None
@@ -86,14 +92,26 @@ def build(label: str) -> dict:
     python = str(venv / "bin" / "python")
     if not (stamp.exists() and stamp.read_text() == lock_digest()):
         shutil.rmtree(venv, ignore_errors=True)
-        steps = [[interpreter, "-m", "venv", str(venv)],
-                 [UV, "pip", "install", "--quiet", "--python", python, *sum((["-r", str(p)] for p in LOCKS), [])]]
+        steps = [
+            [interpreter, "-m", "venv", str(venv)],
+            [
+                UV,
+                "pip",
+                "install",
+                "--quiet",
+                "--python",
+                python,
+                *functools.reduce(operator.iadd, (["-r", str(p)] for p in LOCKS), []),
+            ],
+        ]
         for step in steps:
             run = subprocess.run(prefix + step, cwd=ROOT, capture_output=True, text=True)
             if run.returncode != 0:
-                raise SystemExit(f"building {venv.name} failed: {' '.join(step)}\n{run.stdout[-3000:]}{run.stderr[-3000:]}")
+                raise SystemExit(
+                    f"building {venv.name} failed: {' '.join(step)}\n{run.stdout[-3000:]}{run.stderr[-3000:]}"
+                )
         stamp.write_text(lock_digest())
-    version = version_of(prefix + [python])
+    version = version_of([*prefix, python])
     return {"prefix": prefix, "python": python, "version": version}
 
 
@@ -106,9 +124,15 @@ def main() -> None:
         MANIFEST.write_text(json.dumps(envs, indent=1) + "\n")
     envs = json.loads(MANIFEST.read_text())
     for label, env in envs.items():
-        print(f"  Python {label:7} " + (f"{env['version']}: {os.path.relpath(env['python'], ROOT)}"
-                                         + (" (in the sid chroot)" if env["prefix"] else "")
-                                         if "python" in env else f"skipped: {env['skip']}"))
+        print(
+            f"  Python {label:7} "
+            + (
+                f"{env['version']}: {os.path.relpath(env['python'], ROOT)}"
+                + (" (in the sid chroot)" if env["prefix"] else "")
+                if "python" in env
+                else f"skipped: {env['skip']}"
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ tests in worker processes.
 """
 
 import pytest
-
 from nbharness import JupyterServer
 
 SLOW_CELL = 3.0  # seconds: the collection's promise for every cell (reported, not asserted)
@@ -26,8 +25,11 @@ def notebook_reports(request):
     yield reports
     for report in reports:
         lines = [report.describe()]
-        lines += [f"    over {SLOW_CELL:.0f} s: cell {c.index} took {c.seconds:.2f} s: {c.source.splitlines()[0][:60]}"
-                  for c in report.cells if c.seconds is not None and c.seconds > SLOW_CELL]
+        lines += [
+            f"    over {SLOW_CELL:.0f} s: cell {c.index} took {c.seconds:.2f} s: {c.source.splitlines()[0][:60]}"
+            for c in report.cells
+            if c.seconds is not None and c.seconds > SLOW_CELL
+        ]
         request.node.user_properties.append(("notebook_run", "\n".join(lines)))
 
 

@@ -20,8 +20,8 @@ SLACK = 0.5  # pixels: text extents that only touch do not overlap
 def _drawn_texts(figure):
     """(text artist, window extent) of every non-empty text drawing the figure draws."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.transforms import Bbox
     from matplotlib.text import Text
+    from matplotlib.transforms import Bbox
 
     drawn = []
     original_draw = Text.draw
@@ -49,28 +49,31 @@ def _drawn_texts(figure):
 
 
 def _overlap(a, b):
-    return (min(a.x1, b.x1) - max(a.x0, b.x0) > SLACK and
-            min(a.y1, b.y1) - max(a.y0, b.y0) > SLACK)
+    return min(a.x1, b.x1) - max(a.x0, b.x0) > SLACK and min(a.y1, b.y1) - max(a.y0, b.y0) > SLACK
 
 
 def _grown(bbox, pixels):
     from matplotlib.transforms import Bbox
 
-    return Bbox.from_extents(bbox.x0 - pixels, bbox.y0 - pixels, bbox.x1 + pixels,
-                             bbox.y1 + pixels)
+    return Bbox.from_extents(bbox.x0 - pixels, bbox.y0 - pixels, bbox.x1 + pixels, bbox.y1 + pixels)
 
 
 def _inside(extent, bbox):
-    return (extent.x0 >= bbox.x0 - SLACK and extent.x1 <= bbox.x1 + SLACK and
-            extent.y0 >= bbox.y0 - SLACK and extent.y1 <= bbox.y1 + SLACK)
+    return (
+        extent.x0 >= bbox.x0 - SLACK
+        and extent.x1 <= bbox.x1 + SLACK
+        and extent.y0 >= bbox.y0 - SLACK
+        and extent.y1 <= bbox.y1 + SLACK
+    )
 
 
 def problems(figure):
     """{"texts": how many, "overlaps": [[text, text], ...], "collisions": [[text, axes title],
     ...], "cut_off": [text, ...]} for one figure."""
     drawn = _drawn_texts(figure)
-    overlaps = [[a.get_text(), b.get_text()]
-                for n, (a, ea) in enumerate(drawn) for b, eb in drawn[n + 1:] if _overlap(ea, eb)]
+    overlaps = [
+        [a.get_text(), b.get_text()] for n, (a, ea) in enumerate(drawn) for b, eb in drawn[n + 1 :] if _overlap(ea, eb)
+    ]
     from matplotlib.text import Text
 
     ticks = 4 * figure.dpi / 72  # tick marks stick out of the axes by about this much
@@ -83,8 +86,7 @@ def problems(figure):
             if _overlap(extent, _grown(ax.bbox, ticks)):
                 collisions.append([text.get_text(), ax.get_title(loc="left") or "an axes"])
     cut_off = [text.get_text() for text, extent in drawn if not _inside(extent, figure.bbox)]
-    return {"texts": len(drawn), "overlaps": overlaps, "collisions": collisions,
-            "cut_off": cut_off}
+    return {"texts": len(drawn), "overlaps": overlaps, "collisions": collisions, "cut_off": cut_off}
 
 
 def install():
@@ -118,14 +120,16 @@ def read_report(text):
     """The list of per-figure results that ``report()`` printed, or None."""
     for line in text.splitlines():
         if line.startswith(MARK):
-            return json.loads(line[len(MARK):])
+            return json.loads(line[len(MARK) :])
     return None
 
 
 # For a notebook run (nbharness.run_fresh): install the check before the first cell, report after the last.
 _TESTS = str(Path(__file__).resolve().parent)
-KERNEL_SETUP = (f"\nimport sys as _sys\n_sys.path.insert(0, {_TESTS!r})\nimport diagram_checks\n"
-                f"_sys.path.remove({_TESTS!r})\ndiagram_checks.install()\n")
+KERNEL_SETUP = (
+    f"\nimport sys as _sys\n_sys.path.insert(0, {_TESTS!r})\nimport diagram_checks\n"
+    f"_sys.path.remove({_TESTS!r})\ndiagram_checks.install()\n"
+)
 KERNEL_REPORT = "\ndiagram_checks.report()\n"
 
 
@@ -139,5 +143,7 @@ def assert_every_diagram_reads(report):
     assert figures, "no diagram was checked: the check did not run in the kernel"
     bad = [dict(figure=n, size=f["size"], **unreadable(f)) for n, f in enumerate(figures) if unreadable(f)]
     pairs = sum(len(f["overlaps"]) for f in figures)
-    assert not bad, (f"{len(bad)} of {len(figures)} diagrams have problems "
-                     f"({pairs} overlapping label pairs):\n" + json.dumps(bad, indent=1)[:6000])
+    assert not bad, (
+        f"{len(bad)} of {len(figures)} diagrams have problems "
+        f"({pairs} overlapping label pairs):\n" + json.dumps(bad, indent=1)[:6000]
+    )

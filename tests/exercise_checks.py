@@ -57,8 +57,11 @@ def assert_requirement_map(requirements, test_module_globals, exercise_module):
             problems.append(f"{label} ({requirement}): the judge never says {words!r}")
         if words not in inspect.getsource(test):
             problems.append(f"{label} ({requirement}): {test_name} does not assert {words!r}")
-    exercises = {name for name, value in vars(judge).items() if name in getattr(judge, "__all__", ())
-                 and type(value).__name__ == "Exercise"}
+    exercises = {
+        name
+        for name, value in vars(judge).items()
+        if name in getattr(judge, "__all__", ()) and type(value).__name__ == "Exercise"
+    }
     missing = exercises - {label for label, *_ in requirements}
     if missing:
         problems.append(f"exercises without a row: {sorted(missing)}")

@@ -39,7 +39,7 @@ GUARD_MARK = "__asynclab_guard__"
 
 # Installed in the kernel before the first cell. Chains to the original hooks so the learner still
 # sees everything; only records. ResourceWarning is ignored by default, so it is switched on.
-GUARD_INSTALL = r'''
+GUARD_INSTALL = r"""
 def _asynclab_install_guard():
     import asyncio, sys, warnings
     from asyncio import base_events
@@ -74,11 +74,11 @@ def _asynclab_install_guard():
     warnings.simplefilter("default", ResourceWarning)
 _asynclab_install_guard()
 del _asynclab_install_guard
-'''
+"""
 
 # Read back after the last cell: collect garbage so unclosed sessions and pending tasks are finalised
 # now (their warnings land in the guard), then report tasks still pending that the notebook started.
-GUARD_REPORT = r'''
+GUARD_REPORT = r"""
 async def _asynclab_guard_report():
     import asyncio, gc, json, sys
     for _ in range(3):
@@ -95,7 +95,7 @@ async def _asynclab_guard_report():
     print("__asynclab_guard__" + json.dumps({"python": version, "problems": problems}))
 await _asynclab_guard_report()
 del _asynclab_guard_report
-'''
+"""
 
 # Lines a kernel may print to its own stderr while shutting down that mean something was left behind.
 SHUTDOWN_PROBLEM = re.compile(
@@ -167,7 +167,7 @@ def problems_in_output(output: dict) -> list[str]:
 def guard_result(text: str) -> dict | None:
     for line in text.splitlines():
         if line.startswith(GUARD_MARK):
-            return json.loads(line[len(GUARD_MARK):])
+            return json.loads(line[len(GUARD_MARK) :])
     return None
 
 
@@ -182,8 +182,10 @@ def shutdown_problems(stderr_text: str) -> list[str]:
 # notebook did, so it is dropped, but only when every frame is in the kernel's own machinery: a frame
 # from anywhere else, or any other error, is still reported.
 TEARDOWN_RACE = "zmq.error.ZMQError: Socket operation on non-socket"
-KERNEL_MACHINERY = re.compile(r'^\s*File "(?:(?:.*[/\\])?(?:zmq|tornado|ipykernel|asyncio)[/\\][^"]*'
-                              r'|[^"]*[/\\]threading\.py)"')
+KERNEL_MACHINERY = re.compile(
+    r'^\s*File "(?:(?:.*[/\\])?(?:zmq|tornado|ipykernel|asyncio)[/\\][^"]*'
+    r'|[^"]*[/\\]threading\.py)"'
+)
 
 
 def without_kernel_teardown_races(text: str) -> str:
@@ -194,9 +196,13 @@ def without_kernel_teardown_races(text: str) -> str:
             end = i + 1
             while end < len(lines) and lines[end][:1].isspace():  # frames and their source lines
                 end += 1
-            frames = [line for line in lines[i + 1:end] if line.lstrip().startswith("File ")]
-            if (end < len(lines) and lines[end] == TEARDOWN_RACE and frames
-                    and all(KERNEL_MACHINERY.match(line) for line in frames)):
+            frames = [line for line in lines[i + 1 : end] if line.lstrip().startswith("File ")]
+            if (
+                end < len(lines)
+                and lines[end] == TEARDOWN_RACE
+                and frames
+                and all(KERNEL_MACHINERY.match(line) for line in frames)
+            ):
                 i = end + 1
                 continue
         kept.append(lines[i])
@@ -206,8 +212,10 @@ def without_kernel_teardown_races(text: str) -> str:
 
 # --- top to bottom in a fresh kernel -------------------------------------------------------------
 
-def run_fresh(path: Path, *, cell_timeout: float = 60, python: str | None = None,
-              extra_setup: str = "", extra_report: str = "") -> RunReport:
+
+def run_fresh(
+    path: Path, *, cell_timeout: float = 60, python: str | None = None, extra_setup: str = "", extra_report: str = ""
+) -> RunReport:
     """Execute every cell in order in a new kernel (like nbclient / "Restart and Run All" step by step).
 
     ``extra_setup`` runs after the guard is installed, before the first cell (e.g. another check to
@@ -218,11 +226,16 @@ def run_fresh(path: Path, *, cell_timeout: float = 60, python: str | None = None
 
     sources = code_cells(path)
     nb = nbformat.v4.new_notebook()
-    nb.cells = ([nbformat.v4.new_code_cell(GUARD_INSTALL + extra_setup)]
-                + [nbformat.v4.new_code_cell(s) for s in sources]
-                + [nbformat.v4.new_code_cell(extra_report + GUARD_REPORT)])
+    nb.cells = (
+        [nbformat.v4.new_code_cell(GUARD_INSTALL + extra_setup)]
+        + [nbformat.v4.new_code_cell(s) for s in sources]
+        + [nbformat.v4.new_code_cell(extra_report + GUARD_REPORT)]
+    )
     client = NotebookClient(
-        nb, timeout=cell_timeout, kernel_name="python3", allow_errors=True,
+        nb,
+        timeout=cell_timeout,
+        kernel_name="python3",
+        allow_errors=True,
         resources={"metadata": {"path": str(path.parent)}},
     )
     if python:  # a kernel on another interpreter (Binder's Python)
@@ -261,6 +274,7 @@ def _seconds_between(a: str, b: str) -> float:
 
     def parse(s):
         return datetime.fromisoformat(s.replace("Z", "+00:00"))
+
     return (parse(b) - parse(a)).total_seconds()
 
 
@@ -270,7 +284,8 @@ def _kernel_manager_for(python: str):
     class OtherPythonKernelManager(AsyncKernelManager):
         def format_kernel_cmd(self, extra_arguments=None):
             cmd = super().format_kernel_cmd(extra_arguments)
-            return [python] + cmd[1:]
+            return [python, *cmd[1:]]
+
     return OtherPythonKernelManager
 
 
@@ -285,6 +300,7 @@ def _read_guard(report: RunReport, text: str) -> None:
 
 # --- Run All through a real Jupyter server -------------------------------------------------------
 
+
 class JupyterServer:
     """A headless Jupyter server on 127.0.0.1 with a random token, rooted at notebooks/.
 
@@ -297,7 +313,7 @@ class JupyterServer:
         self.token = secrets.token_hex(16)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log = tempfile.NamedTemporaryFile(mode="w+", prefix="jupyter-server-", suffix=".log")
+        self.log = tempfile.NamedTemporaryFile(mode="w+", prefix="jupyter-server-", suffix=".log")  # noqa: SIM115 -- open for the server's life
         self.runtime = tempfile.TemporaryDirectory(prefix="jupyter-runtime-")
         self.proc: subprocess.Popen | None = None
 
@@ -306,15 +322,32 @@ class JupyterServer:
         if self.python:  # a kernel spec of that name found first on JUPYTER_PATH wins over the built-in one
             spec = Path(self.runtime.name, "data", "kernels", "python3")
             spec.mkdir(parents=True)
-            (spec / "kernel.json").write_text(json.dumps({
-                "argv": [self.python, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-                "display_name": "Python 3", "language": "python"}))
+            (spec / "kernel.json").write_text(
+                json.dumps(
+                    {
+                        "argv": [self.python, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                        "display_name": "Python 3",
+                        "language": "python",
+                    }
+                )
+            )
             env["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(spec.parents[1]), os.environ.get("JUPYTER_PATH")]))
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root", "--ip=127.0.0.1",
-             f"--port={self.port}", "--port-retries=0", f"--IdentityProvider.token={self.token}",
-             f"--ServerApp.root_dir={self.root}"],
-            stdout=self.log, stderr=subprocess.STDOUT, env=env,
+            [
+                sys.executable,
+                "-m",
+                "jupyter_server",
+                "--no-browser",
+                "--allow-root",
+                "--ip=127.0.0.1",
+                f"--port={self.port}",
+                "--port-retries=0",
+                f"--IdentityProvider.token={self.token}",
+                f"--ServerApp.root_dir={self.root}",
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            env=env,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -366,15 +399,22 @@ async def _run_all_queued(server, path, rounds, bound):
     reports = []
     log_start = len(server.read_log())
     async with aiohttp.ClientSession(server.url, headers=server.headers) as http:
-        async with http.post("/api/sessions", json={
-            "path": relative, "type": "notebook", "name": path.name, "kernel": {"name": "python3"},
-        }) as resp:
+        async with http.post(
+            "/api/sessions",
+            json={
+                "path": relative,
+                "type": "notebook",
+                "name": path.name,
+                "kernel": {"name": "python3"},
+            },
+        ) as resp:
             resp.raise_for_status()
             session = await resp.json()
         kernel_id = session["kernel"]["id"]
         try:
-            async with http.ws_connect(f"/api/kernels/{kernel_id}/channels?session_id={uuid.uuid4().hex}",
-                                       max_msg_size=0) as ws:
+            async with http.ws_connect(
+                f"/api/kernels/{kernel_id}/channels?session_id={uuid.uuid4().hex}", max_msg_size=0
+            ) as ws:
                 guard = await _execute_queued(ws, [GUARD_INSTALL], bound=60)
                 for round_no in range(1, rounds + 1):
                     report = RunReport(path.name, f"Run All queued, round {round_no}")
@@ -403,8 +443,13 @@ KERNEL_DIED = re.compile(r"restarting kernel|kernel \S+ restarted|died|KernelRes
 def _kernel_lines(log: str) -> str:
     # The server's own lines start with "[I 2026-..."; the kernel's with "[IPKernelApp]" (its start-up
     # notice about TCP). Anything else came from a kernel's stderr.
-    return "\n".join(line for line in log.splitlines()
-                     if not re.match(r"^(\[[DIWEC] \d|\[IPKernelApp\] WARNING \| Kernel is running over TCP|\s+Setting websocket)", line))
+    return "\n".join(
+        line
+        for line in log.splitlines()
+        if not re.match(
+            r"^(\[[DIWEC] \d|\[IPKernelApp\] WARNING \| Kernel is running over TCP|\s+Setting websocket)", line
+        )
+    )
 
 
 async def _execute_queued(ws, sources: list[str], *, bound: float) -> list[CellResult]:
@@ -413,13 +458,30 @@ async def _execute_queued(ws, sources: list[str], *, bound: float) -> list[CellR
     for i, source in enumerate(sources):
         msg_id = uuid.uuid4().hex
         cells[msg_id] = CellResult(i, source)
-        await ws.send_json({
-            "header": {"msg_id": msg_id, "msg_type": "execute_request", "session": session,
-                       "username": "asynclab-tests", "version": "5.3", "date": ""},
-            "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
-            "content": {"code": source, "silent": False, "store_history": True,
-                        "user_expressions": {}, "allow_stdin": False, "stop_on_error": True},
-        })
+        await ws.send_json(
+            {
+                "header": {
+                    "msg_id": msg_id,
+                    "msg_type": "execute_request",
+                    "session": session,
+                    "username": "asynclab-tests",
+                    "version": "5.3",
+                    "date": "",
+                },
+                "parent_header": {},
+                "metadata": {},
+                "channel": "shell",
+                "buffers": [],
+                "content": {
+                    "code": source,
+                    "silent": False,
+                    "store_history": True,
+                    "user_expressions": {},
+                    "allow_stdin": False,
+                    "stop_on_error": True,
+                },
+            }
+        )
     started = {}
     waiting = set(cells)
     deadline = time.monotonic() + bound
@@ -429,7 +491,7 @@ async def _execute_queued(ws, sources: list[str], *, bound: float) -> list[CellR
             break
         try:
             msg = await asyncio.wait_for(ws.receive_json(), timeout=remaining)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             break
         parent = msg.get("parent_header", {}).get("msg_id")
         if parent not in cells:

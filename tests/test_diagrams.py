@@ -3,15 +3,12 @@ the layout of compare() and grouped plots never collides, colours survive colour
 
 import asyncio
 
+import diagram_checks
 import numpy as np
 import pytest
-from matplotlib.figure import Figure
-
-import diagram_checks
 from asynclab import Timeline
 from asynclab.timeline import drawing
-
-
+from matplotlib.figure import Figure
 
 # -- the checker itself ---------------------------------------------------------------------
 
@@ -43,6 +40,7 @@ def test_the_checker_finds_a_title_running_into_the_axes_above():
 def timeline_with(requests, phases=1):
     """A timeline whose server lane had ``requests`` requests in flight at once, and whose
     block's lane has ``phases`` nested phases."""
+
     async def main():
         async with Timeline("many at once", show=False) as tl:
             start = tl._started_at
@@ -51,9 +49,15 @@ def timeline_with(requests, phases=1):
             await asyncio.sleep(0.05)
             for span in tl._user_spans:
                 span[4] = start + 0.05
-            tl.add_spans([{"label": f"GET /slow?delay=0.1&n={n}", "start": start + 0.001 * n,
-                           "end": start + 0.04} for n in range(requests)], lane="server")
+            tl.add_spans(
+                [
+                    {"label": f"GET /slow?delay=0.1&n={n}", "start": start + 0.001 * n, "end": start + 0.04}
+                    for n in range(requests)
+                ],
+                lane="server",
+            )
         return tl
+
     return asyncio.run(main())
 
 
@@ -77,24 +81,29 @@ def test_a_label_too_long_for_its_bar_is_shortened_not_spilled():
         async with Timeline(show=False) as tl:
             start = tl._started_at
             await asyncio.sleep(0.01)
-            tl.add_spans([{"label": "a very long label " * 8, "start": start,
-                           "end": start + 0.004},
-                          {"label": "next", "start": start + 0.004, "end": start + 0.008}],
-                         lane="server")
+            tl.add_spans(
+                [
+                    {"label": "a very long label " * 8, "start": start, "end": start + 0.004},
+                    {"label": "next", "start": start + 0.004, "end": start + 0.008},
+                ],
+                lane="server",
+            )
         return tl
+
     figure = asyncio.run(main()).plot()
     found = diagram_checks.problems(figure)
     assert not diagram_checks.unreadable(found), found
     written = [t.get_text() for ax in figure.axes for t in ax.texts]
-    assert any(text.startswith("a very long") and text.endswith(drawing.ELLIPSIS)
-               for text in written), written
+    assert any(text.startswith("a very long") and text.endswith(drawing.ELLIPSIS) for text in written), written
 
 
 def test_compare_and_grouped_plots_keep_titles_legend_and_axes_apart():
     first, second = timeline_with(6, phases=2), timeline_with(2)
-    for figure in (first.compare(second, titles=("six at once", "two at once")),
-                   first.compare(Timeline()),
-                   first.plot(group=lambda lane: "server side" if lane == "server" else "tasks")):
+    for figure in (
+        first.compare(second, titles=("six at once", "two at once")),
+        first.compare(Timeline()),
+        first.plot(group=lambda lane: "server side" if lane == "server" else "tasks"),
+    ):
         found = diagram_checks.problems(figure)
         assert not diagram_checks.unreadable(found), found
         assert len(figure.legends) == 1
@@ -104,12 +113,9 @@ def test_compare_and_grouped_plots_keep_titles_legend_and_axes_apart():
 
 # Machado, Oliveira & Fernandes (2009), severity 1.0, applied to linear RGB.
 DEFICIENCIES = {
-    "protanopia": [[0.152286, 1.052583, -0.204868], [0.114503, 0.786281, 0.099216],
-                   [-0.003882, -0.048116, 1.051998]],
-    "deuteranopia": [[0.367322, 0.860646, -0.227968], [0.280085, 0.672501, 0.047413],
-                     [-0.011820, 0.042940, 0.968881]],
-    "tritanopia": [[1.255528, -0.076749, -0.178779], [-0.078411, 0.930809, 0.147602],
-                   [0.004733, 0.691367, 0.303900]],
+    "protanopia": [[0.152286, 1.052583, -0.204868], [0.114503, 0.786281, 0.099216], [-0.003882, -0.048116, 1.051998]],
+    "deuteranopia": [[0.367322, 0.860646, -0.227968], [0.280085, 0.672501, 0.047413], [-0.011820, 0.042940, 0.968881]],
+    "tritanopia": [[1.255528, -0.076749, -0.178779], [-0.078411, 0.930809, 0.147602], [0.004733, 0.691367, 0.303900]],
 }
 
 
@@ -120,13 +126,13 @@ def linear(rgb):
 
 def lab(linear_rgb):
     """CIELAB (D65) of linear sRGB colours."""
-    xyz = np.clip(linear_rgb, 0, 1) @ np.array([[0.4124, 0.3576, 0.1805],
-                                                [0.2126, 0.7152, 0.0722],
-                                                [0.0193, 0.1192, 0.9505]]).T
+    xyz = (
+        np.clip(linear_rgb, 0, 1)
+        @ np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]).T
+    )
     xyz = xyz / np.array([0.9505, 1.0, 1.089])
     f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16 / 116)
-    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]),
-                     200 * (f[..., 1] - f[..., 2])], axis=-1)
+    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], axis=-1)
 
 
 def closest_pair(colors, deficiency):
@@ -134,8 +140,7 @@ def closest_pair(colors, deficiency):
 
     seen = linear([to_rgb(c) for c in colors]) @ np.array(DEFICIENCIES[deficiency]).T
     points = lab(seen)
-    return min(np.linalg.norm(points[i] - points[j])
-               for i in range(len(points)) for j in range(i + 1, len(points)))
+    return min(np.linalg.norm(points[i] - points[j]) for i in range(len(points)) for j in range(i + 1, len(points)))
 
 
 @pytest.mark.parametrize("deficiency", sorted(DEFICIENCIES))
@@ -153,5 +158,6 @@ def test_running_and_waiting_differ_in_grayscale():
         waiting = drawing._lighter(running, drawing.WAITING_TINT)
         luminance = [lab(linear(c))[0] for c in (running, waiting)]
         assert luminance[1] - luminance[0] > 15, color
+
 
 # Every diagram of every notebook is checked by test_notebooks' fresh-kernel run (diagram_checks).

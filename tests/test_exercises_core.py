@@ -16,7 +16,6 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-
 from asynclab.exercises import Exercise, WatchedAsyncGenerator
 from asynclab.exercises.demo import fake_fetch, q1, q2, q3
 from asynclab.exercises.probes import LoopLagMonitor
@@ -30,6 +29,7 @@ NOTEBOOKS = ROOT / "notebooks"
 
 
 # --- q1: async_range, an async generator ----------------------------------------------------------
+
 
 async def async_range_ok(n, delay):
     for i in range(n):
@@ -156,14 +156,14 @@ def test_async_range_returning_a_list():
 
 
 def test_async_range_coroutine_without_yield():
-    assert_fails(check(q1, async_range_prints),
-                 "`async_range` returns a coroutine", "use `yield` inside it", "async generator")
+    assert_fails(
+        check(q1, async_range_prints), "`async_range` returns a coroutine", "use `yield` inside it", "async generator"
+    )
 
 
 def test_async_range_time_sleep_blocks_the_loop():
     result = check(q1, async_range_time_sleep)
-    assert_fails(result, "event loop was blocked for", "`time.sleep`", "time.sleep(delay)",
-                 "await asyncio.sleep")
+    assert_fails(result, "event loop was blocked for", "`time.sleep`", "time.sleep(delay)", "await asyncio.sleep")
 
 
 def test_async_range_busy_waiting_blocks_the_loop():
@@ -172,8 +172,12 @@ def test_async_range_busy_waiting_blocks_the_loop():
 
 def test_async_range_forgotten_await_is_named_without_a_warning():
     # filterwarnings("error") on this module: a leaked "never awaited" warning would fail the test
-    assert_fails(check(q1, async_range_forgot_await),
-                 "`sleep(...)` was created but never awaited", "asyncio.sleep(delay)", "put `await` in front")
+    assert_fails(
+        check(q1, async_range_forgot_await),
+        "`sleep(...)` was created but never awaited",
+        "asyncio.sleep(delay)",
+        "put `await` in front",
+    )
 
 
 def test_async_range_exception_is_one_line_with_the_learners_line():
@@ -198,11 +202,16 @@ def test_async_range_endless_without_waiting_is_stopped_by_count():
 
 
 def test_async_range_wrong_parameters():
-    assert_fails(check(q1, async_range_one_parameter), "raised TypeError", "takes 1 positional argument",
-                 "parameters in its `def` line")
+    assert_fails(
+        check(q1, async_range_one_parameter),
+        "raised TypeError",
+        "takes 1 positional argument",
+        "parameters in its `def` line",
+    )
 
 
 # --- q2: fetch_all, concurrent requests sharing one session -------------------------------------------
+
 
 async def fetch_all_ok_taskgroup(urls):
     async with aiohttp.ClientSession() as session:
@@ -238,8 +247,7 @@ def fetch_all_sync(urls):
     return [f"<page {url}>" for url in urls]
 
 
-async def fetch_all_stub(urls):
-    ...
+async def fetch_all_stub(urls): ...
 
 
 async def fetch_all_session_closed_too_early(urls):
@@ -287,8 +295,9 @@ def test_fetch_all_with_a_task_group_passes():
 
 def test_fetch_all_sequential_is_judged_by_its_timeline():
     result = check(q2, fetch_all_sequential)
-    assert_fails(result, "Correct result, but your requests ran one after another", "instead of about",
-                 "asyncio.gather")
+    assert_fails(
+        result, "Correct result, but your requests ran one after another", "instead of about", "asyncio.gather"
+    )
     yours, reference = result.timelines
     assert yours.duration > 2 * reference.duration  # 5 x 0.1 s in a row vs. all at once
 
@@ -308,18 +317,30 @@ def test_fetch_all_sequential_figure_compares_both_timelines():
 
 def test_fetch_all_leaked_session_is_closed_and_reported():
     result = check(q2, fetch_all_leaks_session)
-    assert_fails(result, "left an `aiohttp.ClientSession` open", "closed it for you",
-                 "async with aiohttp.ClientSession() as session")
+    assert_fails(
+        result,
+        "left an `aiohttp.ClientSession` open",
+        "closed it for you",
+        "async with aiohttp.ClientSession() as session",
+    )
 
 
 def test_fetch_all_list_of_coroutines_is_a_forgotten_await():
-    assert_fails(check(q2, fetch_all_returns_coroutines),
-                 "list of 5 coroutine objects", "`fake_fetch(...)`", "never ran", "asyncio.gather")
+    assert_fails(
+        check(q2, fetch_all_returns_coroutines),
+        "list of 5 coroutine objects",
+        "`fake_fetch(...)`",
+        "never ran",
+        "asyncio.gather",
+    )
 
 
 def test_fetch_all_using_a_coroutine_as_its_result_points_at_the_missing_await():
-    assert_fails(check(q2, fetch_all_uses_a_coroutine_as_its_result),
-                 "`fake_fetch(...)` was created but never awaited", "page = fake_fetch(session, url)")
+    assert_fails(
+        check(q2, fetch_all_uses_a_coroutine_as_its_result),
+        "`fake_fetch(...)` was created but never awaited",
+        "page = fake_fetch(session, url)",
+    )
 
 
 def test_fetch_all_unawaited_gather_is_a_forgotten_await():
@@ -337,15 +358,19 @@ def test_fetch_all_stub_is_not_answered_yet():
 
 def test_fetch_all_exception_names_type_message_and_line():
     result = check(q2, fetch_all_session_closed_too_early)
-    assert_fails(result, "`fetch_all(urls)` raised RuntimeError: Session is closed",
-                 "used after its `async with` block ended")
+    assert_fails(
+        result, "`fetch_all(urls)` raised RuntimeError: Session is closed", "used after its `async with` block ended"
+    )
     assert "Traceback" not in result.message
 
 
 def test_fetch_all_error_in_a_task_group_is_unwrapped():
     result = check(q2, fetch_all_task_group_after_the_session)
-    assert_fails(result, "raised RuntimeError: Session is closed in one of its tasks, and 4 more failed too",
-                 "async with asyncio.TaskGroup() as group:")
+    assert_fails(
+        result,
+        "raised RuntimeError: Session is closed in one of its tasks, and 4 more failed too",
+        "async with asyncio.TaskGroup() as group:",
+    )
     assert "ExceptionGroup" not in result.message
 
 
@@ -358,6 +383,7 @@ def test_fetch_all_missing_return():
 
 
 # --- q3: stopwatch, an async context manager ---------------------------------------------------------------
+
 
 class StopwatchClass:
     async def __aenter__(self):
@@ -401,11 +427,9 @@ class StopwatchSwallows(StopwatchClass):
 
 
 class StopwatchStub:
-    async def __aenter__(self):
-        ...
+    async def __aenter__(self): ...
 
-    async def __aexit__(self, *exc):
-        ...
+    async def __aexit__(self, *exc): ...
 
 
 class StopwatchTypo(StopwatchClass):
@@ -426,13 +450,13 @@ def test_stopwatch_sync_context_manager():
 
 
 def test_stopwatch_sync_contextmanager_decorator():
-    assert_fails(check(q3, stopwatch_sync_decorated), "regular generator function",
-                 "@contextlib.asynccontextmanager")
+    assert_fails(check(q3, stopwatch_sync_decorated), "regular generator function", "@contextlib.asynccontextmanager")
 
 
 def test_stopwatch_missing_decorator():
-    assert_fails(check(q3, stopwatch_missing_decorator), "async generator function",
-                 "`@contextlib.asynccontextmanager`")
+    assert_fails(
+        check(q3, stopwatch_missing_decorator), "async generator function", "`@contextlib.asynccontextmanager`"
+    )
 
 
 def test_stopwatch_not_set_when_the_block_raises():
@@ -449,11 +473,16 @@ def test_stopwatch_stub_class_is_not_answered_yet():
 
 def test_stopwatch_exception_in_aexit_names_the_learners_line():
     result = check(q3, StopwatchTypo)
-    assert_fails(result, "raised AttributeError", "'StopwatchTypo' object has no attribute 'begin'",
-                 "self.elapsed = time.perf_counter() - self.begin")
+    assert_fails(
+        result,
+        "raised AttributeError",
+        "'StopwatchTypo' object has no attribute 'begin'",
+        "self.elapsed = time.perf_counter() - self.begin",
+    )
 
 
 # --- looking the answer up by name; hints; solution ------------------------------------------------------------
+
 
 def test_check_finds_the_answer_by_name():
     assert_passes(asyncio.run(q1.check(namespace={"async_range": async_range_ok}, show=False)))
@@ -506,6 +535,7 @@ def test_solution_shows_the_reference_source(capsys):
 
 # --- the framework itself -----------------------------------------------------------------------------------------
 
+
 def test_a_bug_in_a_judge_is_reported_not_raised():
     exercise = Exercise("f", expects="async function")
 
@@ -551,13 +581,23 @@ def test_probes_restore_everything_they_patch():
     import warnings
 
     def snapshot():
-        return (time.sleep, aiohttp.ClientSession.__init__, sys.get_coroutine_origin_tracking_depth(),
-                list(warnings.filters), asyncio.get_running_loop().get_task_factory(), asyncio.all_tasks())
+        return (
+            time.sleep,
+            aiohttp.ClientSession.__init__,
+            sys.get_coroutine_origin_tracking_depth(),
+            list(warnings.filters),
+            asyncio.get_running_loop().get_task_factory(),
+            asyncio.all_tasks(),
+        )
 
     async def main():
         before = snapshot()
-        for exercise, answer in [(q1, async_range_time_sleep), (q2, fetch_all_leaks_session),
-                                 (q2, fetch_all_leaves_tasks_running), (q3, StopwatchTypo)]:
+        for exercise, answer in [
+            (q1, async_range_time_sleep),
+            (q2, fetch_all_leaks_session),
+            (q2, fetch_all_leaves_tasks_running),
+            (q3, StopwatchTypo),
+        ]:
             assert not await exercise.check(answer, show=False)
         assert snapshot() == before
 
@@ -566,8 +606,11 @@ def test_probes_restore_everything_they_patch():
 
 def test_checks_run_together_take_turns():
     async def main():
-        return await asyncio.gather(q1.check(async_range_ok, show=False), q2.check(fetch_all_sequential, show=False),
-                                    q3.check(StopwatchClass, show=False))
+        return await asyncio.gather(
+            q1.check(async_range_ok, show=False),
+            q2.check(fetch_all_sequential, show=False),
+            q3.check(StopwatchClass, show=False),
+        )
 
     passed, sequential, stopwatch = asyncio.run(main())
     assert_passes(passed)
@@ -596,8 +639,10 @@ def test_an_exercise_can_judge_that_a_generator_was_closed():
         source = WatchedAsyncGenerator([1, 3, 4, 5, 6], delay=0.01)
         found = await trial.call(first_even, source)
         trial.expect_equal(found, 4, "`first_even(numbers)` returned")
-        trial.expect(source.closed and not source.exhausted,
-                     "`first_even` stopped early but left the generator open: use `contextlib.aclosing`.")
+        trial.expect(
+            source.closed and not source.exhausted,
+            "`first_even` stopped early but left the generator open: use `contextlib.aclosing`.",
+        )
 
     assert_passes(check(exercise, first_even_ok))
     assert_fails(check(exercise, first_even_no_aclosing), "left the generator open")
@@ -688,8 +733,13 @@ LEFTOVERS_SCRIPT = textwrap.dedent("""
 
 
 def test_no_warning_leaks_from_forgotten_awaits_or_sessions():
-    run = subprocess.run([sys.executable, "-W", "error", "-c", LEFTOVERS_SCRIPT],
-                         cwd=NOTEBOOKS, capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-W", "error", "-c", LEFTOVERS_SCRIPT],
+        cwd=NOTEBOOKS,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "['failed', 'failed', 'failed']"
     assert run.stderr == ""
@@ -738,15 +788,20 @@ def test_check_in_a_notebook_kernel_with_a_stub(tmp_path):
     ]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
     nbformat.write(nb, tmp_path / "scratch.ipynb")
-    client = NotebookClient(nb, timeout=60, kernel_name="python3", allow_errors=True,
-                            resources={"metadata": {"path": str(NOTEBOOKS)}})
+    client = NotebookClient(
+        nb, timeout=60, kernel_name="python3", allow_errors=True, resources={"metadata": {"path": str(NOTEBOOKS)}}
+    )
     client.execute()
 
     def text(cell):
         return "".join(o.get("text", "") + o.get("data", {}).get("text/plain", "") for o in cell.outputs)
 
-    errors = [o for cell in nb.cells for o in cell.outputs
-              if o.output_type == "error" or (o.output_type == "stream" and o.name == "stderr")]
+    errors = [
+        o
+        for cell in nb.cells
+        for o in cell.outputs
+        if o.output_type == "error" or (o.output_type == "stream" and o.name == "stderr")
+    ]
     assert errors == [], "no cell errors and nothing on stderr"
     verdict = text(nb.cells[3])
     assert "… Not answered yet:" in verdict and "still the stub" in verdict
@@ -763,6 +818,7 @@ def test_check_in_a_notebook_kernel_with_a_stub(tmp_path):
 
 
 # --- schedule.py: idle slots while work waited ----------------------------------------------------------
+
 
 def test_a_sliding_schedule_leaves_no_slot_idle():
     # Two slots, four jobs ready at 0: each starts the moment a slot frees up.

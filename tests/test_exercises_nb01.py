@@ -14,9 +14,7 @@ from pathlib import Path
 import aiohttp
 import nbformat
 import pytest
-
 from asynclab.exercises.nb01 import q1, q2, q3
-
 from exercise_checks import assert_fails, assert_passes, assert_requirement_map
 from exercise_checks import check as check_quietly
 
@@ -25,6 +23,7 @@ def check(exercise, answer, **options):
     """Run the check with the local services running (q1 needs them)."""
     return check_quietly(exercise, answer, services=True, **options)
 
+
 pytestmark = pytest.mark.filterwarnings("error")
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "01_async_for.ipynb"
@@ -32,12 +31,12 @@ NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "01_async_for.ipy
 
 # --- the stubs shipped in the notebook -------------------------------------------------------------
 
+
 def notebook_stubs(tmp_path):
     """The notebook's exercise cells, imported from a file (as IPython does, so their source is known)."""
     nb = nbformat.read(NOTEBOOK, as_version=4)
     wanted = ("async def all_items(", "class Countdown:", "async def first_n(")
-    sources = [cell.source for cell in nb.cells
-               if cell.cell_type == "code" and cell.source.startswith(wanted)]
+    sources = [cell.source for cell in nb.cells if cell.cell_type == "code" and cell.source.startswith(wanted)]
     assert len(sources) == 3, "each exercise has exactly one answer cell"
     path = tmp_path / "nb01_stubs.py"
     path.write_text("\n\n".join(sources) + "\n")
@@ -70,6 +69,7 @@ def test_hints_and_solutions_are_there(capsys):
 
 
 # --- q1: all_items, an async generator over the paginated API -----------------------------------------
+
 
 def test_q1_reference_passes():
     assert_passes(check(q1, q1.reference))
@@ -104,8 +104,7 @@ async def all_items_new_session_per_page(session, url, per_page=50):
 
 
 def test_q1_a_new_session_per_page_fails():
-    assert_fails(check(q1, all_items_new_session_per_page), "opened 5 connections",
-                 "with the `session` it was given")
+    assert_fails(check(q1, all_items_new_session_per_page), "opened 5 connections", "with the `session` it was given")
 
 
 async def all_items_until_empty_page(session, url, per_page=50):
@@ -121,8 +120,7 @@ async def all_items_until_empty_page(session, url, per_page=50):
 
 
 def test_q1_asking_for_a_page_after_the_last_fails():
-    assert_fails(check(q1, all_items_until_empty_page), "made 6 requests for 5 pages", "page 6",
-                 "data[\"pages\"]")
+    assert_fails(check(q1, all_items_until_empty_page), "made 6 requests for 5 pages", "page 6", 'data["pages"]')
 
 
 async def all_items_fetch_everything_first(session, url, per_page=50):
@@ -138,8 +136,7 @@ async def all_items_fetch_everything_first(session, url, per_page=50):
 
 
 def test_q1_fetching_every_page_before_yielding_fails():
-    assert_fails(check(q1, all_items_fetch_everything_first), "fetched 5 pages",
-                 "as soon as it has arrived")
+    assert_fails(check(q1, all_items_fetch_everything_first), "fetched 5 pages", "as soon as it has arrived")
 
 
 async def all_items_yields_pages(session, url, per_page=50):
@@ -168,8 +165,9 @@ async def all_items_ignores_per_page(session, url, per_page=50):
 
 
 def test_q1_ignoring_per_page_fails():
-    assert_fails(check(q1, all_items_ignores_per_page), "made 24 requests", "5 pages of 50",
-                 "pass `per_page` to the API")
+    assert_fails(
+        check(q1, all_items_ignores_per_page), "made 24 requests", "5 pages of 50", "pass `per_page` to the API"
+    )
 
 
 async def all_items_forgets_next_page(session, url, per_page=50):
@@ -210,6 +208,7 @@ def test_q1_a_forgotten_await_fails():
 
 
 # --- q2: Countdown, a class-based async iterator ---------------------------------------------------------
+
 
 def test_q2_reference_passes():
     assert_passes(check(q2, q2.reference))
@@ -358,6 +357,7 @@ def test_q2_never_stopping_fails():
 
 # --- q3: first_n, stopping early and closing the generator ------------------------------------------------
 
+
 def test_q3_reference_passes():
     assert_passes(check(q3, q3.reference))
 
@@ -460,6 +460,7 @@ def test_q3_a_missing_return_fails():
 
 # --- answers that break one requirement each (see REQUIREMENTS at the end) -------------------------------
 
+
 async def all_items_own_session(session, url, per_page=50):
     async with aiohttp.ClientSession() as own_session:  # one session of its own: one connection, not `session`
         page, pages = 1, 1
@@ -507,31 +508,58 @@ def test_q3_a_shorter_source_must_give_all_its_items():
 REQUIREMENTS = [
     ("q1", "an async generator", "regular generator", "test_q1_a_plain_generator_fails"),
     ("q1", "yields items one at a time, not pages", "one at a time", "test_q1_yielding_whole_pages_fails"),
-    ("q1", "use the `session` it is given (over one connection)", "with the `session` it was given",
-     "test_q1_a_new_session_per_page_fails"),
-    ("q1", "... for every request, no session of its own", "of them with the `session` it was given",
-     "test_q1_a_session_of_its_own_fails"),
-    ("q1", "ask for page=1, 2, ... with `per_page` items", "pass `per_page` to the API",
-     "test_q1_ignoring_per_page_fails"),
-    ("q1", "yield a page's items before fetching the next", "as soon as it has arrived",
-     "test_q1_fetching_every_page_before_yielding_fails"),
+    (
+        "q1",
+        "use the `session` it is given (over one connection)",
+        "with the `session` it was given",
+        "test_q1_a_new_session_per_page_fails",
+    ),
+    (
+        "q1",
+        "... for every request, no session of its own",
+        "of them with the `session` it was given",
+        "test_q1_a_session_of_its_own_fails",
+    ),
+    (
+        "q1",
+        "ask for page=1, 2, ... with `per_page` items",
+        "pass `per_page` to the API",
+        "test_q1_ignoring_per_page_fails",
+    ),
+    (
+        "q1",
+        "yield a page's items before fetching the next",
+        "as soon as it has arrived",
+        "test_q1_fetching_every_page_before_yielding_fails",
+    ),
     ("q1", "stop after the last page", "requests for", "test_q1_asking_for_a_page_after_the_last_fails"),
     ("q1", "... and move on to the next page", "stop condition", "test_q1_never_moving_to_the_next_page_fails"),
     ("q2", "yields 3, 2, 1", "expected", "test_q2_off_by_one_fails"),
     ("q2", "waits `delay` before each number", "await asyncio.sleep(self.delay)", "test_q2_not_waiting_fails"),
     ("q2", "... without blocking the loop", "event loop was blocked", "test_q2_time_sleep_fails"),
     ("q2", "by hand: a class", "is a function", "test_q2_an_async_generator_function_fails"),
-    ("q2", "by hand: `__anext__`, not an async generator inside", "has no `__anext__` method",
-     "test_q2_a_class_around_an_async_generator_fails"),
+    (
+        "q2",
+        "by hand: `__anext__`, not an async generator inside",
+        "has no `__anext__` method",
+        "test_q2_a_class_around_an_async_generator_fails",
+    ),
     ("q2", "by hand: a plain `__aiter__`", "must be a plain `def`", "test_q2_an_async_aiter_fails"),
     ("q2", "ends (StopAsyncIteration)", "raise StopAsyncIteration", "test_q2_raising_stop_iteration_fails"),
     ("q3", "returns the first `n` items", "read all 10 items", "test_q3_reading_everything_fails"),
-    ("q3", "... or all of them if it has fewer", "`first_n(source, 5)`",
-     "test_q3_a_shorter_source_must_give_all_its_items"),
-    ("q3", "cleanup has run when it returns, in your task", "contextlib.aclosing(source)",
-     "test_q3_breaking_without_closing_fails"),
-    ("q3", "don't read more items than you need", "right after appending",
-     "test_q3_reading_one_item_too_many_fails"),
+    (
+        "q3",
+        "... or all of them if it has fewer",
+        "`first_n(source, 5)`",
+        "test_q3_a_shorter_source_must_give_all_its_items",
+    ),
+    (
+        "q3",
+        "cleanup has run when it returns, in your task",
+        "contextlib.aclosing(source)",
+        "test_q3_breaking_without_closing_fails",
+    ),
+    ("q3", "don't read more items than you need", "right after appending", "test_q3_reading_one_item_too_many_fails"),
     ("q3", "... none at all for n = 0", "`first_n(source, 0)` returned", "test_q3_n_zero_fails"),
     ("q3", "an async function that returns a list", "Is a `return` missing?", "test_q3_a_missing_return_fails"),
 ]

@@ -8,7 +8,6 @@ Learner answers are written below as they would be in a notebook cell. Checks ru
 import asyncio
 
 import pytest
-
 from asynclab.exercises.nb02 import Q1_URLS, download, number_stream, q1, q2, q3, url_stream
 from exercise_checks import assert_fails, assert_requirement_map, check
 
@@ -27,9 +26,10 @@ def test_the_helpers_work_on_their_own():
 
 # --- q1: fetch_in_order ----------------------------------------------------------------------------
 
+
 async def fetch_in_order_stub(urls):
     """Download every URL at the same time; return the pages in the order of `urls`."""
-    ...  # YOUR CODE HERE
+    # YOUR CODE HERE
 
 
 async def fetch_in_order_taskgroup(urls):
@@ -86,9 +86,10 @@ def test_q1_forgotten_awaits():
 
 # --- q2: even_items ------------------------------------------------------------------------------------
 
+
 async def even_items_stub(stream):
     """Return a list of the even numbers `stream` hands out, with one async comprehension."""
-    ...  # YOUR CODE HERE
+    # YOUR CODE HERE
 
 
 async def even_items_with_loop(stream):
@@ -156,6 +157,7 @@ def test_q2_plain_def():
 
 
 # --- q3: download_stream --------------------------------------------------------------------------------
+
 
 async def download_stream_stub(urls, limit):
     """Download each URL of the async stream `urls`, at most `limit` at a time; pages in stream order."""
@@ -236,14 +238,15 @@ def test_q3_stub_is_not_answered_yet():
 
 def test_q3_sequential_is_called_sequential():
     result = check(q3, download_stream_sequential)
-    assert_fails(result, "Correct result, but your downloads with `limit=3` ran one after another",
-                 "Semaphore(3)")
+    assert_fails(result, "Correct result, but your downloads with `limit=3` ran one after another", "Semaphore(3)")
     assert result.timelines is not None
 
 
 def test_q3_unbounded_is_too_many_at_once():
-    assert_fails(check(q3, download_stream_unbounded), "8 of your downloads with `limit=3` ran at the "
-                                                       "same time; at most 3 should")
+    assert_fails(
+        check(q3, download_stream_unbounded),
+        "8 of your downloads with `limit=3` ran at the same time; at most 3 should",
+    )
     assert_fails(check(q3, download_stream_semaphore_per_task), "at most 3 should", "one shared")
 
 
@@ -252,11 +255,15 @@ def test_q3_completion_order_is_the_wrong_order():
 
 
 def test_q3_a_hardcoded_limit_fails_with_limit_two():
-    assert_fails(check(q3, download_stream_hardcoded_three), "3 of your downloads with `limit=2` ran at the same time",
-                 "at most 2 should")
+    assert_fails(
+        check(q3, download_stream_hardcoded_three),
+        "3 of your downloads with `limit=2` ran at the same time",
+        "at most 2 should",
+    )
 
 
 # --- answers that break one requirement each (see REQUIREMENTS at the end) -------------------------------
+
 
 async def fetch_in_order_from_wait(urls):
     if not urls:
@@ -370,15 +377,15 @@ def test_q3_acquiring_before_each_task_passes():
 
 def test_q3_batches_leave_slots_idle():
     result = check(q3, download_stream_batches)
-    assert_fails(result, "never more than 3 at once", "ran in batches of 3", "idle slots",
-                 "one shared `asyncio.Semaphore(3)`")
+    assert_fails(
+        result, "never more than 3 at once", "ran in batches of 3", "idle slots", "one shared `asyncio.Semaphore(3)`"
+    )
     assert result.timelines is not None
 
 
 def test_q3_reading_the_whole_stream_first():
     result = check(q3, download_stream_reads_first)
-    assert_fails(result, "no download started until the stream had handed out every URL",
-                 "inside the `async for`")
+    assert_fails(result, "no download started until the stream had handed out every URL", "inside the `async for`")
     assert result.timelines is not None
 
 
@@ -395,33 +402,72 @@ def test_q3_each_url_downloaded_once():
 # Each requirement of a prompt or sentence of a success message -> the judge's words for a
 # breach (in nb02.py or trial.py) -> the test whose answer breaks it and asserts those words.
 REQUIREMENTS = [
-    ("q1", "download every URL at the same time", "ran one after another",
-     "test_q1_sequential_comprehension_is_called_sequential"),
-    ("q1", "return the pages in the order of `urls`", "wrong order",
-     "test_q1_as_completed_gives_the_wrong_order"),
-    ("q1", "no reason the judge did not see: a set has no order", "a set",
-     "test_q1_a_wrong_order_is_called_finishing_order_only_when_it_is"),
+    (
+        "q1",
+        "download every URL at the same time",
+        "ran one after another",
+        "test_q1_sequential_comprehension_is_called_sequential",
+    ),
+    ("q1", "return the pages in the order of `urls`", "wrong order", "test_q1_as_completed_gives_the_wrong_order"),
+    (
+        "q1",
+        "no reason the judge did not see: a set has no order",
+        "a set",
+        "test_q1_a_wrong_order_is_called_finishing_order_only_when_it_is",
+    ),
     ("q1", "an async function returning the pages (await)", "unfinished", "test_q1_forgotten_awaits"),
     ("q2", "the even numbers of the stream", "expected", "test_q2_wrong_values"),
-    ("q2", "using an async comprehension", "without an async comprehension",
-     "test_q2_loop_is_correct_but_not_a_comprehension"),
-    ("q2", "one comprehension that also filters", "the filtering happens outside the async comprehension",
-     "test_q2_one_comprehension_must_do_it_all"),
+    (
+        "q2",
+        "using an async comprehension",
+        "without an async comprehension",
+        "test_q2_loop_is_correct_but_not_a_comprehension",
+    ),
+    (
+        "q2",
+        "one comprehension that also filters",
+        "the filtering happens outside the async comprehension",
+        "test_q2_one_comprehension_must_do_it_all",
+    ),
     ("q2", "return a list", "returned an async generator", "test_q2_parentheses_make_an_async_generator"),
     ("q3", "download each URL", "exactly once per URL", "test_q3_each_url_downloaded_once"),
     ("q3", "at most `limit` downloads at once", "same time; at most", "test_q3_unbounded_is_too_many_at_once"),
-    ("q3", "at most `limit`, whatever `limit` is", "ran at the same time",
-     "test_q3_a_hardcoded_limit_fails_with_limit_two"),
-    ("q3", "`limit` running whenever there is enough work: not one at a time", "ran one after another",
-     "test_q3_sequential_is_called_sequential"),
-    ("q3", "`limit` running whenever there is enough work: no batches", "ran in batches of",
-     "test_q3_batches_leave_slots_idle"),
-    ("q3", "`limit` running whenever there is enough work: no idle slot", "slots stayed free while",
-     "test_q3_a_slot_held_idle_is_not_called_a_batch"),
-    ("q3", "each download starts as soon as its URL has arrived", "started until the stream had handed out every URL",
-     "test_q3_reading_the_whole_stream_first"),
-    ("q3", "pages in the order the stream handed out the URLs", "wrong order",
-     "test_q3_completion_order_is_the_wrong_order"),
+    (
+        "q3",
+        "at most `limit`, whatever `limit` is",
+        "ran at the same time",
+        "test_q3_a_hardcoded_limit_fails_with_limit_two",
+    ),
+    (
+        "q3",
+        "`limit` running whenever there is enough work: not one at a time",
+        "ran one after another",
+        "test_q3_sequential_is_called_sequential",
+    ),
+    (
+        "q3",
+        "`limit` running whenever there is enough work: no batches",
+        "ran in batches of",
+        "test_q3_batches_leave_slots_idle",
+    ),
+    (
+        "q3",
+        "`limit` running whenever there is enough work: no idle slot",
+        "slots stayed free while",
+        "test_q3_a_slot_held_idle_is_not_called_a_batch",
+    ),
+    (
+        "q3",
+        "each download starts as soon as its URL has arrived",
+        "started until the stream had handed out every URL",
+        "test_q3_reading_the_whole_stream_first",
+    ),
+    (
+        "q3",
+        "pages in the order the stream handed out the URLs",
+        "wrong order",
+        "test_q3_completion_order_is_the_wrong_order",
+    ),
 ]
 
 

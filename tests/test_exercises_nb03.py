@@ -6,7 +6,6 @@ import contextlib
 import time
 
 import pytest
-
 from asynclab.exercises.nb03 import URLS, q1, q2, q3, q4
 from exercise_checks import assert_fails, assert_passes, assert_requirement_map, check
 
@@ -14,6 +13,7 @@ pytestmark = pytest.mark.filterwarnings("error")
 
 
 # --- q1: timed(label, log) ------------------------------------------------------------------------------
+
 
 class TimedClass:
     def __init__(self, label, log):
@@ -96,8 +96,7 @@ def test_timed_stub_is_not_answered():
 
 
 def test_timed_without_finally_loses_the_failing_block():
-    assert_fails(check(q1, timed_without_finally), "When the block raised ValueError, `log` is still empty",
-                 "finally:")
+    assert_fails(check(q1, timed_without_finally), "When the block raised ValueError, `log` is still empty", "finally:")
 
 
 def test_timed_swallowing_the_exception():
@@ -105,8 +104,9 @@ def test_timed_swallowing_the_exception():
 
 
 def test_timed_catching_exception_misses_cancellation():
-    assert_fails(check(q1, timed_except_exception), "When the block was cancelled, nothing was appended",
-                 "not an `Exception`")
+    assert_fails(
+        check(q1, timed_except_exception), "When the block was cancelled, nothing was appended", "not an `Exception`"
+    )
 
 
 def test_timed_appending_at_entry():
@@ -123,6 +123,7 @@ def test_timed_regular_context_manager():
 
 # --- q2: fetch_all_limited(fetch, urls, limit) -------------------------------------------------------------
 
+
 async def limited_taskgroup(fetch, urls, limit):
     semaphore = asyncio.Semaphore(limit)
 
@@ -137,7 +138,6 @@ async def limited_taskgroup(fetch, urls, limit):
 
 async def limited_stub(fetch, urls, limit):
     """Fetch every URL, at most `limit` at a time."""
-    ...
 
 
 async def limited_without_semaphore(fetch, urls, limit):
@@ -187,8 +187,9 @@ def test_limited_stub_is_not_answered():
 
 def test_limited_without_semaphore():
     result = check(q2, limited_without_semaphore)
-    assert_fails(result, "10 of your calls of `fetch` ran at the same time; at most 3 should",
-                 "one `asyncio.Semaphore(limit)`")
+    assert_fails(
+        result, "10 of your calls of `fetch` ran at the same time; at most 3 should", "one `asyncio.Semaphore(limit)`"
+    )
     assert result.timelines is not None  # the learner's diagram beside the reference one
 
 
@@ -209,6 +210,7 @@ def test_limited_forgotten_await():
 
 
 # --- q3: atomic(db) -----------------------------------------------------------------------------------------
+
 
 class AtomicClass:
     def __init__(self, db):
@@ -275,13 +277,15 @@ def test_atomic_reference_and_a_class_pass():
 
 
 def test_atomic_without_rollback_leaves_the_transaction_open():
-    assert_fails(check(q3, atomic_without_rollback), "After a block that raised IntegrityError",
-                 "still open", "ROLLBACK")
+    assert_fails(
+        check(q3, atomic_without_rollback), "After a block that raised IntegrityError", "still open", "ROLLBACK"
+    )
 
 
 def test_atomic_catching_exception_misses_cancellation():
-    assert_fails(check(q3, atomic_except_exception), "cancelled inside the block, the transaction stayed open",
-                 "BaseException")
+    assert_fails(
+        check(q3, atomic_except_exception), "cancelled inside the block, the transaction stayed open", "BaseException"
+    )
 
 
 def test_atomic_commit_in_finally_keeps_the_failed_changes():
@@ -299,15 +303,13 @@ def test_atomic_without_begin():
 
 # --- q4: Borrow(pool) ----------------------------------------------------------------------------------------
 
+
 class BorrowStub:
-    def __init__(self, pool):
-        ...
+    def __init__(self, pool): ...
 
-    async def __aenter__(self):
-        ...
+    async def __aenter__(self): ...
 
-    async def __aexit__(self, exc_type, exc, tb):
-        ...
+    async def __aexit__(self, exc_type, exc, tb): ...
 
 
 class BorrowOnlyOnSuccess:
@@ -380,8 +382,9 @@ def test_borrow_stub_is_not_answered():
 
 
 def test_borrow_releasing_only_on_success():
-    assert_fails(check(q4, BorrowOnlyOnSuccess), "After a block that raised KeyError",
-                 "not given back", "whatever `exc_type` is")
+    assert_fails(
+        check(q4, BorrowOnlyOnSuccess), "After a block that raised KeyError", "not given back", "whatever `exc_type` is"
+    )
 
 
 def test_borrow_suppressing_exceptions():
@@ -402,6 +405,7 @@ def test_borrow_taking_in_init():
 
 # --- answers that break one requirement each (see REQUIREMENTS at the end) -------------------------------
 
+
 @contextlib.asynccontextmanager
 async def timed_swallowing_cancellation(label, log):
     start = time.perf_counter()
@@ -414,14 +418,15 @@ async def timed_swallowing_cancellation(label, log):
 
 
 def test_timed_swallowing_cancellation():
-    assert_fails(check(q1, timed_swallowing_cancellation), "When the block was cancelled",
-                 "swallowed the `CancelledError`")
+    assert_fails(
+        check(q1, timed_swallowing_cancellation), "When the block was cancelled", "swallowed the `CancelledError`"
+    )
 
 
 async def limited_in_batches(fetch, urls, limit):
     pages = []
     for i in range(0, len(urls), limit):
-        pages += await asyncio.gather(*(fetch(url) for url in urls[i:i + limit]))
+        pages += await asyncio.gather(*(fetch(url) for url in urls[i : i + limit]))
     return pages
 
 
@@ -440,8 +445,13 @@ async def limited_from_a_set(fetch, urls, limit):
 
 def test_limited_in_batches_leaves_calls_waiting():
     result = check(q2, limited_in_batches)
-    assert_fails(result, "never more than 3 at once", "ran in batches of 3", "idle slots",
-                 "a new call starts as soon as one ends")
+    assert_fails(
+        result,
+        "never more than 3 at once",
+        "ran in batches of 3",
+        "idle slots",
+        "a new call starts as soon as one ends",
+    )
     assert result.timelines is not None
 
 
@@ -469,8 +479,11 @@ async def atomic_swallowing_cancellation(db):
 
 
 def test_atomic_swallowing_cancellation():
-    assert_fails(check(q3, atomic_swallowing_cancellation), "When the task was cancelled inside the block",
-                 "swallowed the `CancelledError`")
+    assert_fails(
+        check(q3, atomic_swallowing_cancellation),
+        "When the task was cancelled inside the block",
+        "swallowed the `CancelledError`",
+    )
 
 
 class BorrowSwallowingCancellation:
@@ -500,52 +513,101 @@ class BorrowReleasingOnExceptionsOnly:
 
 
 def test_borrow_not_giving_back_on_cancellation():
-    assert_fails(check(q4, BorrowReleasingOnExceptionsOnly), "After the task was cancelled inside the block",
-                 "not given back")
+    assert_fails(
+        check(q4, BorrowReleasingOnExceptionsOnly), "After the task was cancelled inside the block", "not given back"
+    )
 
 
 def test_borrow_swallowing_cancellation():
-    assert_fails(check(q4, BorrowSwallowingCancellation), "When the task was cancelled inside the block",
-                 "swallowed the `CancelledError`")
+    assert_fails(
+        check(q4, BorrowSwallowingCancellation),
+        "When the task was cancelled inside the block",
+        "swallowed the `CancelledError`",
+    )
 
 
 # Each requirement of a prompt or sentence of a success message -> the judge's words for a
 # breach (in nb03.py or the shared trial.py) -> the test whose answer breaks it and asserts those words.
 REQUIREMENTS = [
     ("q1", "an async context manager", "asynccontextmanager", "test_timed_regular_context_manager"),
-    ("q1", "appends (label, seconds) when the block ends", "already had an entry inside the block",
-     "test_timed_appending_at_entry"),
+    (
+        "q1",
+        "appends (label, seconds) when the block ends",
+        "already had an entry inside the block",
+        "test_timed_appending_at_entry",
+    ),
     ("q1", "measures how long its block takes, in seconds", "Measure in", "test_timed_in_milliseconds"),
-    ("q1", "records the time even when the block raises", "is still empty",
-     "test_timed_without_finally_loses_the_failing_block"),
+    (
+        "q1",
+        "records the time even when the block raises",
+        "is still empty",
+        "test_timed_without_finally_loses_the_failing_block",
+    ),
     ("q1", "... or is cancelled", "nothing was appended", "test_timed_catching_exception_misses_cancellation"),
     ("q1", "lets the exception go on", "swallowed the ValueError", "test_timed_swallowing_the_exception"),
-    ("q1", "lets the cancellation go on (hides no error)", "swallowed the `CancelledError`",
-     "test_timed_swallowing_cancellation"),
+    (
+        "q1",
+        "lets the cancellation go on (hides no error)",
+        "swallowed the `CancelledError`",
+        "test_timed_swallowing_cancellation",
+    ),
     ("q2", "at most `limit` calls in progress", "same time; at most", "test_limited_without_semaphore"),
     ("q2", "... with one shared semaphore", "limits nothing", "test_limited_semaphore_created_per_call"),
-    ("q2", "`limit` of them whenever enough are waiting: not one at a time", "ran one after another",
-     "test_limited_sequential"),
-    ("q2", "`limit` of them whenever enough are waiting: no batches", "ran in batches of",
-     "test_limited_in_batches_leaves_calls_waiting"),
-    ("q2", "results in the order of `urls`", "in the order the calls finished",
-     "test_limited_results_in_finishing_order"),
-    ("q2", "no reason the judge did not see: a set has no order", "returned the pages",
-     "test_limited_order_of_a_set_is_not_called_finishing_order"),
+    (
+        "q2",
+        "`limit` of them whenever enough are waiting: not one at a time",
+        "ran one after another",
+        "test_limited_sequential",
+    ),
+    (
+        "q2",
+        "`limit` of them whenever enough are waiting: no batches",
+        "ran in batches of",
+        "test_limited_in_batches_leaves_calls_waiting",
+    ),
+    (
+        "q2",
+        "results in the order of `urls`",
+        "in the order the calls finished",
+        "test_limited_results_in_finishing_order",
+    ),
+    (
+        "q2",
+        "no reason the judge did not see: a set has no order",
+        "returned the pages",
+        "test_limited_order_of_a_set_is_not_called_finishing_order",
+    ),
     ("q2", "returns the results (await)", "unfinished", "test_limited_forgotten_await"),
     ("q3", "BEGIN when the block starts", "there was no transaction", "test_atomic_without_begin"),
     ("q3", "ROLLBACK when it raises", "still open", "test_atomic_without_rollback_leaves_the_transaction_open"),
-    ("q3", "... and no COMMIT of a failed block", "Roll back", "test_atomic_commit_in_finally_keeps_the_failed_changes"),
-    ("q3", "ROLLBACK when it is cancelled", "the transaction stayed open",
-     "test_atomic_catching_exception_misses_cancellation"),
+    (
+        "q3",
+        "... and no COMMIT of a failed block",
+        "Roll back",
+        "test_atomic_commit_in_finally_keeps_the_failed_changes",
+    ),
+    (
+        "q3",
+        "ROLLBACK when it is cancelled",
+        "the transaction stayed open",
+        "test_atomic_catching_exception_misses_cancellation",
+    ),
     ("q3", "the exception goes on to the caller", "swallowed the IntegrityError", "test_atomic_swallowing_the_error"),
     ("q3", "the cancellation goes on too", "swallowed the `CancelledError`", "test_atomic_swallowing_cancellation"),
-    ("q4", "takes the connection in `__aenter__`, with await", "took a connection already",
-     "test_borrow_taking_in_init"),
+    (
+        "q4",
+        "takes the connection in `__aenter__`, with await",
+        "took a connection already",
+        "test_borrow_taking_in_init",
+    ),
     ("q4", "hands the connection to the block as `conn`", "not the `Borrow` object", "test_borrow_returning_itself"),
     ("q4", "always gives it back: after an error", "whatever `exc_type` is", "test_borrow_releasing_only_on_success"),
-    ("q4", "... and after a cancellation", "After the task was cancelled inside the block",
-     "test_borrow_not_giving_back_on_cancellation"),
+    (
+        "q4",
+        "... and after a cancellation",
+        "After the task was cancelled inside the block",
+        "test_borrow_not_giving_back_on_cancellation",
+    ),
     ("q4", "must not hide exceptions", "swallowed the KeyError", "test_borrow_suppressing_exceptions"),
     ("q4", "... nor the cancellation", "swallowed the `CancelledError`", "test_borrow_swallowing_cancellation"),
     ("q4", "an async context manager (a class)", "regular context manager", "test_borrow_regular_context_manager"),

@@ -7,7 +7,6 @@ import contextlib
 
 import aiohttp
 import pytest
-
 from asynclab.exercises.nb04 import q1, q2, q3
 from exercise_checks import assert_fails, assert_passes, assert_requirement_map, check
 
@@ -16,10 +15,11 @@ pytestmark = pytest.mark.filterwarnings("error")
 
 # --- q1: borrow(queue, timeout) --------------------------------------------------------------------------
 
+
 @contextlib.asynccontextmanager
 async def borrow_stub(queue, timeout):
     """Lend a resource from `queue`, waiting at most `timeout` seconds for one; always give it back."""
-    ...  # YOUR CODE HERE
+    # YOUR CODE HERE
     yield
 
 
@@ -123,13 +123,11 @@ def test_q1_correct_answers_pass(answer):
 
 
 def test_q1_without_a_timeout_waits_forever():
-    assert_fails(check(q1, borrow_without_timeout), "still waiting after 1.5 s",
-                 "asyncio.timeout(timeout)")
+    assert_fails(check(q1, borrow_without_timeout), "still waiting after 1.5 s", "asyncio.timeout(timeout)")
 
 
 def test_q1_timeout_around_the_yield_cuts_the_work_short():
-    assert_fails(check(q1, borrow_timeout_around_yield), "raised TimeoutError in a block",
-                 "not around the `yield`")
+    assert_fails(check(q1, borrow_timeout_around_yield), "raised TimeoutError in a block", "not around the `yield`")
 
 
 def test_q1_get_nowait_does_not_wait():
@@ -141,8 +139,7 @@ def test_q1_polling_lends_late():
 
 
 def test_q1_without_finally_loses_the_resource_on_an_error():
-    assert_fails(check(q1, borrow_without_finally), "After the block raised ValueError",
-                 "in `finally:`")
+    assert_fails(check(q1, borrow_without_finally), "After the block raised ValueError", "in `finally:`")
 
 
 def test_q1_except_exception_loses_the_resource_on_cancellation():
@@ -155,10 +152,11 @@ def test_q1_resource_must_leave_the_queue_while_lent():
 
 # --- q2: session_pool(size) -----------------------------------------------------------------------------
 
+
 @contextlib.asynccontextmanager
 async def session_pool_stub(size):
     """An asyncio.Queue of `size` open ClientSessions; every one of them closed at the end."""
-    ...  # YOUR CODE HERE
+    # YOUR CODE HERE
     yield
 
 
@@ -234,18 +232,21 @@ def test_q2_correct_answers_pass(answer):
 
 
 def test_q2_sessions_never_closed():
-    assert_fails(check(q2, session_pool_never_closed), "After the `async with session_pool(3)` block",
-                 "3 of the 3 sessions were still open")
+    assert_fails(
+        check(q2, session_pool_never_closed),
+        "After the `async with session_pool(3)` block",
+        "3 of the 3 sessions were still open",
+    )
 
 
 def test_q2_without_finally_leaks_on_an_error():
-    assert_fails(check(q2, session_pool_without_finally), "When the block raised ValueError",
-                 "in `finally:`")
+    assert_fails(check(q2, session_pool_without_finally), "When the block raised ValueError", "in `finally:`")
 
 
 def test_q2_closing_only_the_queue_misses_a_lent_session():
-    assert_fails(check(q2, session_pool_closes_the_queue_only), "lent out when the block ended",
-                 "Keep a list of every session")
+    assert_fails(
+        check(q2, session_pool_closes_the_queue_only), "lent out when the block ended", "Keep a list of every session"
+    )
 
 
 def test_q2_one_session_repeated():
@@ -258,10 +259,11 @@ def test_q2_a_list_instead_of_a_queue():
 
 # --- q3: borrow_healthy(queue, connect, is_healthy) ------------------------------------------------------
 
+
 @contextlib.asynccontextmanager
 async def borrow_healthy_stub(queue, connect, is_healthy):
     """Lend a connection from `queue`, replacing a broken one with `await connect()`."""
-    ...  # YOUR CODE HERE
+    # YOUR CODE HERE
     yield
 
 
@@ -340,8 +342,7 @@ def test_q3_reference_passes():
 
 
 def test_q3_unchecked_lends_the_broken_connection():
-    assert_fails(check(q3, borrow_healthy_unchecked), "lent the broken connection",
-                 "await is_healthy(conn)")
+    assert_fails(check(q3, borrow_healthy_unchecked), "lent the broken connection", "await is_healthy(conn)")
 
 
 def test_q3_replacing_without_closing():
@@ -349,8 +350,7 @@ def test_q3_replacing_without_closing():
 
 
 def test_q3_giving_back_the_broken_connection():
-    assert_fails(check(q3, borrow_healthy_gives_back_the_broken_one),
-                 "The broken connection went back into the queue")
+    assert_fails(check(q3, borrow_healthy_gives_back_the_broken_one), "The broken connection went back into the queue")
 
 
 def test_q3_replacing_a_healthy_connection():
@@ -362,11 +362,11 @@ def test_q3_forgotten_await_on_connect():
 
 
 def test_q3_without_finally_loses_the_connection_on_an_error():
-    assert_fails(check(q3, borrow_healthy_no_finally), "After the block raised ValueError",
-                 "in `finally:`")
+    assert_fails(check(q3, borrow_healthy_no_finally), "After the block raised ValueError", "in `finally:`")
 
 
 # --- answers that break one requirement each (see REQUIREMENTS at the end) -------------------------------
+
 
 @contextlib.asynccontextmanager
 async def borrow_swallowing_cancellation(queue, timeout):
@@ -381,8 +381,11 @@ async def borrow_swallowing_cancellation(queue, timeout):
 
 
 def test_q1_swallowing_cancellation():
-    assert_fails(check(q1, borrow_swallowing_cancellation), "When the task holding the resource was cancelled",
-                 "swallowed the `CancelledError`")
+    assert_fails(
+        check(q1, borrow_swallowing_cancellation),
+        "When the task holding the resource was cancelled",
+        "swallowed the `CancelledError`",
+    )
 
 
 @contextlib.asynccontextmanager
@@ -405,33 +408,69 @@ def test_q3_giving_back_with_an_await():
 # breach (in nb04.py or the shared trial.py) -> the test whose answer breaks it and asserts those words.
 REQUIREMENTS = [
     ("q1", "lends a resource from the queue", "still in the queue", "test_q1_resource_must_leave_the_queue_while_lent"),
-    ("q1", "waits at most `timeout` s, then TimeoutError", "asyncio.timeout(timeout)",
-     "test_q1_without_a_timeout_waits_forever"),
+    (
+        "q1",
+        "waits at most `timeout` s, then TimeoutError",
+        "asyncio.timeout(timeout)",
+        "test_q1_without_a_timeout_waits_forever",
+    ),
     ("q1", "... really waits for one", "raised QueueEmpty", "test_q1_get_nowait_does_not_wait"),
     ("q1", "... and lends one as soon as it comes back", "instead of sleeping first", "test_q1_polling_lends_late"),
-    ("q1", "the timeout covers only the wait, not the block", "not around the `yield`",
-     "test_q1_timeout_around_the_yield_cuts_the_work_short"),
-    ("q1", "gives the resource back when the block raises", "in `finally:`",
-     "test_q1_without_finally_loses_the_resource_on_an_error"),
-    ("q1", "... or the task is cancelled", "not in `except Exception:`",
-     "test_q1_except_exception_loses_the_resource_on_cancellation"),
+    (
+        "q1",
+        "the timeout covers only the wait, not the block",
+        "not around the `yield`",
+        "test_q1_timeout_around_the_yield_cuts_the_work_short",
+    ),
+    (
+        "q1",
+        "gives the resource back when the block raises",
+        "in `finally:`",
+        "test_q1_without_finally_loses_the_resource_on_an_error",
+    ),
+    (
+        "q1",
+        "... or the task is cancelled",
+        "not in `except Exception:`",
+        "test_q1_except_exception_loses_the_resource_on_cancellation",
+    ),
     ("q1", "the cancellation goes on", "swallowed the `CancelledError`", "test_q1_swallowing_cancellation"),
     ("q2", "`size` separate sessions", "the same session more than once", "test_q2_one_session_repeated"),
     ("q2", "in an `asyncio.Queue`", "`yield` an `asyncio.Queue`", "test_q2_a_list_instead_of_a_queue"),
     ("q2", "every session closed when the block ends", "were still open", "test_q2_sessions_never_closed"),
-    ("q2", "... also when the block raises", "When the block raised ValueError",
-     "test_q2_without_finally_leaks_on_an_error"),
-    ("q2", "... also a session taken out and not put back", "lent out when the block ended",
-     "test_q2_closing_only_the_queue_misses_a_lent_session"),
+    (
+        "q2",
+        "... also when the block raises",
+        "When the block raised ValueError",
+        "test_q2_without_finally_leaks_on_an_error",
+    ),
+    (
+        "q2",
+        "... also a session taken out and not put back",
+        "lent out when the block ended",
+        "test_q2_closing_only_the_queue_misses_a_lent_session",
+    ),
     ("q3", "a healthy connection is lent as it is", "lent a new one", "test_q3_replacing_a_healthy_connection"),
-    ("q3", "a broken connection is not lent", "lent the broken connection",
-     "test_q3_unchecked_lends_the_broken_connection"),
+    (
+        "q3",
+        "a broken connection is not lent",
+        "lent the broken connection",
+        "test_q3_unchecked_lends_the_broken_connection",
+    ),
     ("q3", "... it is closed", "never closed", "test_q3_replacing_without_closing"),
     ("q3", "... and replaced by `await connect()`", "await connect()", "test_q3_forgotten_await_on_connect"),
-    ("q3", "whatever was lent goes back", "The broken connection went back into the queue",
-     "test_q3_giving_back_the_broken_connection"),
-    ("q3", "... also after an error", "After the block raised ValueError",
-     "test_q3_without_finally_loses_the_connection_on_an_error"),
+    (
+        "q3",
+        "whatever was lent goes back",
+        "The broken connection went back into the queue",
+        "test_q3_giving_back_the_broken_connection",
+    ),
+    (
+        "q3",
+        "... also after an error",
+        "After the block raised ValueError",
+        "test_q3_without_finally_loses_the_connection_on_an_error",
+    ),
     ("q3", "... without an `await`", "`await queue.put(...)`", "test_q3_giving_back_with_an_await"),
 ]
 

@@ -2,7 +2,6 @@
 
 import nbformat
 import pytest
-
 from nbharness import JupyterServer, run_all_queued, run_fresh, shutdown_problems
 
 CLEAN = ["import asyncio", "await asyncio.sleep(0.01)\nprint('done')"]
@@ -48,13 +47,17 @@ def test_a_clean_notebook_passes_both_ways(tmp_path, scratch_server):
     assert [c.status for c in reports[1].cells] == ["ok", "ok"]
 
 
-@pytest.mark.parametrize("sources, expected", [
-    (UNCLOSED_SESSION, "Unclosed client session"),
-    (NEVER_AWAITED, "was never awaited"),
-    (WRITES_STDERR, "stderr: oops"),
-    (LEAKS_A_TASK, "task left pending"),
-    (FAILS, "ValueError: broken on purpose"),
-], ids=["unclosed-session", "never-awaited", "stderr", "leaked-task", "error"])
+@pytest.mark.parametrize(
+    "sources, expected",
+    [
+        (UNCLOSED_SESSION, "Unclosed client session"),
+        (NEVER_AWAITED, "was never awaited"),
+        (WRITES_STDERR, "stderr: oops"),
+        (LEAKS_A_TASK, "task left pending"),
+        (FAILS, "ValueError: broken on purpose"),
+    ],
+    ids=["unclosed-session", "never-awaited", "stderr", "leaked-task", "error"],
+)
 def test_fresh_kernel_reports(tmp_path, sources, expected):
     failures = run_fresh(scratch(tmp_path, "broken", sources)).failures
     assert any(expected in f for f in failures), failures
@@ -90,17 +93,19 @@ def test_a_notebook_that_only_breaks_under_queued_run_all(scratch_server):
 
 def kernel_traceback(first_frame: str, error: str) -> str:
     site = "/venv/lib/python3.13/site-packages"
-    return "\n".join([
-        "Traceback (most recent call last):",
-        first_frame,
-        f'  File "{site}/tornado/platform/asyncio.py", line 208, in _handle_events',
-        "    handler_func(fileobj, events)",
-        f'  File "{site}/zmq/eventloop/zmqstream.py", line 604, in _handle_events',
-        "    zmq_events = self.socket.EVENTS",
-        "                 ^^^^^^^^^^^^^^^^^^",
-        '  File "zmq/backend/cython/_zmq.py", line 190, in zmq.backend.cython._zmq._check_rc',
-        error,
-    ])
+    return "\n".join(
+        [
+            "Traceback (most recent call last):",
+            first_frame,
+            f'  File "{site}/tornado/platform/asyncio.py", line 208, in _handle_events',
+            "    handler_func(fileobj, events)",
+            f'  File "{site}/zmq/eventloop/zmqstream.py", line 604, in _handle_events',
+            "    zmq_events = self.socket.EVENTS",
+            "                 ^^^^^^^^^^^^^^^^^^",
+            '  File "zmq/backend/cython/_zmq.py", line 190, in zmq.backend.cython._zmq._check_rc',
+            error,
+        ]
+    )
 
 
 ASYNCIO_FRAME = '  File "/usr/lib/python3.13/asyncio/events.py", line 89, in _run'
@@ -114,10 +119,14 @@ def test_the_kernels_own_socket_teardown_race_is_not_reported():
     assert shutdown_problems(stderr) == [f"kernel stderr: {leak}"]
 
 
-@pytest.mark.parametrize("first_frame, error", [
-    (CELL_FRAME, NOT_A_SOCKET),  # the notebook's code was on the stack
-    (ASYNCIO_FRAME, "zmq.error.ZMQError: Operation cannot be accomplished in current state"),
-], ids=["frame-from-a-cell", "another-error"])
+@pytest.mark.parametrize(
+    "first_frame, error",
+    [
+        (CELL_FRAME, NOT_A_SOCKET),  # the notebook's code was on the stack
+        (ASYNCIO_FRAME, "zmq.error.ZMQError: Operation cannot be accomplished in current state"),
+    ],
+    ids=["frame-from-a-cell", "another-error"],
+)
 def test_any_other_shutdown_traceback_is_reported(first_frame, error):
     problems = shutdown_problems(kernel_traceback(first_frame, error))
     assert "kernel stderr: Traceback (most recent call last):" in problems

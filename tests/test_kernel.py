@@ -62,6 +62,7 @@ def test_off_the_main_thread_it_does_nothing():
 
 async def _wake():
     from asynclab.kernel import wake_loop_on_signals
+
     return wake_loop_on_signals()
 
 

@@ -2,7 +2,6 @@
 
 import check_wheels
 import pytest
-
 from nbharness import ROOT
 
 
@@ -16,15 +15,22 @@ def test_the_matrix_is_every_supported_target():
 
 def test_the_lock_installs_from_wheels_on_every_target():
     results = check_wheels.check_every_target()
-    failures = [f"{kind} lock, Python {py} on {plat}:\n    " + "\n    ".join(problems)
-                for (kind, py, plat), problems in zip(check_wheels.TARGETS, results) if problems]
-    assert not failures, "\n".join(failures) + "\nRe-pin with: make lock UPGRADE=\"NAME ...\""
+    failures = [
+        f"{kind} lock, Python {py} on {plat}:\n    " + "\n    ".join(problems)
+        for (kind, py, plat), problems in zip(check_wheels.TARGETS, results)
+        if problems
+    ]
+    assert not failures, "\n".join(failures) + '\nRe-pin with: make lock UPGRADE="NAME ..."'
 
 
-@pytest.mark.parametrize("pins, python, culprit", [
-    ("soupsieve==4.1.3\n", "3.11.0", "soupsieve"),  # needs Python 3.11.5 (Debian 12 ships 3.11.2)
-    ("contourpy==1.3.3\nnumpy==2.4.6\n", "3.15", "contourpy"),  # no 3.15 wheel: pip would compile it
-], ids=["python-too-old", "no-wheel"])
+@pytest.mark.parametrize(
+    "pins, python, culprit",
+    [
+        ("soupsieve==4.1.3\n", "3.11.0", "soupsieve"),  # needs Python 3.11.5 (Debian 12 ships 3.11.2)
+        ("contourpy==1.3.3\nnumpy==2.4.6\n", "3.15", "contourpy"),  # no 3.15 wheel: pip would compile it
+    ],
+    ids=["python-too-old", "no-wheel"],
+)
 def test_the_check_fails_on_the_pins_it_replaced(tmp_path, pins, python, culprit):
     lock = tmp_path / "requirements.txt"
     lock.write_text(pins)
@@ -42,8 +48,10 @@ def test_the_check_fails_when_the_lock_lacks_a_dependency(tmp_path):
 def test_markers_are_read_per_target():
     runtime = check_wheels.RUNTIME
     assert check_wheels.pins_for(runtime, "3.11.0", "linux-x86_64")["soupsieve"].startswith("2.")
-    assert check_wheels.pins_for(runtime, "3.15", "linux-x86_64")["numpy"] != \
-        check_wheels.pins_for(runtime, "3.11.14", "linux-x86_64")["numpy"]
+    assert (
+        check_wheels.pins_for(runtime, "3.15", "linux-x86_64")["numpy"]
+        != check_wheels.pins_for(runtime, "3.11.14", "linux-x86_64")["numpy"]
+    )
     assert "pywinpty" in check_wheels.pins_for(runtime, "3.13", "windows-x86_64")
     assert "pywinpty" not in check_wheels.pins_for(runtime, "3.13", "linux-x86_64")
     assert (ROOT / "requirements.txt") in runtime

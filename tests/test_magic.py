@@ -13,22 +13,28 @@ COLAB_PYTHON = ROOT / ".venv-colab" / "bin" / "python"
 
 CELLS = {
     "load": "%load_ext asynclab\nimport asyncio, time",
-    "sleeps": ('%%timeline -o tl "three sleeps"\n'
-               "started = time.perf_counter()\n"
-               "await asyncio.gather(*(asyncio.sleep(0.2) for _ in range(3)))\n"
-               "elapsed = time.perf_counter() - started"),
+    "sleeps": (
+        '%%timeline -o tl "three sleeps"\n'
+        "started = time.perf_counter()\n"
+        "await asyncio.gather(*(asyncio.sleep(0.2) for _ in range(3)))\n"
+        "elapsed = time.perf_counter() - started"
+    ),
     "after": "print(elapsed, tl.max_concurrency('sleep'), type(tl).__name__)",
     "string": '%%timeline --no-live\ntext = """first\n  second"""\nawait asyncio.sleep(0)',
     "string_after": "print(repr(text))",
-    "async_for": ("%%timeline\nasync def count():\n    for i in range(3):\n"
-                  "        await asyncio.sleep(0.01)\n        yield i\n"
-                  "seen = [i async for i in count()]\nasync for i in count():\n    last = i"),
+    "async_for": (
+        "%%timeline\nasync def count():\n    for i in range(3):\n"
+        "        await asyncio.sleep(0.01)\n        yield i\n"
+        "seen = [i async for i in count()]\nasync for i in count():\n    last = i"
+    ),
     "async_for_after": "print(seen, last)",
     "magics_inside": "%%timeline\n%time q = 1\ny = (1 +\n     2)\nz = 1 + \\\n  2",
     "magics_inside_after": "print(q, y, z)",
-    "group": ("%%timeline --group \"{lane: 'even' if lane[-1] in '02468' else 'odd' for lane in names}\"\n"
-              "tasks = [asyncio.create_task(asyncio.sleep(0.01), name=f'n{i}') for i in range(4)]\n"
-              "names = [t.get_name() for t in tasks]\nawait asyncio.gather(*tasks)"),
+    "group": (
+        "%%timeline --group \"{lane: 'even' if lane[-1] in '02468' else 'odd' for lane in names}\"\n"
+        "tasks = [asyncio.create_task(asyncio.sleep(0.01), name=f'n{i}') for i in range(4)]\n"
+        "names = [t.get_name() for t in tasks]\nawait asyncio.gather(*tasks)"
+    ),
     "error": "%%timeline\nbefore_error = 1\nraise ValueError('learner error')",
     "error_after": "print(before_error)",
     "error_grouped": "%%timeline --group defined_later\nraise KeyError('first')\ndefined_later = {}",
@@ -45,8 +51,9 @@ def run_cells(python=None):
     nb.cells = [nbformat.v4.new_code_cell(source) for source in CELLS.values()]
     from nbclient import NotebookClient
 
-    client = NotebookClient(nb, timeout=60, kernel_name="python3", allow_errors=True,
-                            resources={"metadata": {"path": str(NOTEBOOKS_DIR)}})
+    client = NotebookClient(
+        nb, timeout=60, kernel_name="python3", allow_errors=True, resources={"metadata": {"path": str(NOTEBOOKS_DIR)}}
+    )
     if python:
         client.kernel_manager_class = _kernel_manager_for(str(python))
     client.execute()
@@ -64,8 +71,11 @@ def text_of(cell):
 
 
 def pngs(cell):
-    return [base64.b64decode(o.data["image/png"]) for o in cell.outputs
-            if o.output_type in ("display_data", "update_display_data") and "image/png" in o.get("data", {})]
+    return [
+        base64.b64decode(o.data["image/png"])
+        for o in cell.outputs
+        if o.output_type in ("display_data", "update_display_data") and "image/png" in o.get("data", {})
+    ]
 
 
 def errors(cell):
@@ -75,8 +85,9 @@ def errors(cell):
 def stacks():
     yield pytest.param(None, id="this-venv")
     reason = f"no Colab-like stack at {COLAB_PYTHON}: build it with `make .venv-colab/.test` (needs Python 3.13)"
-    yield pytest.param(COLAB_PYTHON, id="colab-ipython-7.34",
-                       marks=pytest.mark.skipif(not COLAB_PYTHON.exists(), reason=reason))
+    yield pytest.param(
+        COLAB_PYTHON, id="colab-ipython-7.34", marks=pytest.mark.skipif(not COLAB_PYTHON.exists(), reason=reason)
+    )
 
 
 @pytest.fixture(scope="module", params=list(stacks()))
@@ -130,13 +141,16 @@ def test_an_error_in_the_cell_shows_the_learners_error_and_line(cells):
     assert error.ename == "KeyError" and pngs(cells["error_grouped"])
 
 
-@pytest.mark.parametrize("name, message", [
-    ("line_magic", "%timeline is a cell magic"),
-    ("unknown", "unknown option '--bogus'"),
-    ("empty", "the cell is empty"),
-    ("two_titles", "one title only; put it in quotes"),
-    ("bad_group", "--group no_such_name: NameError"),
-])
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("line_magic", "%timeline is a cell magic"),
+        ("unknown", "unknown option '--bogus'"),
+        ("empty", "the cell is empty"),
+        ("two_titles", "one title only; put it in quotes"),
+        ("bad_group", "--group no_such_name: NameError"),
+    ],
+)
 def test_misuse_gets_a_usage_message_without_a_traceback(cells, name, message):
     cell = cells[name]
     assert not errors(cell)  # IPython prints a UsageError as a message, not as a traceback
@@ -153,7 +167,7 @@ def test_the_stop_button_stops_a_timeline_cell_as_any_cell(cells_python):
     class OnThatPython(KernelManager):
         def format_kernel_cmd(self, extra_arguments=None):
             cmd = super().format_kernel_cmd(extra_arguments)
-            return [str(cells_python)] + cmd[1:] if cells_python else cmd
+            return [str(cells_python), *cmd[1:]] if cells_python else cmd
 
     manager = OnThatPython(kernel_name="python3")
     manager.start_kernel(cwd=str(NOTEBOOKS_DIR))

@@ -4,7 +4,6 @@ from pathlib import Path
 
 import diagram_checks
 import pytest
-
 from nbharness import NOTEBOOKS_DIR, run_all_queued, run_fresh
 
 EXPECTED = ["00_start_here", "01_async_for", "02_async_comprehensions", "03_async_with", "04_async_pool"]
@@ -21,7 +20,8 @@ def assert_clean(report):
     assert not failures, f"{report.describe()}\n" + "\n".join(failures)
     slow = report.slowest
     assert slow is None or slow.seconds < CELL_LIMIT, (
-        f"cell {slow.index} took {slow.seconds:.1f} s: {slow.source.splitlines()[0]}")
+        f"cell {slow.index} took {slow.seconds:.1f} s: {slow.source.splitlines()[0]}"
+    )
 
 
 def test_the_collection_has_every_notebook():

@@ -17,11 +17,10 @@ import tomllib
 import zipfile
 from pathlib import Path
 
-import pytest
-from packaging.requirements import Requirement
-
-from nbharness import NOTEBOOKS_DIR, ROOT, JupyterServer, run_all_queued, run_fresh
 import navigation  # scripts/ is on the path (pytest.ini)
+import pytest
+from nbharness import NOTEBOOKS_DIR, ROOT, JupyterServer, run_all_queued, run_fresh
+from packaging.requirements import Requirement
 from test_notebooks import NOTEBOOKS, assert_clean, by_name
 
 pytestmark = pytest.mark.package
@@ -32,6 +31,7 @@ INSTALL_FROM_REPOSITORY = f'"asynclab @ {navigation.INSTALL_URL}"'
 
 
 # --- building once per run -----------------------------------------------------------------------
+
 
 @pytest.fixture(scope="session")
 def shared_dir(tmp_path_factory):
@@ -56,7 +56,9 @@ def built_once(shared: Path, name: str, build) -> Path:
 def run(cmd, **kwargs):
     done = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=600, **kwargs)
     if done.returncode != 0:
-        pytest.fail(f"{' '.join(map(str, cmd))} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+        pytest.fail(
+            f"{' '.join(map(str, cmd))} failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        )
     return done
 
 
@@ -68,8 +70,11 @@ def make_venv(path: Path, python: str, *pip_args) -> Path:
 
 @pytest.fixture(scope="session")
 def wheel(shared_dir) -> Path:
-    folder = built_once(shared_dir, "wheel", lambda d: run(
-        [sys.executable, "-m", "pip", "wheel", ROOT, "--no-deps", "--quiet", "-w", d]))
+    folder = built_once(
+        shared_dir,
+        "wheel",
+        lambda d: run([sys.executable, "-m", "pip", "wheel", ROOT, "--no-deps", "--quiet", "-w", d]),
+    )
     (found,) = folder.glob("asynclab-*.whl")
     return found
 
@@ -77,16 +82,24 @@ def wheel(shared_dir) -> Path:
 @pytest.fixture(scope="session")
 def installed_venv(shared_dir, wheel) -> Path:
     """A fresh venv with the wheel and ipykernel, the wheel's dependencies resolved by pip."""
-    folder = built_once(shared_dir, "venv-installed", lambda d: make_venv(
-        d, sys.executable, wheel, "ipykernel", "-c", ROOT / "requirements.txt"))
+    folder = built_once(
+        shared_dir,
+        "venv-installed",
+        lambda d: make_venv(d, sys.executable, wheel, "ipykernel", "-c", ROOT / "requirements.txt"),
+    )
     return folder / "bin" / "python"
 
 
 @pytest.fixture(scope="session")
 def bare_venv(shared_dir) -> Path:
     """A fresh venv with ipykernel and the package's dependencies, but not asynclab."""
-    folder = built_once(shared_dir, "venv-bare", lambda d: make_venv(
-        d, sys.executable, "ipykernel", *PYPROJECT["project"]["dependencies"], "-c", ROOT / "requirements.txt"))
+    folder = built_once(
+        shared_dir,
+        "venv-bare",
+        lambda d: make_venv(
+            d, sys.executable, "ipykernel", *PYPROJECT["project"]["dependencies"], "-c", ROOT / "requirements.txt"
+        ),
+    )
     return folder
 
 
@@ -95,8 +108,10 @@ def colab_venv() -> Path:
     """The Colab-like stack `make test` builds (.venv-colab, the %%timeline tests use it too)."""
     venv = ROOT / ".venv-colab"
     if not (venv / ".test").exists():
-        pytest.skip(f"no Colab-like stack ({venv.name}): `make test` builds it from {COLAB_STACK.name} "
-                    f"when a Python {COLAB_PYTHON} is on PATH or in pyenv")
+        pytest.skip(
+            f"no Colab-like stack ({venv.name}): `make test` builds it from {COLAB_STACK.name} "
+            f"when a Python {COLAB_PYTHON} is on PATH or in pyenv"
+        )
     return venv
 
 
@@ -118,12 +133,18 @@ def notebook_alone(path: Path, folder: Path, wheel: Path) -> Path:
 
 
 def asynclab_location(python: Path, cwd: Path) -> str | None:
-    found = subprocess.run([python, "-c", "import importlib.util as u; s = u.find_spec('asynclab'); print(s and s.origin)"],
-                           cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
+    found = subprocess.run(
+        [python, "-c", "import importlib.util as u; s = u.find_spec('asynclab'); print(s and s.origin)"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     return None if found == "None" else found
 
 
 # --- the wheel -----------------------------------------------------------------------------------
+
 
 def test_the_wheel_carries_the_package_and_its_data(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
@@ -134,16 +155,36 @@ def test_the_wheel_carries_the_package_and_its_data(wheel):
     assert data - names == set(), "data files missing from the wheel"
     strays = [n for n in names if "__pycache__" in n or n.endswith(".ipynb") or not n.startswith("asynclab")]
     assert not strays
-    metadata = email.message_from_bytes(zipfile.ZipFile(wheel).read(f"asynclab-{declared_version()}.dist-info/METADATA"))
+    metadata = email.message_from_bytes(
+        zipfile.ZipFile(wheel).read(f"asynclab-{declared_version()}.dist-info/METADATA")
+    )
     requires = {Requirement(line).name for line in metadata.get_all("Requires-Dist")}
-    assert requires == {"aiohttp", "aiofiles", "aiosqlite", "matplotlib", "nest-asyncio2"}  # the lessons' libraries, not JupyterLab
+    assert requires == {
+        "aiohttp",
+        "aiofiles",
+        "aiosqlite",
+        "matplotlib",
+        "nest-asyncio2",
+    }  # the lessons' libraries, not JupyterLab
 
 
 def test_pip_builds_it_from_a_git_url(tmp_path):
     # The install line's form, "asynclab @ git+URL", on this repository's last commit: what a clone has.
     commit = run(["git", "rev-parse", "HEAD"], cwd=ROOT).stdout.strip()
-    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", tmp_path,
-         f"asynclab @ git+file://localhost{ROOT}@{commit}"], cwd=tmp_path)
+    run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--quiet",
+            "-w",
+            tmp_path,
+            f"asynclab @ git+file://localhost{ROOT}@{commit}",
+        ],
+        cwd=tmp_path,
+    )
     (from_git,) = tmp_path.glob("asynclab-*.whl")
     tracked = run(["git", "ls-files", "notebooks/asynclab", "data"], cwd=ROOT).stdout.split()
     expected = {"asynclab/" + n if n.startswith("data/") else n.removeprefix("notebooks/") for n in tracked}
@@ -185,10 +226,12 @@ def declared_version():
     assert PYPROJECT["tool"]["hatch"]["version"]["path"] == "notebooks/asynclab/__init__.py"
     assert "version" in PYPROJECT["project"]["dynamic"]
     import asynclab
+
     return asynclab.__version__
 
 
 # --- notebooks opened alone ----------------------------------------------------------------------
+
 
 def run_alone(path, venv: Path, wheel: Path, tmp_path: Path, run_notebook) -> list:
     """Run a copy of the notebook alone in a folder, on a copy of venv; check that it installed asynclab."""
@@ -197,7 +240,9 @@ def run_alone(path, venv: Path, wheel: Path, tmp_path: Path, run_notebook) -> li
     assert asynclab_location(python, alone.parent) is None, "asynclab is importable before the notebook installs it"
     reports = run_notebook(alone, str(python))
     installed = asynclab_location(python, alone.parent)
-    assert installed and Path(installed).is_relative_to(python.parents[1]), f"asynclab not installed in the venv: {installed}"
+    assert installed and Path(installed).is_relative_to(python.parents[1]), (
+        f"asynclab not installed in the venv: {installed}"
+    )
     return reports
 
 

@@ -13,7 +13,6 @@ import shutil
 import subprocess
 
 import pytest
-
 from nbharness import ROOT
 
 MANIFEST = ROOT / "build" / "test-envs.json"
@@ -22,8 +21,15 @@ LABELS = ["3.11.2", "3.12", "3.13", "3.14", "3.15"]  # scripts/test_envs.py's MA
 # the main environment runs these tests on 3.11).
 UNIT_TEST_LABELS = ["3.12", "3.15"]
 # Every file of unit tests; the others run notebooks or check the repository, once, from the main environment.
-NOT_UNIT_TESTS = {"test_notebooks.py", "test_harness.py", "test_repo.py", "test_lock.py", "test_pythons.py",
-                  "test_package.py", "test_diagrams.py"}
+NOT_UNIT_TESTS = {
+    "test_notebooks.py",
+    "test_harness.py",
+    "test_repo.py",
+    "test_lock.py",
+    "test_pythons.py",
+    "test_package.py",
+    "test_diagrams.py",
+}
 UNIT_TESTS = sorted(p.name for p in (ROOT / "tests").glob("test_*.py") if p.name not in NOT_UNIT_TESTS)
 
 
@@ -39,8 +45,13 @@ def environment(label: str) -> dict:
 
 
 def run_pytest(env: dict, *args: str, timeout: float) -> subprocess.CompletedProcess:
-    return subprocess.run([*env["prefix"], env["python"], "-m", "pytest", "-p", "no:cacheprovider", *args],
-                          cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [*env["prefix"], env["python"], "-m", "pytest", "-p", "no:cacheprovider", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_the_manifest_covers_the_matrix():
@@ -62,13 +73,19 @@ def test_two_builds_at_once_make_one_chroot(tmp_path):
     bin_dir, runs = tmp_path / "bin", tmp_path / "debootstrap-runs"
     bin_dir.mkdir()
     stand_in = bin_dir / "debootstrap"
-    stand_in.write_text('#!/bin/sh\n'  # debootstrap --variant=... --include=... sid DIR MIRROR
-                        f'echo "$4" >> {runs}\n'
-                        'mkdir -p "$4/etc" && sleep 1 && touch "$4/etc/debian_version"\n')
+    stand_in.write_text(
+        "#!/bin/sh\n"  # debootstrap --variant=... --include=... sid DIR MIRROR
+        f'echo "$4" >> {runs}\n'
+        'mkdir -p "$4/etc" && sleep 1 && touch "$4/etc/debian_version"\n'
+    )
     stand_in.chmod(0o755)
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "ASYNCLAB_SID_ROOT": str(tmp_path / "sid")}
-    builds = [subprocess.Popen([str(ROOT / "scripts" / "sid_pythons.sh"), "build"], env=env,
-                               stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    builds = [
+        subprocess.Popen(
+            [str(ROOT / "scripts" / "sid_pythons.sh"), "build"], env=env, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
     errors = [build.communicate(timeout=60)[1] for build in builds]
     assert [build.returncode for build in builds] == [0, 0], errors
     assert runs.read_text().splitlines() == [f"{tmp_path}/sid.partial"], errors

@@ -12,7 +12,6 @@ from urllib.parse import parse_qs, urlsplit
 import check_wheels
 import nbformat
 import pytest
-
 from nbharness import NOTEBOOKS_DIR, ROOT
 
 PIN = re.compile(r"^([A-Za-z0-9_.\-]+)==([^\s;]+)")
@@ -71,7 +70,8 @@ def test_site_pins_agree_with_runtime_and_test_pins():
 
 def test_binder_installs_exactly_the_runtime_pins():
     assert (ROOT / "binder" / "requirements.txt").read_text() == (ROOT / "requirements.txt").read_text(), (
-        "binder/requirements.txt drifted from requirements.txt: run `make lock`")
+        "binder/requirements.txt drifted from requirements.txt: run `make lock`"
+    )
 
 
 def test_binder_pins_python_312():
@@ -97,11 +97,16 @@ def test_notebook_is_valid_and_stored_without_outputs(path):
 
 def revealing_calls(source):
     """The ``.hint(`` / ``.solution(`` calls in a cell's code, leaving out comments and strings."""
-    tokens = [t for t in tokenize.generate_tokens(io.StringIO(source).readline)
-              if t.type not in (tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE)]
-    return [f"line {name.start[0]}: {source.splitlines()[name.start[0] - 1].strip()}"
-            for dot, name, paren in zip(tokens, tokens[1:], tokens[2:])
-            if dot.string == "." and name.string in ("hint", "solution") and paren.string == "("]
+    tokens = [
+        t
+        for t in tokenize.generate_tokens(io.StringIO(source).readline)
+        if t.type not in (tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE)
+    ]
+    return [
+        f"line {name.start[0]}: {source.splitlines()[name.start[0] - 1].strip()}"
+        for dot, name, paren in zip(tokens, tokens[1:], tokens[2:])
+        if dot.string == "." and name.string in ("hint", "solution") and paren.string == "("
+    ]
 
 
 def test_revealing_calls_are_found_only_outside_comments():
@@ -114,8 +119,12 @@ def test_revealing_calls_are_found_only_outside_comments():
 def test_run_all_reveals_no_hint_or_solution(path):
     # Run All must not print the answers under the exercises: the calls ship commented out.
     nb = nbformat.read(path, as_version=4)
-    found = [f"cell {i} {call}" for i, cell in enumerate(nb.cells) if cell.cell_type == "code"
-             for call in revealing_calls(cell.source)]
+    found = [
+        f"cell {i} {call}"
+        for i, cell in enumerate(nb.cells)
+        if cell.cell_type == "code"
+        for call in revealing_calls(cell.source)
+    ]
     assert not found, f"{path.name} calls a hint or solution outside a comment: {found}"
 
 
@@ -124,13 +133,19 @@ def test_repo2docker_accepts_the_binder_configuration(tmp_path):
     if repo2docker is None:
         pytest.skip("repo2docker is not installed (it is in requirements-test.txt)")
     # Only what git would commit, as Binder sees it (not .venv).
-    tracked = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT, capture_output=True, check=True).stdout
+    tracked = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout
     for name in filter(None, tracked.decode().split("\0")):
         if (ROOT / name).is_file():
             (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, tmp_path / name)
-    run = subprocess.run([repo2docker, "--no-build", "--no-run", "--debug", str(tmp_path)],
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [repo2docker, "--no-build", "--no-run", "--debug", str(tmp_path)], capture_output=True, text=True, timeout=300
+    )
     out = run.stdout + run.stderr
     assert run.returncode == 0, out[-3000:]
     assert "python=3.12" in out
@@ -139,8 +154,9 @@ def test_repo2docker_accepts_the_binder_configuration(tmp_path):
 
 
 def test_make_refuses_an_old_python():
-    old = subprocess.run([str(ROOT / "scripts" / "find_python.sh"), "3.10"],
-                         capture_output=True, text=True).stdout.strip()
+    old = subprocess.run(
+        [str(ROOT / "scripts" / "find_python.sh"), "3.10"], capture_output=True, text=True
+    ).stdout.strip()
     if not old:
         pytest.skip("no Python 3.10 on this machine to try")
     run = subprocess.run(["make", "-C", str(ROOT), "check-python", f"PYTHON={old}"], capture_output=True, text=True)
@@ -149,8 +165,9 @@ def test_make_refuses_an_old_python():
 
 
 def test_navigation_and_index_are_up_to_date():
-    run = subprocess.run([sys.executable, str(ROOT / "scripts" / "navigation.py"), "--check"],
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "navigation.py"), "--check"], capture_output=True, text=True
+    )
     assert run.returncode == 0, run.stdout + run.stderr
 
 
@@ -190,8 +207,11 @@ def test_a_fork_moves_the_readmes_badges_and_hub_link(monkeypatch):
     assert readme.count('"asynclab @ git+https://github.com/a-teacher/async-course"') == 2
     hub = next(line.strip(" `") for line in readme.splitlines() if "hub/user-redirect/git-pull?" in line)
     query = parse_qs(urlsplit(hub).query)
-    assert query == {"repo": ["https://github.com/a-teacher/async-course"], "branch": ["main"],
-                     "urlpath": ["lab/tree/async-course/notebooks/00_start_here.ipynb"]}
+    assert query == {
+        "repo": ["https://github.com/a-teacher/async-course"],
+        "branch": ["main"],
+        "urlpath": ["lab/tree/async-course/notebooks/00_start_here.ipynb"],
+    }
 
 
 @pytest.mark.parametrize("label", [None, "3.11.2", "3.15"], ids=["main", "debian-3.11.2", "python-3.15"])
@@ -214,8 +234,12 @@ def test_make_lab_serves_the_start_notebook(tmp_path, label):
     port, token = free_port(), "asynclab-test"
     args = f"--no-browser --ip=127.0.0.1 --port={port} --port-retries=0 --IdentityProvider.token={token}"
     log = (tmp_path / "lab.log").open("w+")
-    lab = subprocess.Popen([*prefix, "make", "-s", "-C", str(ROOT), "lab", *make_vars, f"LAB_ARGS={args}"],
-                           stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    lab = subprocess.Popen(
+        [*prefix, "make", "-s", "-C", str(ROOT), "lab", *make_vars, f"LAB_ARGS={args}"],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
@@ -243,4 +267,5 @@ def test_the_site_launches_the_one_repository():
 
     config = (ROOT / "site" / "_config.yml").read_text()
     assert re.search(rf"^\s*url:\s*https://github\.com/{re.escape(navigation.REPOSITORY)}\s*$", config, re.M), (
-        "site/_config.yml's repository.url differs from scripts/navigation.py's REPOSITORY")
+        "site/_config.yml's repository.url differs from scripts/navigation.py's REPOSITORY"
+    )

@@ -19,10 +19,9 @@ import time
 from pathlib import Path
 
 import aiohttp
+import asynclab
 import pytest
 import yarl
-
-import asynclab
 from asynclab.paths import DATA_DIR, ROOT_DIR
 from asynclab.services import lifecycle
 
@@ -35,15 +34,16 @@ with open(DATA_DIR / "users.csv", newline="", encoding="utf-8") as _file:
 
 # --- the reference text's patterns, unchanged but for the URL --------------------------------------
 
+
 async def fetch_pages(url, max_pages=10):
     page = 1
     while page <= max_pages:
         async with aiohttp.ClientSession() as session:
             async with session.get(f"{url}?page={page}") as resp:
                 data = await resp.json()
-                if not data['results']:
+                if not data["results"]:
                     return
-                yield data['results']
+                yield data["results"]
                 page += 1
 
 
@@ -65,6 +65,7 @@ async def stream_lines(url):
 
 
 # --- helpers -------------------------------------------------------------------------------------
+
 
 @pytest.fixture(autouse=True)
 def nothing_logged_or_left_running(caplog):
@@ -116,6 +117,7 @@ async def until(condition, timeout=5.0):
 
 # --- /items ----------------------------------------------------------------------------------------
 
+
 def test_items_pages_have_the_documented_shape():
     async def scenario(svc, session):
         status, first = await get_json(session, f"{svc.base_url}/items?page=1")
@@ -147,6 +149,7 @@ def test_reference_fetch_pages_reads_the_items_page_by_page():
 
 
 # --- /slow, latency, /stats ------------------------------------------------------------------------
+
 
 def test_every_request_waits_the_default_latency_unless_given_a_delay():
     async def scenario(svc, session):
@@ -198,7 +201,9 @@ def test_stats_requests_are_not_counted_and_reset_sets_zero():
             await get_json(session, f"{svc.base_url}/slow")
         for _ in range(2):  # looking at the counters does not change them
             assert await get_json(session, f"{svc.base_url}/stats") == (
-                200, {"in_flight": 0, "max_in_flight": 1, "served": 3})
+                200,
+                {"in_flight": 0, "max_in_flight": 1, "served": 3},
+            )
         async with session.post(f"{svc.base_url}/stats/reset") as resp:
             assert resp.status == 200
             assert await resp.json() == {"in_flight": 0, "max_in_flight": 0, "served": 0}
@@ -215,7 +220,7 @@ def test_max_concurrency_answers_429_with_json_above_the_limit():
         answers = await asyncio.gather(*(get_json(session, f"{svc.base_url}/slow?delay=0.5") for _ in range(5)))
         statuses = sorted(status for status, _ in answers)
         assert statuses == [200, 200, 429, 429, 429]
-        assert "max_concurrency=2" in [body for status, body in answers if status == 429][0]["error"]
+        assert "max_concurrency=2" in next(body for status, body in answers if status == 429)["error"]
         assert svc.stats()["max_in_flight"] == 2
         assert sorted(r.status for r in svc.requests) == statuses
         svc.max_concurrency = None  # can be lifted while running
@@ -226,6 +231,7 @@ def test_max_concurrency_answers_429_with_json_above_the_limit():
 
 
 # --- the request log -----------------------------------------------------------------------------
+
 
 def test_request_log_has_labels_and_absolute_perf_counter_times():
     async def scenario(svc, session):
@@ -246,6 +252,7 @@ def test_request_log_has_labels_and_absolute_perf_counter_times():
 
 # --- /stream ---------------------------------------------------------------------------------------
 
+
 def test_reference_stream_lines_sees_lines_arrive_over_time():
     async def scenario(svc, session):
         arrivals, lines = [], []
@@ -255,7 +262,8 @@ def test_reference_stream_lines_sees_lines_arrive_over_time():
         assert lines == [f"line {n} of 5\n" for n in range(1, 6)]
         assert arrivals[-1] - arrivals[0] >= 0.4  # 0.8 s apart on an idle machine: lines came one by one
         assert [line async for line in stream_lines(f"{svc.base_url}/stream")] == [
-            f"line {n} of 5\n" for n in range(1, 6)]  # the defaults
+            f"line {n} of 5\n" for n in range(1, 6)
+        ]  # the defaults
         async with session.get(f"{svc.base_url}/stream?lines=0") as resp:
             assert resp.status == 200 and await resp.text() == ""
 
@@ -278,12 +286,16 @@ def test_stream_client_leaving_early_ends_the_handler_cleanly():
 
 # --- /ws -------------------------------------------------------------------------------------------
 
+
 def test_reference_read_messages_ends_at_a_normal_close():
     async def scenario(svc, session):
         async with session.ws_connect(f"{svc.base_url}/ws?count=3&interval=0.05") as ws:
             errors = []
             assert [m async for m in read_messages(ws, errors)] == [
-                "message 1 of 3", "message 2 of 3", "message 3 of 3"]
+                "message 1 of 3",
+                "message 2 of 3",
+                "message 3 of 3",
+            ]
             assert errors == [] and ws.close_code == 1000
         async with session.ws_connect(f"{svc.base_url}/ws") as ws:
             assert len([m async for m in read_messages(ws)]) == 5  # the default count
@@ -389,14 +401,16 @@ def test_bad_input_gets_a_json_error_quickly(path, status, message):
     with_services(scenario, latency=1.0)
 
 
-@pytest.mark.parametrize("target", ["/../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/items/../../etc/passwd",
-                                    "/..%2f..%2fetc%2fpasswd"])
+@pytest.mark.parametrize(
+    "target", ["/../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/items/../../etc/passwd", "/..%2f..%2fetc%2fpasswd"]
+)
 def test_dot_dot_paths_are_a_json_404(target):
     """aiohttp's server does not resolve "..": the path reaches the router as sent and matches nothing.
 
     (aiohttp's client would resolve "/../etc/passwd" to "/etc/passwd" before sending, so the raw
     request line is written by hand here, and once more through the client with encoded=True.)
     """
+
     async def scenario(svc, session):
         reader, writer = await asyncio.open_connection("127.0.0.1", port_of(svc.base_url))
         writer.write(f"GET {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".encode())
@@ -413,8 +427,14 @@ def test_dot_dot_paths_are_a_json_404(target):
 
 
 def test_options_are_checked_when_called():
-    for bad in ({"latency": -1}, {"latency": float("nan")}, {"latency": 60}, {"latency": "0.1"},
-                {"max_concurrency": 0}, {"max_concurrency": 2.5}):
+    for bad in (
+        {"latency": -1},
+        {"latency": float("nan")},
+        {"latency": 60},
+        {"latency": "0.1"},
+        {"max_concurrency": 0},
+        {"max_concurrency": 2.5},
+    ):
         with pytest.raises(ValueError):
             asynclab.start_services(**bad)
     with pytest.raises(TypeError):
@@ -424,6 +444,7 @@ def test_options_are_checked_when_called():
 
 
 # --- starting, re-starting, stopping ---------------------------------------------------------------
+
 
 def test_start_again_on_the_same_loop_returns_the_running_services():
     async def main():
@@ -485,7 +506,10 @@ def test_restarting_across_loops_leaves_no_warning_even_at_exit():
     """)
     result = subprocess.run(
         [sys.executable, "-W", "error", "-c", script],  # every warning, ResourceWarning too, is an error
-        cwd=ROOT_DIR / "notebooks", capture_output=True, text=True, timeout=120,
+        cwd=ROOT_DIR / "notebooks",
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
@@ -514,13 +538,17 @@ def test_exit_stops_services_left_on_an_open_loop():
     """)
     result = subprocess.run(
         [sys.executable, "-W", "error", "-c", script],  # every warning, ResourceWarning too, is an error
-        cwd=ROOT_DIR / "notebooks", capture_output=True, text=True, timeout=120,
+        cwd=ROOT_DIR / "notebooks",
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout.split() == ["False", "0", "False"]
 
 
 # --- the database ----------------------------------------------------------------------------------
+
 
 def test_database_holds_every_csv_row_and_lives_outside_the_repo():
     async def scenario(svc, session):
@@ -587,9 +615,14 @@ def test_connect_without_services_uses_a_database_of_its_own():
 
 # --- the data files and a real kernel --------------------------------------------------------------
 
+
 def test_data_files_are_what_make_data_writes(tmp_path):
-    subprocess.run([sys.executable, str(ROOT_DIR / "scripts" / "make_data.py"), "--out", str(tmp_path)],
-                   check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        [sys.executable, str(ROOT_DIR / "scripts" / "make_data.py"), "--out", str(tmp_path)],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     for name in ("items.json", "users.csv", "server-log.txt"):
         assert (tmp_path / name).read_bytes() == (DATA_DIR / name).read_bytes(), name
     assert len(ITEMS) == 237 and len(USERS) == 1000
@@ -619,8 +652,9 @@ def test_kernel_reuses_services_and_shuts_down_silently(tmp_path):
     from nbclient import NotebookClient
 
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in KERNEL_CELLS])
-    client = NotebookClient(notebook, timeout=60, kernel_name="python3",
-                            resources={"metadata": {"path": str(ROOT_DIR / "notebooks")}})
+    client = NotebookClient(
+        notebook, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(ROOT_DIR / "notebooks")}}
+    )
     with open(tmp_path / "kernel-stderr.txt", "w+") as kernel_stderr:
         client.execute(stderr=kernel_stderr)  # raises if a cell fails
         kernel_stderr.seek(0)

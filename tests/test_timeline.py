@@ -18,10 +18,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-
 from asynclab import Timeline
-from asynclab.timeline import Span, TaskInfo, span
 from asynclab.paths import NOTEBOOKS_DIR
+from asynclab.timeline import Span, TaskInfo, span
 
 # -- helpers ------------------------------------------------------------------------------
 
@@ -39,8 +38,11 @@ def record(body, **timeline_options):
 
 
 def spans_of(tl, lane, kind=None, label=None):
-    return [s for s in tl.spans if s.lane == lane and (kind is None or s.kind == kind)
-            and (label is None or s.label == label)]
+    return [
+        s
+        for s in tl.spans
+        if s.lane == lane and (kind is None or s.kind == kind) and (label is None or s.label == label)
+    ]
 
 
 def total(spans):
@@ -101,8 +103,7 @@ def test_gather_runs_sleeps_concurrently():
 
 def test_duplicate_task_names_get_distinct_lanes():
     async def body(tl):
-        await asyncio.gather(*(asyncio.create_task(asyncio.sleep(0), name="same")
-                               for _ in range(2)))
+        await asyncio.gather(*(asyncio.create_task(asyncio.sleep(0), name="same") for _ in range(2)))
 
     assert record(body).lanes[1:] == ["same", "same (2)"]
 
@@ -248,7 +249,7 @@ def test_a_task_that_first_runs_after_its_block_runs_untimed():
     assert result == "done"
     # Created and waiting to be scheduled when the block ended; none of its steps is recorded.
     assert [(s.kind, s.label) for s in spans_of(tl, "late")] == [("waiting", "scheduled")]
-    assert [t for t in tasks_after if t.name == "late"][0].outcome is None
+    assert next(t for t in tasks_after if t.name == "late").outcome is None
 
 
 def test_after_the_block_the_timeline_keeps_no_task_or_what_it_awaited_alive():
@@ -362,8 +363,7 @@ def test_lock_waits_are_distinct_from_holding_time():
 
     async def body(tl):
         lock = asyncio.Lock()
-        await asyncio.gather(*(asyncio.create_task(worker(lock), name=f"w{i}")
-                               for i in range(3)))
+        await asyncio.gather(*(asyncio.create_task(worker(lock), name=f"w{i}") for i in range(3)))
 
     tl = record(body)
     waits = [total(spans_of(tl, f"w{i}", "waiting", "Lock.acquire")) for i in range(3)]
@@ -566,7 +566,7 @@ def test_module_level_span_is_a_no_op_without_a_timeline():
 
 def test_span_outside_the_block_raises_a_clear_error():
     tl = Timeline(show=False)
-    with pytest.raises(RuntimeError, match="(?s)has not started.*async with Timeline"):
+    with pytest.raises(RuntimeError, match=r"(?s)has not started.*async with Timeline"):
         tl.span("too early")
     done = record(lambda tl: asyncio.sleep(0))
     with pytest.raises(RuntimeError, match="has already ended"):
@@ -582,11 +582,14 @@ def test_add_spans_clips_and_skips_outside_records():
     tl = record(body)
     start = time.perf_counter() - 10  # long before the timeline: skipped
     t0 = tl._started_at
-    added = tl.add_spans([
-        SimpleNamespace(label="GET /a", start=t0 + 0.001, end=t0 + 0.005),
-        {"label": "GET /b", "start": t0 - 1, "end": t0 + 0.002},  # clipped at the start
-        SimpleNamespace(label="GET /old", start=start, end=start + 1),
-    ], lane="server")
+    added = tl.add_spans(
+        [
+            SimpleNamespace(label="GET /a", start=t0 + 0.001, end=t0 + 0.005),
+            {"label": "GET /b", "start": t0 - 1, "end": t0 + 0.002},  # clipped at the start
+            SimpleNamespace(label="GET /old", start=start, end=start + 1),
+        ],
+        lane="server",
+    )
     assert added == 2
     server = spans_of(tl, "server")
     assert [s.label for s in sorted(server, key=lambda s: s.label)] == ["GET /a", "GET /b"]
@@ -611,8 +614,7 @@ def test_run_helper_runs_coroutines_and_async_functions_as_tasks():
     assert record(body).lanes[1:] == ["coroutine", "function"]
 
 
-@pytest.mark.parametrize("bad, words", [(42, "got 42 (int)"), (print, "print"),
-                                        (lambda: 7, "returned 7 (int)")])
+@pytest.mark.parametrize("bad, words", [(42, "got 42 (int)"), (print, "print"), (lambda: 7, "returned 7 (int)")])
 def test_run_helper_rejects_what_cannot_be_awaited(bad, words):
     async def body(tl):
         with pytest.raises(TypeError) as error:
@@ -736,11 +738,11 @@ def test_describe_tells_each_lane_its_waits_the_overlap_and_the_total():
     async def body(tl):
         async def brew(seconds):
             await asyncio.sleep(seconds)
+
         async with asyncio.TaskGroup() as tg:
             for name, seconds in [("tea", 0.06), ("coffee", 0.04)]:
                 tg.create_task(brew(seconds), name=name)
-        tl.add_spans([{"label": "GET /", "start": tl._started_at,
-                       "end": tl._started_at + 0.01}], lane="server")
+        tl.add_spans([{"label": "GET /", "start": tl._started_at, "end": tl._started_at + 0.01}], lane="server")
 
     tl = record(body, title="drinks")
     text = tl.describe()
@@ -758,7 +760,6 @@ def test_describe_tells_each_lane_its_waits_the_overlap_and_the_total():
 
 def test_a_library_s_own_tasks_are_labelled_with_its_name():
     import aiofiles.os
-
     from asynclab.timeline.waits import library_package
 
     async def body(tl):
@@ -810,8 +811,7 @@ def test_plot_on_given_axes_and_many_figures_without_pyplot():
         warnings.simplefilter("error")
         for _ in range(25):  # pyplot would warn about more than 20 open figures
             tl.plot()
-    assert "matplotlib.pyplot" not in sys.modules or \
-        not sys.modules["matplotlib.pyplot"].get_fignums()
+    assert "matplotlib.pyplot" not in sys.modules or not sys.modules["matplotlib.pyplot"].get_fignums()
 
 
 def test_many_spans_are_drawn_quickly():
@@ -895,8 +895,9 @@ def test_nested_asyncio_run_with_nest_asyncio2():
                           "block_steps": len(block_steps),
                           "factory": repr(factory)}))
     """)
-    result = subprocess.run([sys.executable, "-W", "error", "-c", script, str(NOTEBOOKS_DIR)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-W", "error", "-c", script, str(NOTEBOOKS_DIR)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     data = json.loads(result.stdout)
@@ -916,13 +917,14 @@ def test_in_a_jupyter_kernel_it_displays_and_refreshes_live(tmp_path):
     nbclient = pytest.importorskip("nbclient")
     notebook = nbformat.v4.new_notebook()
     notebook.cells = [
-        nbformat.v4.new_code_cell(f"import sys, asyncio\n"
-                                  f"sys.path.insert(0, {str(NOTEBOOKS_DIR)!r})\n"
-                                  "from asynclab import Timeline"),
+        nbformat.v4.new_code_cell(
+            f"import sys, asyncio\nsys.path.insert(0, {str(NOTEBOOKS_DIR)!r})\nfrom asynclab import Timeline"
+        ),
         nbformat.v4.new_code_cell(
             "async with Timeline('live') as tl:\n"
             "    await asyncio.gather(*(asyncio.sleep(0.4) for _ in range(3)))\n"
-            "    await asyncio.sleep(1.6)"),
+            "    await asyncio.sleep(1.6)"
+        ),
         nbformat.v4.new_code_cell("print(len(tl.lanes), [s.label for s in tl.spans if s.lane == 'live diagram'][:1])"),
     ]
     updates = []
@@ -942,7 +944,6 @@ def test_in_a_jupyter_kernel_it_displays_and_refreshes_live(tmp_path):
     # The final figure: a 2x PNG shown at its 1x size, and its text account as text/plain.
     assert shown.data["text/plain"].startswith("live: ")
     size = shown.metadata["image/png"]
-    assert png_size(base64.b64decode(shown.data["image/png"])) == (2 * size["width"],
-                                                                   2 * size["height"])
+    assert png_size(base64.b64decode(shown.data["image/png"])) == (2 * size["width"], 2 * size["height"])
     # The live frames drawn after the first second are on a lane of their own.
     assert notebook.cells[2].outputs[0].text.strip() == "5 ['drawing']"

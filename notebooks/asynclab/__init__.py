@@ -14,7 +14,7 @@ from importlib import import_module
 
 __version__ = "0.1.0"  # the distribution's version too (pyproject.toml reads it from here)
 
-__all__ = ["Timeline", "start_services", "connect", "DATA_DIR"]
+__all__ = ["DATA_DIR", "Timeline", "connect", "start_services"]
 
 _EXPORTS = {
     "Timeline": "timeline",

@@ -23,12 +23,14 @@ import shlex
 from dataclasses import dataclass
 
 MAGIC = "%%timeline"
-USAGE = ('usage: %%timeline [-o NAME] [--group EXPR] [--no-live] ["title"]\n'
-         "  -o NAME        keep the Timeline in the variable NAME\n"
-         "  --group EXPR   group the lanes: EXPR is a dict {lane: group} or a function lane -> group,\n"
-         "                 evaluated after the cell (it may use what the cell computed)\n"
-         "  --no-live      no live preview, only the final diagram\n"
-         '  "title"        shown above the diagram')
+USAGE = (
+    'usage: %%timeline [-o NAME] [--group EXPR] [--no-live] ["title"]\n'
+    "  -o NAME        keep the Timeline in the variable NAME\n"
+    "  --group EXPR   group the lanes: EXPR is a dict {lane: group} or a function lane -> group,\n"
+    "                 evaluated after the cell (it may use what the cell computed)\n"
+    "  --no-live      no live preview, only the final diagram\n"
+    '  "title"        shown above the diagram'
+)
 # How the rewritten first line reaches this module, whatever the learner's namespace holds.
 _THIS_MODULE = "__import__('asynclab.magic').magic"
 
@@ -74,8 +76,7 @@ def parse_options(line):
         else:
             titles.append(word)
     if len(titles) > 1:
-        raise _usage_error(f"%%timeline: one title only; put it in quotes: "
-                           f"%%timeline {shlex.quote(' '.join(titles))}")
+        raise _usage_error(f"%%timeline: one title only; put it in quotes: %%timeline {shlex.quote(' '.join(titles))}")
     options.title = titles[0] if titles else None
     return options
 
@@ -91,16 +92,17 @@ def transform_cell(lines):
     from IPython.core.error import UsageError
 
     try:
-        options = parse_options(lines[0].strip()[len(MAGIC):])
+        options = parse_options(lines[0].strip()[len(MAGIC) :])
         if not _has_code(lines[1:]):
-            raise _usage_error("%%timeline: the cell is empty. Put the code to record below "
-                               "the %%timeline line.")
+            raise _usage_error("%%timeline: the cell is empty. Put the code to record below the %%timeline line.")
     except UsageError as error:
         return [f"{_THIS_MODULE}.fail({str(error)!r})\n"]
     target = f" as {options.output}" if options.output else ""
-    header = (f"async with {_THIS_MODULE}.CellTimeline({options.title!r}, live={options.live!r}, "
-              f"group={options.group!r}, namespace=globals()){target}: pass\n")
-    return [header] + lines[1:]
+    header = (
+        f"async with {_THIS_MODULE}.CellTimeline({options.title!r}, live={options.live!r}, "
+        f"group={options.group!r}, namespace=globals()){target}: pass\n"
+    )
+    return [header, *lines[1:]]
 
 
 def fail(message):
@@ -141,8 +143,7 @@ class CellTimeline:
         except Exception as error:
             if cell_failed:  # the cell's own error is the one to see; draw the lanes ungrouped
                 return None
-            raise _usage_error(f"%%timeline --group {self._group}: {type(error).__name__}: "
-                               f"{error}") from None
+            raise _usage_error(f"%%timeline --group {self._group}: {type(error).__name__}: {error}") from None
 
 
 class WrapCellBody(ast.NodeTransformer):
@@ -159,9 +160,14 @@ class WrapCellBody(ast.NodeTransformer):
 def _is_cell_header(node):
     try:
         call = node.items[0].context_expr
-        return (isinstance(node, ast.AsyncWith) and node.lineno == 1
-                and call.func.attr == "CellTimeline" and ast.unparse(call.func.value) == _THIS_MODULE
-                and len(node.body) == 1 and isinstance(node.body[0], ast.Pass))
+        return (
+            isinstance(node, ast.AsyncWith)
+            and node.lineno == 1
+            and call.func.attr == "CellTimeline"
+            and ast.unparse(call.func.value) == _THIS_MODULE
+            and len(node.body) == 1
+            and isinstance(node.body[0], ast.Pass)
+        )
     except (AttributeError, IndexError):
         return False
 
@@ -171,12 +177,16 @@ def timeline_magic(line, cell=None):
     from IPython.core.error import UsageError
 
     if cell is None:
-        raise UsageError("%timeline is a cell magic: put %%timeline (two %) on the first line "
-                         "of the cell whose code you want to record.\n" + USAGE)
+        raise UsageError(
+            "%timeline is a cell magic: put %%timeline (two %) on the first line "
+            "of the cell whose code you want to record.\n" + USAGE
+        )
     # Only reached when something calls the magic directly: the cell transformer rewrites
     # every %%timeline cell before IPython looks for cell magics.
-    raise UsageError("%%timeline records a cell as it runs: use it as the first line of a "
-                     "cell, not through run_cell_magic().\n" + USAGE)
+    raise UsageError(
+        "%%timeline records a cell as it runs: use it as the first line of a "
+        "cell, not through run_cell_magic().\n" + USAGE
+    )
 
 
 timeline_magic.__doc__ += "\n\n" + USAGE

@@ -46,8 +46,10 @@ def chromium_path() -> str:
         pytest.skip("playwright is not installed: pip install -r requirements-test.txt")
     path = chromium_executable()
     if path is None:
-        pytest.skip("Chromium not installed: run scripts/install_chromium.sh "
-                    "(installs Debian's chromium with apt-get), then run the tests again")
+        pytest.skip(
+            "Chromium not installed: run scripts/install_chromium.sh "
+            "(installs Debian's chromium with apt-get), then run the tests again"
+        )
     return path
 
 
@@ -88,8 +90,9 @@ def lab(browser, lab_server, request):
         lab.open()
         yield lab
     finally:
-        failed = any(getattr(getattr(request.node, f"report_{when}", None), "failed", False)
-                     for when in ("setup", "call"))
+        failed = any(
+            getattr(getattr(request.node, f"report_{when}", None), "failed", False) for when in ("setup", "call")
+        )
         if failed:
             name = re.sub(r"[^\w.-]+", "_", request.node.name)
             SCREENSHOTS_DIR.mkdir(parents=True, exist_ok=True)

@@ -22,6 +22,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import nbformat
 
@@ -83,7 +84,10 @@ class LabServer:
     (e.g. without the news setting, to see what a first launch shows).
     """
 
-    APPS = {"lab": ("jupyterlab", "LabApp"), "notebook": ("notebook", "JupyterNotebookApp")}
+    APPS: ClassVar[dict[str, tuple[str, str]]] = {
+        "lab": ("jupyterlab", "LabApp"),
+        "notebook": ("notebook", "JupyterNotebookApp"),
+    }
 
     def __init__(self, workdir: Path, root: Path = ROOT, app: str = "lab", user_settings: dict | None = None):
         self.workdir = workdir
@@ -101,9 +105,18 @@ class LabServer:
         for path in dirs.values():
             path.mkdir(parents=True, exist_ok=True)
         (dirs["config"] / "jupyter_server_config.py").write_text(SERVER_CONFIG)
-        env = {k: v for k, v in os.environ.items()
-               if k not in {"JUPYTER_PATH", "JUPYTER_CONFIG_PATH", "JUPYTERLAB_SETTINGS_DIR",
-                            "JUPYTERLAB_WORKSPACES_DIR", "PYTHONSTARTUP"}}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k
+            not in {
+                "JUPYTER_PATH",
+                "JUPYTER_CONFIG_PATH",
+                "JUPYTERLAB_SETTINGS_DIR",
+                "JUPYTERLAB_WORKSPACES_DIR",
+                "PYTHONSTARTUP",
+            }
+        }
         env.update(
             JUPYTER_CONFIG_DIR=str(dirs["config"]),
             JUPYTER_DATA_DIR=str(dirs["data"]),
@@ -124,7 +137,9 @@ class LabServer:
     def start(self) -> None:
         settings_dir = self.write_user_settings()
         command = [
-            sys.executable, "-m", self.module,
+            sys.executable,
+            "-m",
+            self.module,
             "--no-browser",
             "--ServerApp.open_browser=False",
             "--ServerApp.ip=127.0.0.1",
@@ -142,11 +157,18 @@ class LabServer:
         env = self.environment()
         # On a new machine matplotlib's first import builds its font cache and says so on stderr,
         # which a notebook would show as error output: build it now, with the kernels' environment.
-        subprocess.run([sys.executable, "-c", "import matplotlib.font_manager"], env=env, cwd=self.root,
-                       check=True, capture_output=True, timeout=300)
+        subprocess.run(
+            [sys.executable, "-c", "import matplotlib.font_manager"],
+            env=env,
+            cwd=self.root,
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
         log = self.log_path.open("w")
-        self.process = subprocess.Popen(command, cwd=self.root, env=env, stdout=log,
-                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            command, cwd=self.root, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
         log.close()
         deadline = time.monotonic() + LAB_START_TIMEOUT
         while time.monotonic() < deadline:
@@ -177,8 +199,12 @@ class LabServer:
 
     def api(self, method: str, path: str, body=None, timeout: float = 30):
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.url + path, data=data, method=method, headers={
-            "Authorization": f"token {self.token}", "Content-Type": "application/json"})
+        request = urllib.request.Request(
+            self.url + path,
+            data=data,
+            method=method,
+            headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(request, timeout=timeout) as response:
             payload = response.read()
         return json.loads(payload) if payload else None
@@ -272,8 +298,9 @@ class PageState:
 
     @classmethod
     def from_js(cls, raw: dict) -> PageState:
-        cells = [Cell(i, c["kind"], c["prompt"], [Output(**o) for o in c["outputs"]])
-                 for i, c in enumerate(raw["cells"])]
+        cells = [
+            Cell(i, c["kind"], c["prompt"], [Output(**o) for o in c["outputs"]]) for i, c in enumerate(raw["cells"])
+        ]
         return cls(raw["kernel"], cells)
 
     @property
@@ -319,8 +346,10 @@ def displays_timeline(source: str) -> bool:
         if isinstance(node, ast.Call):
             func = node.func
             name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
-            hidden = any(keyword.arg == "show" and isinstance(keyword.value, ast.Constant)
-                         and keyword.value.value is False for keyword in node.keywords)
+            hidden = any(
+                keyword.arg == "show" and isinstance(keyword.value, ast.Constant) and keyword.value.value is False
+                for keyword in node.keywords
+            )
             if name == "Timeline" and not hidden:
                 return True
         return any(calls_timeline(child) for child in ast.iter_child_nodes(node))
@@ -337,8 +366,7 @@ class Lab:
 
     def open(self) -> None:
         # `reset` starts from the default workspace: no tabs left over from an earlier test.
-        self.page.goto(f"{self.server.url}/lab?reset&token={self.server.token}",
-                       timeout=PAGE_TIMEOUT * 1000)
+        self.page.goto(f"{self.server.url}/lab?reset&token={self.server.token}", timeout=PAGE_TIMEOUT * 1000)
         self.page.locator(".jp-DirListing-item").first.wait_for(timeout=PAGE_TIMEOUT * 1000)
 
     @property
@@ -349,11 +377,13 @@ class Lab:
         """Click through the menu bar: ``menu("Run", "Run All Cells")``."""
         first, *rest = labels
         self.page.locator(".lm-MenuBar-item").filter(
-            has=self.page.locator(".lm-MenuBar-itemLabel", has_text=exact(first))).click()
+            has=self.page.locator(".lm-MenuBar-itemLabel", has_text=exact(first))
+        ).click()
         for i, label in enumerate(rest):
             menu = self.page.locator(".lm-Menu").last
             item = menu.locator(".lm-Menu-item").filter(
-                has=self.page.locator(".lm-Menu-itemLabel", has_text=exact(label)))
+                has=self.page.locator(".lm-Menu-itemLabel", has_text=exact(label))
+            )
             if i < len(rest) - 1:
                 item.hover()  # a submenu opens on hover
                 self.page.locator(".lm-Menu").nth(i + 1).wait_for()
@@ -363,12 +393,13 @@ class Lab:
     def switch_theme_from_menu(self, theme: str) -> None:
         self.menu("Settings", "Theme", theme)
         self.page.wait_for_function(
-            "(name) => document.body.dataset.jpThemeName === name", arg=theme,
-            timeout=PAGE_TIMEOUT * 1000)
+            "(name) => document.body.dataset.jpThemeName === name", arg=theme, timeout=PAGE_TIMEOUT * 1000
+        )
 
     def file_browser_item(self, name: str):
         return self.page.locator(".jp-FileBrowser .jp-DirListing-item").filter(
-            has=self.page.locator(".jp-DirListing-itemText", has_text=exact(name)))
+            has=self.page.locator(".jp-DirListing-itemText", has_text=exact(name))
+        )
 
     def open_from_file_browser(self, relpath: Path | str) -> Notebook:
         """Double-click through the folders of ``relpath`` in the left panel, then the notebook."""
@@ -405,7 +436,8 @@ class Notebook:
         while (shown := len(self.state().cells)) < len(self.sources) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert shown == len(self.sources), (
-            f"{self.path.name}: the page shows {shown} cells, the file has {len(self.sources)}")
+            f"{self.path.name}: the page shows {shown} cells, the file has {len(self.sources)}"
+        )
         self.wait_for_kernel_idle()
 
     def kernel_connected(self) -> bool:
@@ -414,10 +446,13 @@ class Notebook:
         Needed before trusting the page's indicator: it reads "idle" before any kernel exists.
         """
         path = self.path.relative_to(ROOT).as_posix()
-        return any(session["path"] == path and session.get("kernel")
-                   and session["kernel"].get("connections", 0) >= 1
-                   and session["kernel"].get("execution_state") == "idle"
-                   for session in self.lab.server.api("GET", "/api/sessions"))
+        return any(
+            session["path"] == path
+            and session.get("kernel")
+            and session["kernel"].get("connections", 0) >= 1
+            and session["kernel"].get("execution_state") == "idle"
+            for session in self.lab.server.api("GET", "/api/sessions")
+        )
 
     def wait_for_kernel_idle(self, timeout: float = KERNEL_TIMEOUT) -> None:
         deadline = time.monotonic() + timeout
@@ -426,8 +461,10 @@ class Notebook:
             if self.state().kernel == "idle" and self.kernel_connected():
                 return
             time.sleep(0.25)
-        raise AssertionError(f"{self.path.name}: the kernel was not idle after {timeout} s\n"
-                             f"{self.state().describe()}\n{self.lab.server.log_tail()}")
+        raise AssertionError(
+            f"{self.path.name}: the kernel was not idle after {timeout} s\n"
+            f"{self.state().describe()}\n{self.lab.server.log_tail()}"
+        )
 
     def accept_kernel_dialog(self) -> None:
         """A notebook without kernel metadata asks which kernel to start: take the default."""
@@ -454,8 +491,11 @@ class Notebook:
 
     def unfinished(self, state: PageState) -> list[int]:
         """Code cells with source whose prompt has no execution count."""
-        return [cell.index for cell in state.cells
-                if self.sources[cell.index] and self.sources[cell.index].strip() and not cell.executed]
+        return [
+            cell.index
+            for cell in state.cells
+            if self.sources[cell.index] and self.sources[cell.index].strip() and not cell.executed
+        ]
 
     def wait_for_run_all(self, timeout: float = RUN_ALL_TIMEOUT) -> PageState:
         """Wait until every cell ran (or an error stopped the run) and the kernel is idle.
@@ -468,14 +508,12 @@ class Notebook:
         state = self.state()
         while time.monotonic() < deadline:
             state = self.state()
-            finished = (state.kernel == "idle" and not state.running
-                        and (not self.unfinished(state) or state.errors))
+            finished = state.kernel == "idle" and not state.running and (not self.unfinished(state) or state.errors)
             settled = settled + 1 if finished else 0
             if settled >= 2:
                 return state
             time.sleep(0.5)
-        raise AssertionError(f"{self.path.name}: Run All did not finish within {timeout} s\n"
-                             f"{state.describe()}")
+        raise AssertionError(f"{self.path.name}: Run All did not finish within {timeout} s\n{state.describe()}")
 
     def screenshot(self, path: Path, max_height: int = 10000) -> list[Path]:
         """Screenshots of the whole notebook, toolbar included.
@@ -507,8 +545,11 @@ class Notebook:
                 clip_top = panel["y"] if not paths else view["y"]
                 bottom = min(view["y"] + content_bottom - top, view["y"] + client)
                 part = path if not paths else path.with_name(f"{path.stem}-{len(paths) + 1}{path.suffix}")
-                self.page.screenshot(path=str(part), animations="disabled", clip={
-                    "x": panel["x"], "y": clip_top, "width": panel["width"], "height": bottom - clip_top})
+                self.page.screenshot(
+                    path=str(part),
+                    animations="disabled",
+                    clip={"x": panel["x"], "y": clip_top, "width": panel["width"], "height": bottom - clip_top},
+                )
                 paths.append(part)
                 if top + client >= content_bottom or len(paths) >= 20:
                     break

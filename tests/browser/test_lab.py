@@ -17,9 +17,8 @@ import statistics
 import time
 
 import pytest
-from PIL import Image
-
 from labdriver import NOTEBOOKS_DIR, ROOT, SCREENSHOTS_DIR, displays_timeline
+from PIL import Image
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -49,17 +48,21 @@ def test_run_all_from_the_menu(lab, path, notes):
     took = time.monotonic() - started
     notebook.screenshot(SCREENSHOTS_DIR / f"{path.stem}-light.png")
     diagrams = sum(1 for cell in state.cells if cell.images)
-    notes.append(f"{path.stem}: Run All took {took:.1f} s; cells showing an image: {diagrams}; "
-                 f"error outputs: {len(state.errors)}")
+    notes.append(
+        f"{path.stem}: Run All took {took:.1f} s; cells showing an image: {diagrams}; "
+        f"error outputs: {len(state.errors)}"
+    )
 
     errors = [f"cell {cell.index}: {out.text.strip()[-1500:]}" for cell, out in state.errors]
     assert not errors, f"{path.name} shows error output after Run All:\n" + "\n\n".join(errors)
     unfinished = notebook.unfinished(state)
     assert not unfinished, f"{path.name}: cells {unfinished} did not run\n{state.describe()}"
-    no_diagram = [i for i, source in enumerate(notebook.sources)
-                  if source and displays_timeline(source) and not state.cells[i].images]
-    assert not no_diagram, (
-        f"{path.name}: cells {no_diagram} call Timeline(...) but show no image\n{state.describe()}")
+    no_diagram = [
+        i
+        for i, source in enumerate(notebook.sources)
+        if source and displays_timeline(source) and not state.cells[i].images
+    ]
+    assert not no_diagram, f"{path.name}: cells {no_diagram} call Timeline(...) but show no image\n{state.describe()}"
     assert not broken_images(notebook), f"{path.name}: images that did not load: {broken_images(notebook)}"
 
 
@@ -102,7 +105,8 @@ def test_timeline_refreshes_while_the_cell_runs(lab, notes):
     assert changes >= 2, (
         f"the diagram changed {changes} times while the cell ran (want at least 2): "
         f"{len(distinct)} different images seen while it ran, at "
-        f"{[round(entry['t'] - log[0]['t']) for entry in log]} ms")
+        f"{[round(entry['t'] - log[0]['t']) for entry in log]} ms"
+    )
     assert state.cells[index].images, "no diagram after the cell finished"
 
 
@@ -134,11 +138,15 @@ def test_stop_button_stops_an_awaiting_cell_and_cleanup_runs(lab, notes):
     text = "\n".join(out.text for out in cell.outputs)
     printed = "\n".join(out.text for out in cell.outputs if out.mime == "application/vnd.jupyter.stdout")
     shown = [name for name in ("KeyboardInterrupt", "CancelledError") if name in text]
-    facts = (f"prompt {cell.prompt!r} {took:.2f} s after pressing stop; "
-             f"exception shown: {shown or 'none'}; printed: {printed.strip()!r}")
-    notes.append(f"stop button: the cell ended {took:.2f} s after pressing stop (limit {STOP_LIMIT} s); "
-                 f"shown: {', '.join(shown) or 'no exception'}; "
-                 f"cleanup {'ran' if 'cleanup ran' in printed else 'did NOT run'}")
+    facts = (
+        f"prompt {cell.prompt!r} {took:.2f} s after pressing stop; "
+        f"exception shown: {shown or 'none'}; printed: {printed.strip()!r}"
+    )
+    notes.append(
+        f"stop button: the cell ended {took:.2f} s after pressing stop (limit {STOP_LIMIT} s); "
+        f"shown: {', '.join(shown) or 'no exception'}; "
+        f"cleanup {'ran' if 'cleanup ran' in printed else 'did NOT run'}"
+    )
     assert not cell.running, f"the cell was still running {took:.0f} s after pressing stop; {facts}"
     assert "the sleep finished" not in printed, f"the sleep ran to its end: {facts}"
     assert "cleanup ran" in printed, f"the async context manager's cleanup did not run: {facts}"
@@ -162,8 +170,12 @@ def test_diagram_is_readable_in_the_dark_theme(lab, lab_server, notes):
         lab.page.wait_for_timeout(300)
         box = img.bounding_box()
         margin = 24  # of page around the diagram, to compare with
-        clip = {"x": max(box["x"] - margin, 0), "y": max(box["y"] - margin, 0),
-                "width": box["width"] + 2 * margin, "height": box["height"] + 2 * margin}
+        clip = {
+            "x": max(box["x"] - margin, 0),
+            "y": max(box["y"] - margin, 0),
+            "width": box["width"] + 2 * margin,
+            "height": box["height"] + 2 * margin,
+        }
         path = SCREENSHOTS_DIR / f"{notebook.name}-dark.png"
         SCREENSHOTS_DIR.mkdir(parents=True, exist_ok=True)
         lab.page.screenshot(path=str(path), clip=clip)
@@ -177,16 +189,30 @@ def test_diagram_is_readable_in_the_dark_theme(lab, lab_server, notes):
     left, top = int(box["x"] - clip["x"]), int(box["y"] - clip["y"])
     right, bottom = left + int(box["width"]), top + int(box["height"])
     gray = shot.convert("L")
-    around = [gray.getpixel((x, y)) for y in range(gray.height) for x in range(gray.width)
-              if not (left - 2 <= x <= right + 2 and top - 2 <= y <= bottom + 2)]
+    around = [
+        gray.getpixel((x, y))
+        for y in range(gray.height)
+        for x in range(gray.width)
+        if not (left - 2 <= x <= right + 2 and top - 2 <= y <= bottom + 2)
+    ]
     inset = 4
-    border = [gray.getpixel((x, y)) for x, y in [
-        (left + inset, top + inset), (right - inset, top + inset), (left + inset, bottom - inset),
-        (right - inset, bottom - inset), ((left + right) // 2, top + inset), ((left + right) // 2, bottom - inset)]]
+    border = [
+        gray.getpixel((x, y))
+        for x, y in [
+            (left + inset, top + inset),
+            (right - inset, top + inset),
+            (left + inset, bottom - inset),
+            (right - inset, bottom - inset),
+            ((left + right) // 2, top + inset),
+            ((left + right) // 2, bottom - inset),
+        ]
+    ]
     darkest = gray.crop((left, top, right, bottom)).getextrema()[0]
 
-    notes.append(f"dark theme: page around the diagram {statistics.median(around):.0f}/255, "
-                 f"diagram background {min(border)}/255 or lighter, darkest ink {darkest}/255")
+    notes.append(
+        f"dark theme: page around the diagram {statistics.median(around):.0f}/255, "
+        f"diagram background {min(border)}/255 or lighter, darkest ink {darkest}/255"
+    )
     assert statistics.median(around) < 80, f"the page around the diagram is not dark (see {path})"
     assert min(border) > 200, f"the diagram's background is not light in the dark theme: {border} (see {path})"
     assert darkest < 120, f"the diagram shows nothing dark on its light background (darkest {darkest}, see {path})"

@@ -12,8 +12,7 @@ import time
 
 import pytest
 from conftest import ACTION_TIMEOUT
-from labdriver import (NOTEBOOKS_DIR, PAGE_TIMEOUT, ROOT, SCREENSHOTS_DIR, Lab, LabServer, Notebook,
-                       displays_timeline)
+from labdriver import NOTEBOOKS_DIR, PAGE_TIMEOUT, ROOT, SCREENSHOTS_DIR, Lab, LabServer, Notebook, displays_timeline
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -47,6 +46,7 @@ def server_factory(chromium_path, tmp_path):
         servers.append(server)
         server.start()
         return server
+
     yield start
     for server in servers:
         server.stop()
@@ -83,11 +83,14 @@ def test_run_all_in_notebook_7(server_factory, page, notes):
     took = time.monotonic() - started
     notebook.screenshot(SCREENSHOTS_DIR / f"{NOTEBOOK7_LESSON.stem}-notebook7.png")
     version = server.api("GET", "/api/status") and page.evaluate(
-        "() => JSON.parse(document.getElementById('jupyter-config-data').textContent).appVersion")
+        "() => JSON.parse(document.getElementById('jupyter-config-data').textContent).appVersion"
+    )
     diagrams = [i for i, source in enumerate(notebook.sources) if source and displays_timeline(source)]
     missing = [i for i in diagrams if not state.cells[i].images]
-    notes.append(f"Notebook {version}: {NOTEBOOK7_LESSON.stem} Run All took {took:.1f} s; "
-                 f"diagrams shown {len(diagrams) - len(missing)}/{len(diagrams)}; errors {len(state.errors)}")
+    notes.append(
+        f"Notebook {version}: {NOTEBOOK7_LESSON.stem} Run All took {took:.1f} s; "
+        f"diagrams shown {len(diagrams) - len(missing)}/{len(diagrams)}; errors {len(state.errors)}"
+    )
     errors = [f"cell {cell.index}: {out.text.strip()[-1500:]}" for cell, out in state.errors]
     assert not errors, "Notebook 7 shows error output after Run All:\n" + "\n\n".join(errors)
     assert not notebook.unfinished(state), state.describe()
@@ -106,5 +109,6 @@ def test_first_launch_shows_no_news_prompt(server_factory, page, notes):
     notes.append(f"first launch: news prompts shown {prompts}; fetchNews defaults to {default!r}")
     assert default == "false", (
         f"the settings overrides are not installed in this environment (fetchNews: {default!r}); "
-        "`make .venv/.runtime` installs binder/lab-overrides.json")
+        "`make .venv/.runtime` installs binder/lab-overrides.json"
+    )
     assert prompts == 0, "the news prompt covers the first lesson"

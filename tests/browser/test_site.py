@@ -13,13 +13,11 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 from urllib.parse import unquote, urljoin, urlparse
 
 import nbformat
 import pytest
 import yaml
-
 from labdriver import ROOT, SCREENSHOTS_DIR
 
 SITE = ROOT / "build" / "site"
@@ -43,8 +41,9 @@ def repository() -> str:
 @pytest.fixture(scope="module")
 def built_site():
     started = time.monotonic()
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "build_site.py")],
-                            capture_output=True, text=True, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "build_site.py")], capture_output=True, text=True, cwd=ROOT
+    )
     seconds = time.monotonic() - started
     assert result.returncode == 0, f"the site build failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     size = sum(f.stat().st_size for f in SITE.rglob("*") if f.is_file())
@@ -90,8 +89,12 @@ def pages() -> list[str]:
 def diagrams_drawn(stem: str) -> list:
     """The 1x width (output metadata, None where absent) of each diagram the executed notebook drew."""
     nb = nbformat.read(EXECUTED / f"{stem}.ipynb", as_version=4)
-    return [o.get("metadata", {}).get("image/png", {}).get("width")
-            for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    return [
+        o.get("metadata", {}).get("image/png", {}).get("width")
+        for c in nb.cells
+        for o in c.get("outputs", [])
+        if "image/png" in o.get("data", {})
+    ]
 
 
 def test_build_is_within_time_and_size_budget(built_site, notes):
@@ -107,7 +110,8 @@ def test_build_is_within_time_and_size_budget(built_site, notes):
 def test_page_loads_with_every_image_and_alt(site_page, site_url, name):
     open_page(site_page, site_url + name)
     images = site_page.eval_on_selector_all(
-        "img", "els => els.map(i => ({src: i.currentSrc, w: i.naturalWidth, alt: i.getAttribute('alt')}))")
+        "img", "els => els.map(i => ({src: i.currentSrc, w: i.naturalWidth, alt: i.getAttribute('alt')}))"
+    )
     for image in images:
         assert image["w"] > 0, f"{name}: image did not load: {image['src']}"
         assert (image["alt"] or "").strip(), f"{name}: image without alt text: {image['src']}"
@@ -116,8 +120,10 @@ def test_page_loads_with_every_image_and_alt(site_page, site_url, name):
 @pytest.mark.parametrize("stem", notebook_stems())
 def test_page_shows_every_diagram_and_no_error(site_page, site_url, stem, notes):
     open_page(site_page, site_url + f"{stem}.html")
-    widths = site_page.eval_on_selector_all("div.cell_output img",
-                                          "els => els.map(i => i.getAttribute('width') || (i.style.width.match(/^(\\d+)px$/) || [])[1] || null)")
+    widths = site_page.eval_on_selector_all(
+        "div.cell_output img",
+        "els => els.map(i => i.getAttribute('width') || (i.style.width.match(/^(\\d+)px$/) || [])[1] || null)",
+    )
     drawn = diagrams_drawn(stem)
     notes.append(f"site: {stem}.html shows {len(widths)} diagrams")
     assert len(widths) == len(drawn)
@@ -200,8 +206,10 @@ def test_previous_next_contents_and_search(site_page, site_url):
     open_page(site_page, site_url + "search.html?q=aiter")
     results = site_page.locator("#search-results ul.search li a")
     results.first.wait_for()
-    targets = {urljoin(site_url, h).rsplit("/", 1)[-1].split("?")[0]
-               for h in results.evaluate_all("els => els.map(e => e.getAttribute('href'))")}
+    targets = {
+        urljoin(site_url, h).rsplit("/", 1)[-1].split("?")[0]
+        for h in results.evaluate_all("els => els.map(e => e.getAttribute('href'))")
+    }
     assert targets & {f"{s}.html" for s in stems}, targets
 
 

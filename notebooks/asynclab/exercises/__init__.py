@@ -128,6 +128,15 @@ from .probes import WatchedAsyncGenerator
 from .trial import Collected, Trial
 
 __all__ = [
-    "Exercise", "Result", "Trial", "Collected", "Failure", "NotAnswered", "WatchedAsyncGenerator",
-    "ASYNC_FUNCTION", "ASYNC_GENERATOR", "ASYNC_CONTEXT_MANAGER", "ASYNC_ITERABLE",
+    "ASYNC_CONTEXT_MANAGER",
+    "ASYNC_FUNCTION",
+    "ASYNC_GENERATOR",
+    "ASYNC_ITERABLE",
+    "Collected",
+    "Exercise",
+    "Failure",
+    "NotAnswered",
+    "Result",
+    "Trial",
+    "WatchedAsyncGenerator",
 ]

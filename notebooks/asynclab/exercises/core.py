@@ -20,8 +20,10 @@ from . import diagnose, output
 
 PASSED, FAILED, NOT_ANSWERED, ERROR = "passed", "failed", "not answered", "error"
 
-DEFAULT_HANG_HINT = ("Is a loop missing its stop condition (a `break`, or a counter that never changes), "
-                     "or is it awaiting something that never finishes?")
+DEFAULT_HANG_HINT = (
+    "Is a loop missing its stop condition (a `break`, or a counter that never changes), "
+    "or is it awaiting something that never finishes?"
+)
 
 
 class Verdict(Exception):
@@ -117,8 +119,20 @@ class Exercise:
     hang_hint:  advice after "was still running after N s"
     """
 
-    def __init__(self, name, *, expects=None, reference=None, solution=None, hints=(), judge=None,
-                 time_limit=5.0, blocking_threshold=0.15, success="", hang_hint=DEFAULT_HANG_HINT):
+    def __init__(
+        self,
+        name,
+        *,
+        expects=None,
+        reference=None,
+        solution=None,
+        hints=(),
+        judge=None,
+        time_limit=5.0,
+        blocking_threshold=0.15,
+        success="",
+        hang_hint=DEFAULT_HANG_HINT,
+    ):
         if expects is not None and expects not in diagnose.KINDS:
             raise ValueError(f"expects must be one of {diagnose.KINDS} or None, not {expects!r}")
         self.name = name
@@ -146,7 +160,7 @@ class Exercise:
     def label(self) -> str | None:
         """The variable this exercise is stored in (``q1``), for messages like "run `q1.hint()`"."""
         module = sys.modules.get(self._module)
-        for key, value in (vars(module).items() if module else ()):
+        for key, value in vars(module).items() if module else ():
             if value is self:
                 return key
         return None
@@ -171,8 +185,12 @@ class Exercise:
             async with _one_check_at_a_time():
                 result = await self._judge_answer(answer, namespace, time_limit or self.time_limit)
         except Exception as exc:  # a bug in asynclab or in this exercise's judge, not the learner's fault
-            result = Result(ERROR, f"{type(exc).__name__}: {exc}. This is a problem in the exercise "
-                                   f"itself, not in your answer.", self.name, error=exc)
+            result = Result(
+                ERROR,
+                f"{type(exc).__name__}: {exc}. This is a problem in the exercise itself, not in your answer.",
+                self.name,
+                error=exc,
+            )
         if show:
             result.show()
         return result
@@ -188,11 +206,12 @@ class Exercise:
     def _precheck(self, answer) -> None:
         """The mistakes visible without running anything."""
         if answer is _MISSING:
-            raise NotAnswered(f"`{self.name}` is not defined yet. Write it in the exercise cell, "
-                              f"run that cell, then run this cell again.")
+            raise NotAnswered(
+                f"`{self.name}` is not defined yet. Write it in the exercise cell, "
+                f"run that cell, then run this cell again."
+            )
         if diagnose.is_stub(answer):
-            raise NotAnswered(f"`{self.name}` is still the stub. Fill it in, run that cell, "
-                              f"then run this cell again.")
+            raise NotAnswered(f"`{self.name}` is still the stub. Fill it in, run that cell, then run this cell again.")
         problem = diagnose.shape_problem(answer, self.expects, self.name)
         if problem:
             raise Failure(problem + ".")
@@ -219,8 +238,10 @@ class Exercise:
         done, _ = await asyncio.wait({task}, timeout=1.0)
         message = f"{trial.doing} was still running after {time_limit:g} s, so the check stopped it. {self.hang_hint}"
         if not done:
-            message += (" It did not even stop when cancelled: does it catch `CancelledError` "
-                        "(a bare `except:` or `except BaseException`)?")
+            message += (
+                " It did not even stop when cancelled: does it catch `CancelledError` "
+                "(a bare `except:` or `except BaseException`)?"
+            )
         elif not task.cancelled():
             task.exception()  # whatever it ended with, the hang is the verdict
         return message
@@ -231,8 +252,11 @@ class Exercise:
         """Show the next hint (or hint ``number``, counting from 1); after the last, say there are no more."""
         total = len(self.hints)
         if number is None and self._hints_seen >= total:
-            text = (f"No more hints: you have seen all {total}. {self._call('solution')} shows a full answer."
-                    if total else f"This exercise has no hints. {self._call('solution')} shows a full answer.")
+            text = (
+                f"No more hints: you have seen all {total}. {self._call('solution')} shows a full answer."
+                if total
+                else f"This exercise has no hints. {self._call('solution')} shows a full answer."
+            )
             output.show_text(text, text)
             return output.Shown(text)
         if number is None:
@@ -244,8 +268,7 @@ class Exercise:
             return output.Shown(text)
         hint = self.hints[number - 1]
         more = f" ({self._call('hint')} again for the next one)" if number < total else ""
-        output.show_text(f"Hint {number} of {total}: {hint}{more}",
-                         f"**Hint {number} of {total}:** {hint}{more}")
+        output.show_text(f"Hint {number} of {total}: {hint}{more}", f"**Hint {number} of {total}:** {hint}{more}")
         return output.Shown(hint)
 
     def solution(self) -> str:

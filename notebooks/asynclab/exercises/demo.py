@@ -19,6 +19,7 @@ what the learner would write. ``__all__`` keeps them out of ``from ... import *`
 
 import asyncio
 import contextlib
+import itertools
 import time
 import types
 
@@ -26,10 +27,11 @@ import aiohttp
 
 from .core import Exercise
 
-__all__ = ["q1", "q2", "q3", "fake_fetch", "FETCH_SECONDS"]
+__all__ = ["FETCH_SECONDS", "fake_fetch", "q1", "q2", "q3"]
 
 
 # --- q1: an async generator ------------------------------------------------------------------------
+
 
 async def async_range(n, delay):
     for i in range(n):
@@ -58,14 +60,18 @@ async def judge_async_range(trial, async_range):
 
     # Behaviour, not just values: each number should come out as soon as it is ready.
     times = items.arrival_times
-    gaps = [later - earlier for earlier, later in zip(times, times[1:])]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
     if any(gap < delay / 2 for gap in gaps):
         shown = ", ".join(f"{t:.2f}" for t in times)
         if times[0] >= n * delay / 2:
-            trial.fail(f"All {n} numbers arrived together at the end (at {shown} s): `yield` each number "
-                       f"as soon as it is ready, inside the loop, instead of collecting them first.")
-        trial.fail(f"The numbers did not arrive `delay` seconds apart (they came at {shown} s): "
-                   f"`await asyncio.sleep(delay)` before each `yield`.")
+            trial.fail(
+                f"All {n} numbers arrived together at the end (at {shown} s): `yield` each number "
+                f"as soon as it is ready, inside the loop, instead of collecting them first."
+            )
+        trial.fail(
+            f"The numbers did not arrive `delay` seconds apart (they came at {shown} s): "
+            f"`await asyncio.sleep(delay)` before each `yield`."
+        )
 
     empty = await trial.collect(async_range, 0, delay)
     trial.expect_equal(empty, [], f"`async_range(0, {delay})` yielded")
@@ -83,8 +89,10 @@ FETCH_SECONDS = 0.1
 async def fake_fetch(session, url):
     """Pretend to download ``url`` with ``session``: wait ``FETCH_SECONDS``, then return the page."""
     if not isinstance(session, aiohttp.ClientSession):
-        raise TypeError(f"fake_fetch(session, url) needs an aiohttp.ClientSession as its first "
-                        f"argument, not {type(session).__name__}")
+        raise TypeError(
+            f"fake_fetch(session, url) needs an aiohttp.ClientSession as its first "
+            f"argument, not {type(session).__name__}"
+        )
     if session.closed:
         raise RuntimeError("Session is closed")  # what aiohttp says, too
     await asyncio.sleep(FETCH_SECONDS)
@@ -116,13 +124,17 @@ async def judge_fetch_all(trial, fetch_all):
     pages = await trial.call(fetch_all, URLS, timeline=True, doing="`fetch_all(urls)`")
     trial.expect_equal(pages, [f"<page {url}>" for url in URLS], "`fetch_all(urls)` returned")
     await trial.expect_concurrency(
-        waits="sleep", at_least=len(URLS), what="requests", reference_args=(URLS,),
+        waits="sleep",
+        at_least=len(URLS),
+        what="requests",
+        reference_args=(URLS,),
         advice="Start them all before awaiting any: "
-               "`await asyncio.gather(*(fake_fetch(session, url) for url in urls))`.",
+        "`await asyncio.gather(*(fake_fetch(session, url) for url in urls))`.",
     )
 
 
 # --- q3: an async context manager ----------------------------------------------------------------------
+
 
 @contextlib.asynccontextmanager
 async def stopwatch():
@@ -154,23 +166,36 @@ async def judge_stopwatch(trial, stopwatch):
     async with trial.step("`async with stopwatch() as sw: await asyncio.sleep(0.2)`"):
         async with manager as sw:
             await asyncio.sleep(0.2)
-    trial.expect(sw is not None, "`async with stopwatch() as sw` gave `sw = None`: return the object that "
-                                 "will hold `elapsed` from `__aenter__` (or `yield` it).")
+    trial.expect(
+        sw is not None,
+        "`async with stopwatch() as sw` gave `sw = None`: return the object that "
+        "will hold `elapsed` from `__aenter__` (or `yield` it).",
+    )
     elapsed = getattr(sw, "elapsed", None)
-    trial.expect(isinstance(elapsed, (int, float)),
-                 f"After the block, `sw.elapsed` is {elapsed!r}; it should be the seconds the block took.")
-    trial.expect(0.15 <= elapsed <= 1.5, f"The block took 0.2 s, but `sw.elapsed` is {elapsed:.3f}. "
-                                        f"Measure in seconds: `time.perf_counter()` at the start and at the end.")
+    trial.expect(
+        isinstance(elapsed, (int, float)),
+        f"After the block, `sw.elapsed` is {elapsed!r}; it should be the seconds the block took.",
+    )
+    trial.expect(
+        0.15 <= elapsed <= 1.5,
+        f"The block took 0.2 s, but `sw.elapsed` is {elapsed:.3f}. "
+        f"Measure in seconds: `time.perf_counter()` at the start and at the end.",
+    )
 
     manager = await trial.context_manager(stopwatch)
     async with trial.step("`async with stopwatch() as sw:` around a block that raises ValueError"):
-        with trial.expect_raises(ValueError, "`stopwatch` swallowed the ValueError raised inside its block: "
-                                             "let exceptions through (don't catch it around the `yield`; "
-                                             "`__aexit__` must not return True)."):
+        with trial.expect_raises(
+            ValueError,
+            "`stopwatch` swallowed the ValueError raised inside its block: "
+            "let exceptions through (don't catch it around the `yield`; "
+            "`__aexit__` must not return True).",
+        ):
             async with manager as sw:
                 await asyncio.sleep(0.05)
                 raise ValueError("raised inside the block")
     elapsed = getattr(sw, "elapsed", None)
-    trial.expect(isinstance(elapsed, (int, float)) and elapsed > 0,
-                 "When the block raised, `sw.elapsed` was not set: record the time in `finally:` "
-                 "(or in `__aexit__`) so it happens either way.")
+    trial.expect(
+        isinstance(elapsed, (int, float)) and elapsed > 0,
+        "When the block raised, `sw.elapsed` was not set: record the time in `finally:` "
+        "(or in `__aexit__`) so it happens either way.",
+    )

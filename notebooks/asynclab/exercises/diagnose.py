@@ -36,8 +36,11 @@ KINDS = (ASYNC_FUNCTION, ASYNC_GENERATOR, ASYNC_CONTEXT_MANAGER, ASYNC_ITERABLE)
 # --- where code comes from ----------------------------------------------------------------------
 
 _LIBRARY_DIRS = tuple(
-    {str(Path(p).resolve()) for key in ("stdlib", "platstdlib", "purelib", "platlib")
-     if (p := sysconfig.get_paths().get(key))}
+    {
+        str(Path(p).resolve())
+        for key in ("stdlib", "platstdlib", "purelib", "platlib")
+        if (p := sysconfig.get_paths().get(key))
+    }
 )
 
 
@@ -69,36 +72,67 @@ def learner_location(exc: BaseException) -> str:
 # The advice may use {0}, {1}, ... for the pattern's groups.
 KNOWN_ERRORS = [
     (NotImplementedError, r"", "the exercise stub is still there"),
-    (TypeError, r"'async for' requires an object with __aiter__ method, got (\w+)",
-     "`async for` only works on async iterables; a {0} is a regular iterable, so use a plain `for`"),
-    (TypeError, r"'async_generator' object is not iterable",
-     "an async generator must be consumed with `async for`, not `for`"),
-    (TypeError, r"'coroutine' object",
-     "a coroutine was used as if it were its result: is an `await` missing?"),
-    (TypeError, r"object (\w+) can't be used in 'await' expression",
-     "`await` only works on coroutines, tasks and futures, not on a {0}: "
-     "is the function you awaited defined with plain `def`?"),
-    (TypeError, r"does not support the asynchronous context manager protocol",
-     "`async with` needs an object with `async def __aenter__` and `async def __aexit__` "
-     "(or a function decorated with `@contextlib.asynccontextmanager`)"),
-    (TypeError, r"does not support the context manager protocol",
-     "this is an async context manager: use `async with`, not `with`"),
-    (AttributeError, r"'coroutine' object has no attribute",
-     "a coroutine was used as if it were its result: is an `await` missing?"),
-    (RuntimeError, r"(async generator|coroutine) raised StopIteration",
-     "to end an async iterator `raise StopAsyncIteration` (in an async generator, just `return`)"),
-    (RuntimeError, r"async generator ignored GeneratorExit",
-     "when the consumer stops early the generator must stop too: do not `yield` again "
-     "after catching GeneratorExit (do the cleanup in `finally` and let it end)"),
-    (RuntimeError, r"asynchronous generator is already running",
-     "the same async generator was advanced by two consumers at once"),
-    (RuntimeError, r"Session is closed",
-     "the ClientSession was used after its `async with` block ended: keep the requests "
-     "(and the tasks running them) inside the block"),
-    (TypeError, r"\w+\(\) (takes|missing) .*argument",
-     "check the parameters in its `def` line against the exercise's description"),
-    (NameError, r"name '(\w+)' is not defined",
-     "did you run the cell that defines or imports `{0}`?"),
+    (
+        TypeError,
+        r"'async for' requires an object with __aiter__ method, got (\w+)",
+        "`async for` only works on async iterables; a {0} is a regular iterable, so use a plain `for`",
+    ),
+    (
+        TypeError,
+        r"'async_generator' object is not iterable",
+        "an async generator must be consumed with `async for`, not `for`",
+    ),
+    (TypeError, r"'coroutine' object", "a coroutine was used as if it were its result: is an `await` missing?"),
+    (
+        TypeError,
+        r"object (\w+) can't be used in 'await' expression",
+        "`await` only works on coroutines, tasks and futures, not on a {0}: "
+        "is the function you awaited defined with plain `def`?",
+    ),
+    (
+        TypeError,
+        r"does not support the asynchronous context manager protocol",
+        "`async with` needs an object with `async def __aenter__` and `async def __aexit__` "
+        "(or a function decorated with `@contextlib.asynccontextmanager`)",
+    ),
+    (
+        TypeError,
+        r"does not support the context manager protocol",
+        "this is an async context manager: use `async with`, not `with`",
+    ),
+    (
+        AttributeError,
+        r"'coroutine' object has no attribute",
+        "a coroutine was used as if it were its result: is an `await` missing?",
+    ),
+    (
+        RuntimeError,
+        r"(async generator|coroutine) raised StopIteration",
+        "to end an async iterator `raise StopAsyncIteration` (in an async generator, just `return`)",
+    ),
+    (
+        RuntimeError,
+        r"async generator ignored GeneratorExit",
+        "when the consumer stops early the generator must stop too: do not `yield` again "
+        "after catching GeneratorExit (do the cleanup in `finally` and let it end)",
+    ),
+    (
+        RuntimeError,
+        r"asynchronous generator is already running",
+        "the same async generator was advanced by two consumers at once",
+    ),
+    (
+        RuntimeError,
+        r"Session is closed",
+        "the ClientSession was used after its `async with` block ended: keep the requests "
+        "(and the tasks running them) inside the block",
+    ),
+    (
+        TypeError,
+        r"\w+\(\) (takes|missing) .*argument",
+        "check the parameters in its `def` line against the exercise's description",
+    ),
+    (NameError, r"name '(\w+)' is not defined", "did you run the cell that defines or imports `{0}`?"),
 ]
 
 
@@ -120,6 +154,7 @@ def first_leaf(exc: BaseException) -> tuple[BaseException, int]:
     def walk(group):
         for e in group.exceptions:
             walk(e) if isinstance(e, BaseExceptionGroup) else leaves.append(e)
+
     walk(exc)
     return (leaves[0], len(leaves)) if leaves else (exc, 1)
 
@@ -143,6 +178,7 @@ def describe_exception(exc: BaseException, doing: str) -> str:
 
 
 # --- the kind of thing the answer is --------------------------------------------------------------
+
 
 def _kind_of(obj) -> str:
     if inspect.isasyncgenfunction(obj):
@@ -169,16 +205,20 @@ def shape_problem(answer, expects: str | None, name: str) -> str | None:
         return None
     if inspect.iscoroutine(answer):
         answer.close()  # nobody will await it: closing keeps "never awaited" warnings away
-        return (f"`{name}` is a coroutine object, not a function: define it with "
-                f"`async def {name}(...)` and don't call it in the same cell")
+        return (
+            f"`{name}` is a coroutine object, not a function: define it with "
+            f"`async def {name}(...)` and don't call it in the same cell"
+        )
     if not callable(answer):
         return f"`{name}` should be a function or a class, but it is {_kind_of(answer)}"
     target = inspect.unwrap(answer) if not inspect.isclass(answer) else answer
 
     if expects == ASYNC_FUNCTION:
         if inspect.isasyncgenfunction(target):
-            return (f"`{name}` is an async generator (it contains `yield`); it should `return` "
-                    f"its result instead of yielding it")
+            return (
+                f"`{name}` is an async generator (it contains `yield`); it should `return` "
+                f"its result instead of yielding it"
+            )
         if inspect.isgeneratorfunction(target):
             return f"`{name}` is a regular generator function; define it with `async def` and `return` the result"
         if not inspect.iscoroutinefunction(answer) and not inspect.isclass(answer):
@@ -187,27 +227,36 @@ def shape_problem(answer, expects: str | None, name: str) -> str | None:
 
     if expects == ASYNC_GENERATOR:
         if inspect.isgeneratorfunction(target):
-            return (f"`{name}` is a regular generator (`def` with `yield`); define it with "
-                    f"`async def` so it can `await` and be used with `async for`")
-        if not (inspect.iscoroutinefunction(answer) or inspect.isasyncgenfunction(answer)
-                or inspect.isclass(answer)):
-            return (f"`{name}` is a regular function; define it with `async def` and "
-                    f"`yield` each item so `async for` can use it")
+            return (
+                f"`{name}` is a regular generator (`def` with `yield`); define it with "
+                f"`async def` so it can `await` and be used with `async for`"
+            )
+        if not (inspect.iscoroutinefunction(answer) or inspect.isasyncgenfunction(answer) or inspect.isclass(answer)):
+            return (
+                f"`{name}` is a regular function; define it with `async def` and "
+                f"`yield` each item so `async for` can use it"
+            )
         return None
 
     if expects == ASYNC_CONTEXT_MANAGER:
         if inspect.isclass(answer):
             return context_manager_class_problem(answer, name)
         if inspect.isasyncgenfunction(target) and target is answer:
-            return (f"`{name}` is an async generator function; put `@contextlib.asynccontextmanager` "
-                    f"above it so `async with` can use it")
+            return (
+                f"`{name}` is an async generator function; put `@contextlib.asynccontextmanager` "
+                f"above it so `async with` can use it"
+            )
         if inspect.isgeneratorfunction(target):
-            return (f"`{name}` is a regular generator function; write it as `async def` with "
-                    f"`@contextlib.asynccontextmanager` above it")
+            return (
+                f"`{name}` is a regular generator function; write it as `async def` with "
+                f"`@contextlib.asynccontextmanager` above it"
+            )
         if inspect.iscoroutinefunction(answer):
-            return (f"`{name}()` returns a coroutine, but `async with` needs an async context manager: "
-                    f"write an async generator with one `yield` and decorate it with "
-                    f"`@contextlib.asynccontextmanager`, or a class with `async def __aenter__`/`__aexit__`")
+            return (
+                f"`{name}()` returns a coroutine, but `async with` needs an async context manager: "
+                f"write an async generator with one `yield` and decorate it with "
+                f"`@contextlib.asynccontextmanager`, or a class with `async def __aenter__`/`__aexit__`"
+            )
         return None  # a plain function may return a context manager: checked when it is called
 
     if expects == ASYNC_ITERABLE:
@@ -223,8 +272,10 @@ def shape_problem(answer, expects: str | None, name: str) -> str | None:
 def context_manager_class_problem(cls, name: str) -> str | None:
     has = {attr: hasattr(cls, attr) for attr in ("__aenter__", "__aexit__", "__enter__")}
     if not has["__aenter__"] and has["__enter__"]:
-        return (f"`{name}` is a regular context manager (for `with`); an async one needs "
-                f"`async def __aenter__` and `async def __aexit__`")
+        return (
+            f"`{name}` is a regular context manager (for `with`); an async one needs "
+            f"`async def __aenter__` and `async def __aexit__`"
+        )
     for method in ("__aenter__", "__aexit__"):
         if not has[method]:
             return f"`{name}` has no `{method}` method; `async with` needs `async def {method}(...)`"
@@ -236,8 +287,10 @@ def context_manager_class_problem(cls, name: str) -> str | None:
 def async_iterable_class_problem(cls, name: str) -> str | None:
     if not hasattr(cls, "__aiter__"):
         if hasattr(cls, "__iter__"):
-            return (f"`{name}` is a regular iterable (it has `__iter__`); `async for` needs "
-                    f"`def __aiter__(self)` and `async def __anext__(self)`")
+            return (
+                f"`{name}` is a regular iterable (it has `__iter__`); `async for` needs "
+                f"`def __aiter__(self)` and `async def __anext__(self)`"
+            )
         return f"`{name}` has no `__aiter__` method; `async for` needs `def __aiter__(self): return self`"
     if inspect.iscoroutinefunction(cls.__aiter__):
         return f"`{name}.__aiter__` must be a plain `def` that returns the iterator (usually `self`), not `async def`"
@@ -251,8 +304,10 @@ def iterable_problem(obj, doing: str) -> str | None:
     if hasattr(obj, "__aiter__"):
         return None
     if isinstance(obj, (list, tuple, set, dict)):
-        return (f"{doing} returned a {type(obj).__name__} ({short_repr(obj)}) all at once; "
-                f"`async for` needs items handed out one by one: `yield` each item instead")
+        return (
+            f"{doing} returned a {type(obj).__name__} ({short_repr(obj)}) all at once; "
+            f"`async for` needs items handed out one by one: `yield` each item instead"
+        )
     if inspect.isgenerator(obj):
         return f"{doing} returned a regular generator; define it with `async def` so `async for` can use it"
     if hasattr(obj, "__iter__"):
@@ -262,12 +317,12 @@ def iterable_problem(obj, doing: str) -> str | None:
 
 # --- stubs --------------------------------------------------------------------------------------
 
+
 def _is_stub_statement(node: ast.stmt) -> bool:
     if isinstance(node, ast.Pass):
         return True
     if isinstance(node, ast.Expr):  # a docstring, `...`, or the bare `yield` that makes a stub async generator
-        return isinstance(node.value, ast.Constant) or (
-            isinstance(node.value, ast.Yield) and node.value.value is None)
+        return isinstance(node.value, ast.Constant) or (isinstance(node.value, ast.Yield) and node.value.value is None)
     if isinstance(node, ast.Return):
         return node.value is None or (isinstance(node.value, ast.Constant) and node.value.value in (None, ...))
     if isinstance(node, ast.Raise) and node.exc is not None:
@@ -300,10 +355,13 @@ def is_stub(answer) -> bool:
 
 # --- forgotten awaits in values ----------------------------------------------------------------------
 
+
 def awaitables_in(value) -> list:
     """Coroutines, tasks and futures in ``value`` (itself, or items of a list/tuple/set/dict values)."""
+
     def pending(v):
         return inspect.iscoroutine(v) or isinstance(v, asyncio.Future)
+
     if pending(value):
         return [value]
     if isinstance(value, (list, tuple, set)):
@@ -318,16 +376,24 @@ def forgotten_await_message(value, found: list, doing: str) -> str:
     if inspect.iscoroutine(first):
         what = f"`{first.__qualname__}(...)`"
         if first is value:
-            return (f"{doing} gave back a coroutine object ({what}) instead of its result: "
-                    f"an `await` is missing (e.g. `return await {first.__qualname__}(...)`)")
-        return (f"{doing} returned a {type(value).__name__} of {len(found)} coroutine objects such as "
-                f"{what}: they never ran. `await` them, e.g. `await asyncio.gather(*coroutines)`")
+            return (
+                f"{doing} gave back a coroutine object ({what}) instead of its result: "
+                f"an `await` is missing (e.g. `return await {first.__qualname__}(...)`)"
+            )
+        return (
+            f"{doing} returned a {type(value).__name__} of {len(found)} coroutine objects such as "
+            f"{what}: they never ran. `await` them, e.g. `await asyncio.gather(*coroutines)`"
+        )
     kind = "Task" if isinstance(first, asyncio.Task) else "Future"
     if first is value:
-        return (f"{doing} gave back an unfinished {kind} instead of its result: `await` it before "
-                f"returning (e.g. `return await asyncio.gather(...)`)")
-    return (f"{doing} returned a {type(value).__name__} of {len(found)} {kind}s instead of their results: "
-            f"`await` them, e.g. `return await asyncio.gather(*tasks)`")
+        return (
+            f"{doing} gave back an unfinished {kind} instead of its result: `await` it before "
+            f"returning (e.g. `return await asyncio.gather(...)`)"
+        )
+    return (
+        f"{doing} returned a {type(value).__name__} of {len(found)} {kind}s instead of their results: "
+        f"`await` them, e.g. `return await asyncio.gather(*tasks)`"
+    )
 
 
 def discard(awaitables: list) -> None:
@@ -348,6 +414,7 @@ def _retrieve_outcome(future: asyncio.Future) -> None:
 
 
 # --- small text helpers ---------------------------------------------------------------------------
+
 
 def short_repr(value, limit: int = 80) -> str:
     try:

@@ -32,6 +32,7 @@ __all__ = ["q1", "q2", "q3"]
 
 # --- q1: an async generator over a paginated API -------------------------------------------------
 
+
 async def all_items(session, url, per_page=50):
     page, pages = 1, 1
     while page <= pages:
@@ -49,10 +50,10 @@ q1 = Exercise(
     expects="async generator",
     reference=all_items,
     hints=[
-        "Keep a page counter, and for each page do `async with session.get(url, params={\"page\": page, "
-        "\"per_page\": per_page}) as resp:` then `data = await resp.json()`.",
-        "Yield items, not pages: `for item in data[\"results\"]: yield item`, inside the loop over pages.",
-        "Stop with `while page <= pages:`, where `pages` starts at 1 and becomes `data[\"pages\"]` after "
+        'Keep a page counter, and for each page do `async with session.get(url, params={"page": page, '
+        '"per_page": per_page}) as resp:` then `data = await resp.json()`.',
+        'Yield items, not pages: `for item in data["results"]: yield item`, inside the loop over pages.',
+        'Stop with `while page <= pages:`, where `pages` starts at 1 and becomes `data["pages"]` after '
         "the first response.",
     ],
     success="`all_items` streams the items page by page, over one connection, and stops at the last page.",
@@ -96,52 +97,72 @@ async def judge_all_items(trial, all_items):
             since = time.perf_counter()
             given.requests = 0
             with counting_connections() as connections:
-                items = await trial.collect(all_items, session, url, per_page, max_items=2 * len(expected),
-                                            doing=f"`all_items(session, url, {per_page})`")
+                items = await trial.collect(
+                    all_items,
+                    session,
+                    url,
+                    per_page,
+                    max_items=2 * len(expected),
+                    doing=f"`all_items(session, url, {per_page})`",
+                )
             requests = len(_item_requests(svc, since))
             _judge_items(trial, items, expected, per_page)
-            trial.expect(connections.opened <= 1,
-                         f"`all_items(session, url, {per_page})` opened {connections.opened} connections for "
-                         f"{requests} requests: make every request with the `session` it was given instead "
-                         f"of creating a new `ClientSession`.")
-            trial.expect(given.requests == requests,
-                         f"`all_items(session, url, {per_page})` made {requests} requests, "
-                         f"{given.requests} of them with the `session` it was given: make every request "
-                         f"with that session (`session.get(...)`) instead of creating a new `ClientSession`.")
-            trial.expect(requests != pages + 1,
-                         f"`all_items(session, url, {per_page})` made {requests} requests for {pages} pages: "
-                         f"it asked for page {pages + 1}, after the last one. The first response says how "
-                         f"many pages there are (`data[\"pages\"]`): stop after that page.")
-            trial.expect(requests == pages,
-                         f"`all_items(session, url, {per_page})` made {requests} requests, but there are "
-                         f"{pages} pages of {per_page}: pass `per_page` to the API "
-                         f"(`params={{\"page\": page, \"per_page\": per_page}}`) and ask for each page once.")
+            trial.expect(
+                connections.opened <= 1,
+                f"`all_items(session, url, {per_page})` opened {connections.opened} connections for "
+                f"{requests} requests: make every request with the `session` it was given instead "
+                f"of creating a new `ClientSession`.",
+            )
+            trial.expect(
+                given.requests == requests,
+                f"`all_items(session, url, {per_page})` made {requests} requests, "
+                f"{given.requests} of them with the `session` it was given: make every request "
+                f"with that session (`session.get(...)`) instead of creating a new `ClientSession`.",
+            )
+            trial.expect(
+                requests != pages + 1,
+                f"`all_items(session, url, {per_page})` made {requests} requests for {pages} pages: "
+                f"it asked for page {pages + 1}, after the last one. The first response says how "
+                f'many pages there are (`data["pages"]`): stop after that page.',
+            )
+            trial.expect(
+                requests == pages,
+                f"`all_items(session, url, {per_page})` made {requests} requests, but there are "
+                f"{pages} pages of {per_page}: pass `per_page` to the API "
+                f'(`params={{"page": page, "per_page": per_page}}`) and ask for each page once.',
+            )
 
         # Lazy: the first items must come out before the later pages are fetched.
         since = time.perf_counter()
-        first = await trial.collect(all_items, session, url, 50, limit=3,
-                                    doing="`all_items(session, url, 50)`")
+        first = await trial.collect(all_items, session, url, 50, limit=3, doing="`all_items(session, url, 50)`")
         requests = len(_item_requests(svc, since))
         trial.expect_equal(list(first), expected[:3], "The first 3 items of `all_items(session, url, 50)` were")
-        trial.expect(requests == 1,
-                     f"To hand out the first 3 items, `all_items` fetched {requests} pages. Yield the items "
-                     f"of each page as soon as it has arrived, before fetching the next one.")
+        trial.expect(
+            requests == 1,
+            f"To hand out the first 3 items, `all_items` fetched {requests} pages. Yield the items "
+            f"of each page as soon as it has arrived, before fetching the next one.",
+        )
 
 
 def _judge_items(trial, items, expected, per_page):
     doing = f"`all_items(session, url, {per_page})`"
     if items and all(isinstance(item, list) for item in items):
-        trial.fail(f"{doing} yielded {len(items)} lists (whole pages). Yield the items one at a time: "
-                   f"`for item in data[\"results\"]: yield item`.")
+        trial.fail(
+            f"{doing} yielded {len(items)} lists (whole pages). Yield the items one at a time: "
+            f'`for item in data["results"]: yield item`.'
+        )
     if items and all(isinstance(item, dict) and "results" in item for item in items):
-        trial.fail(f"{doing} yielded whole responses. Yield the items in `data[\"results\"]`, one at a time.")
+        trial.fail(f'{doing} yielded whole responses. Yield the items in `data["results"]`, one at a time.')
     if len(items) != len(expected):
-        trial.fail(f"{doing} yielded {len(items)} items; the API has {len(expected)}. Fetch every page, "
-                   f"from page 1 to the last one, and yield every item of each.")
+        trial.fail(
+            f"{doing} yielded {len(items)} items; the API has {len(expected)}. Fetch every page, "
+            f"from page 1 to the last one, and yield every item of each."
+        )
     trial.expect_equal(list(items), expected, f"The items from {doing}")
 
 
 # --- q2: a class-based async iterator --------------------------------------------------------------
+
 
 class Countdown:
     def __init__(self, start, delay):
@@ -176,26 +197,33 @@ q2 = Exercise(
 @q2.judge
 async def judge_countdown(trial, Countdown):
     if not inspect.isclass(Countdown):
-        trial.fail("`Countdown` is a function. This exercise asks for a class with `def __aiter__(self)` "
-                   "and `async def __anext__(self)` (the async generator version is shorter, but write the "
-                   "protocol by hand once).")
+        trial.fail(
+            "`Countdown` is a function. This exercise asks for a class with `def __aiter__(self)` "
+            "and `async def __anext__(self)` (the async generator version is shorter, but write the "
+            "protocol by hand once)."
+        )
     if not hasattr(Countdown, "__anext__"):
-        trial.fail("`Countdown` has no `__anext__` method: write `async def __anext__(self)` returning the "
-                   "next number, and let `__aiter__` return `self`.")
+        trial.fail(
+            "`Countdown` has no `__anext__` method: write `async def __anext__(self)` returning the "
+            "next number, and let `__aiter__` return `self`."
+        )
     start, delay = 3, 0.2  # long enough for a blocking time.sleep to stand out
     numbers = await trial.collect(Countdown, start, delay, max_items=20)
     trial.expect_equal(list(numbers), [3, 2, 1], f"`async for` over `Countdown({start}, {delay})` gave")
     times = numbers.arrival_times
-    gaps = [later - earlier for earlier, later in zip([0.0] + times, times)]
+    gaps = [later - earlier for earlier, later in zip([0.0, *times], times)]
     if any(gap < delay / 2 for gap in gaps):
         shown = ", ".join(f"{t:.2f}" for t in times)
-        trial.fail(f"The numbers did not come {delay} s apart (they came at {shown} s): "
-                   f"`await asyncio.sleep(self.delay)` in `__anext__` before returning each number.")
+        trial.fail(
+            f"The numbers did not come {delay} s apart (they came at {shown} s): "
+            f"`await asyncio.sleep(self.delay)` in `__anext__` before returning each number."
+        )
     numbers = await trial.collect(Countdown, 0, 0.05, max_items=20)
     trial.expect_equal(list(numbers), [], "`async for` over `Countdown(0, 0.05)` gave")
 
 
 # --- q3: stop early, and close the generator -------------------------------------------------------
+
 
 async def first_n(source, n):
     items = []
@@ -242,16 +270,21 @@ async def judge_first_n(trial, first_n):
     source = _CountingSource(range(10), delay=0.02)
     items = await trial.call(first_n, source, 3, doing="`first_n(source, 3)`")
     trial.expect_equal(items, [0, 1, 2], "`first_n(source, 3)` on a source of 0, 1, ..., 9 returned")
-    trial.expect(source.handed_out <= 3,
-                 f"`first_n(source, 3)` read {source.handed_out} items of `source` to return 3: `break` "
-                 f"out of the loop right after appending the item that makes `n`, not before reading "
-                 f"another one." if source.handed_out < 10 else
-                 "`first_n(source, 3)` read all 10 items of `source` to return 3 of them: `break` out of "
-                 "the loop as soon as you have `n` items.")
-    trial.expect(source.closed,
-                 "`first_n(source, 3)` returned the right items, but `source` was left unfinished: its "
-                 "cleanup (`finally`) had not run when `first_n` returned, and would run later, in another "
-                 "task. Wrap the loop in `async with contextlib.aclosing(source):`.")
+    trial.expect(
+        source.handed_out <= 3,
+        f"`first_n(source, 3)` read {source.handed_out} items of `source` to return 3: `break` "
+        f"out of the loop right after appending the item that makes `n`, not before reading "
+        f"another one."
+        if source.handed_out < 10
+        else "`first_n(source, 3)` read all 10 items of `source` to return 3 of them: `break` out of "
+        "the loop as soon as you have `n` items.",
+    )
+    trial.expect(
+        source.closed,
+        "`first_n(source, 3)` returned the right items, but `source` was left unfinished: its "
+        "cleanup (`finally`) had not run when `first_n` returned, and would run later, in another "
+        "task. Wrap the loop in `async with contextlib.aclosing(source):`.",
+    )
 
     short = _CountingSource(["a", "b"], delay=0.02)
     items = await trial.call(first_n, short, 5, doing="`first_n(source, 5)`")
@@ -260,6 +293,8 @@ async def judge_first_n(trial, first_n):
     untouched = _CountingSource(range(10), delay=0.02)
     items = await trial.call(first_n, untouched, 0, doing="`first_n(source, 0)`")
     trial.expect_equal(items, [], "`first_n(source, 0)` returned")
-    trial.expect(untouched.handed_out == 0,
-                 f"`first_n(source, 0)` read {untouched.handed_out} item(s) of `source`, and needed none: "
-                 f"return `[]` before the loop when `n` is 0.")
+    trial.expect(
+        untouched.handed_out == 0,
+        f"`first_n(source, 0)` read {untouched.handed_out} item(s) of `source`, and needed none: "
+        f"return `[]` before the loop when `n` is 0.",
+    )

@@ -27,7 +27,7 @@ from ..timeline import span
 from .core import Exercise
 from .schedule import Job
 
-__all__ = ["q1", "q2", "q3", "download", "number_stream", "url_stream", "DEFAULT_DELAY"]
+__all__ = ["DEFAULT_DELAY", "download", "number_stream", "q1", "q2", "q3", "url_stream"]
 
 DEFAULT_DELAY = 0.1
 
@@ -77,6 +77,7 @@ def _pages(urls):
 
 # --- q1: concurrent downloads, results in order ------------------------------------------------------
 
+
 async def fetch_in_order(urls):
     return await asyncio.gather(*(download(url) for url in urls))
 
@@ -103,25 +104,33 @@ Q1_URLS = _urls([0.3, 0.1, 0.2])
 async def judge_fetch_in_order(trial, fetch_in_order):
     urls = list(Q1_URLS)
     pages = await trial.call(fetch_in_order, urls, timeline=True, doing="`fetch_in_order(urls)`")
-    if isinstance(pages, (list, tuple)) and sorted(map(str, pages)) == sorted(_pages(urls)) \
-            and list(pages) != _pages(urls):
-        trial.fail(f"You returned the right pages in the wrong order{_which_order(pages, trial.timeline)}: "
-                   f"return them in the order of `urls`. `asyncio.gather` keeps the order of its "
-                   f"arguments; `asyncio.as_completed` yields whichever finishes first, and a set (such "
-                   f"as the `done` set of `asyncio.wait`) has no order at all.")
-    trial.expect_equal(list(pages) if isinstance(pages, tuple) else pages, _pages(urls),
-                       "`fetch_in_order(urls)` returned")
+    if (
+        isinstance(pages, (list, tuple))
+        and sorted(map(str, pages)) == sorted(_pages(urls))
+        and list(pages) != _pages(urls)
+    ):
+        trial.fail(
+            f"You returned the right pages in the wrong order{_which_order(pages, trial.timeline)}: "
+            f"return them in the order of `urls`. `asyncio.gather` keeps the order of its "
+            f"arguments; `asyncio.as_completed` yields whichever finishes first, and a set (such "
+            f"as the `done` set of `asyncio.wait`) has no order at all."
+        )
+    trial.expect_equal(
+        list(pages) if isinstance(pages, tuple) else pages, _pages(urls), "`fetch_in_order(urls)` returned"
+    )
     await trial.expect_concurrency(
-        waits="download", at_least=len(urls), what="downloads", reference_args=(urls,),
-        advice="Start them all before awaiting any: "
-               "`await asyncio.gather(*(download(url) for url in urls))`.",
+        waits="download",
+        at_least=len(urls),
+        what="downloads",
+        reference_args=(urls,),
+        advice="Start them all before awaiting any: `await asyncio.gather(*(download(url) for url in urls))`.",
     )
     empty = await trial.call(fetch_in_order, [], doing="`fetch_in_order([])`")
-    trial.expect_equal(list(empty) if isinstance(empty, tuple) else empty, [],
-                       "`fetch_in_order([])` returned")
+    trial.expect_equal(list(empty) if isinstance(empty, tuple) else empty, [], "`fetch_in_order([])` returned")
 
 
 # --- q2: an async comprehension with a condition -----------------------------------------------------
+
 
 async def even_items(stream):
     return [number async for number in stream if number % 2 == 0]
@@ -132,11 +141,9 @@ q2 = Exercise(
     expects="async function",
     reference=even_items,
     hints=[
-        "An async comprehension is a list comprehension whose `for` is an `async for`: "
-        "`[x async for x in stream]`.",
+        "An async comprehension is a list comprehension whose `for` is an `async for`: `[x async for x in stream]`.",
         "Add the condition at the end, as in a regular comprehension: `... if x % 2 == 0`.",
-        "Use square brackets: with parentheses you get an async generator expression, which has "
-        "not run yet.",
+        "Use square brackets: with parentheses you get an async generator expression, which has not run yet.",
     ],
     success="One async comprehension both reads the stream and keeps the even numbers.",
 )
@@ -149,8 +156,11 @@ def _comprehensions(fn):
     except (OSError, TypeError, SyntaxError):
         return None
     kinds = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
-    return [(any(g.is_async for g in node.generators), any(g.ifs for g in node.generators))
-            for node in ast.walk(tree) if isinstance(node, kinds)]
+    return [
+        (any(g.is_async for g in node.generators), any(g.ifs for g in node.generators))
+        for node in ast.walk(tree)
+        if isinstance(node, kinds)
+    ]
 
 
 @q2.judge
@@ -161,26 +171,34 @@ async def judge_even_items(trial, even_items):
         got = await trial.call(even_items, number_stream(numbers, 0.01), doing=doing)
         if inspect.isasyncgen(got):
             await got.aclose()
-            trial.fail(f"{doing} returned an async generator, not a list: with parentheses, "
-                       f"`(x async for x in stream ...)` is an async generator expression, and "
-                       f"nothing in it has run yet. Use square brackets to build the list.")
+            trial.fail(
+                f"{doing} returned an async generator, not a list: with parentheses, "
+                f"`(x async for x in stream ...)` is an async generator expression, and "
+                f"nothing in it has run yet. Use square brackets to build the list."
+            )
         trial.expect_equal(got, expected, f"{doing} returned")
     found = _comprehensions(even_items)
     if found is None:  # no source to read: judged by its results only
         return
     one = "`[number async for number in stream if ...]`"
     if not any(is_async for is_async, _ in found):
-        trial.fail(f"Correct result, but written without an async comprehension. Build the list in "
-                   f"one expression: {one}.")
+        trial.fail(
+            f"Correct result, but written without an async comprehension. Build the list in one expression: {one}."
+        )
     if len(found) > 1:
-        trial.fail(f"Correct result, but with {len(found)} comprehensions; the exercise asks for one that "
-                   f"reads the stream and filters as it goes: {one}.")
+        trial.fail(
+            f"Correct result, but with {len(found)} comprehensions; the exercise asks for one that "
+            f"reads the stream and filters as it goes: {one}."
+        )
     if not found[0][1]:
-        trial.fail(f"Correct result, but the filtering happens outside the async comprehension. Put the "
-                   f"condition inside it, so that one comprehension does it all: {one}.")
+        trial.fail(
+            f"Correct result, but the filtering happens outside the async comprehension. Put the "
+            f"condition inside it, so that one comprehension does it all: {one}."
+        )
 
 
 # --- q3: a stream, at most `limit` downloads at a time ---------------------------------------------
+
 
 async def download_stream(urls, limit):
     semaphore = asyncio.Semaphore(limit)
@@ -209,7 +227,7 @@ q3 = Exercise(
         "order, and collect `task.result()` at the end.",
     ],
     success="Never more than `limit` downloads at once; each download started as soon as its URL "
-            "had arrived and a slot was free, and the pages came back in stream order.",
+    "had arrived and a slot was free, and the pages came back in stream order.",
 )
 
 # Different lengths, so pages finish in another order than the stream handed the URLs out.
@@ -257,24 +275,33 @@ async def judge_download_stream(trial, download_stream):
     for limit in (3, 2):
         doing = f"`download_stream(stream, {limit})`"
         pages = await trial.call(download_stream, _arriving_urls(urls), limit, timeline=True, doing=doing)
-        if isinstance(pages, (list, tuple)) and sorted(map(str, pages)) == sorted(_pages(urls)) \
-                and list(pages) != _pages(urls):
-            trial.fail(f"{doing} returned the right pages in the wrong order{_which_order(pages, trial.timeline)}: "
-                       f"return them in the order the stream handed out the URLs, e.g. keep the tasks in a "
-                       f"list and read `task.result()` from each.")
-        trial.expect_equal(list(pages) if isinstance(pages, tuple) else pages, _pages(urls),
-                           f"{doing} returned")
+        if (
+            isinstance(pages, (list, tuple))
+            and sorted(map(str, pages)) == sorted(_pages(urls))
+            and list(pages) != _pages(urls)
+        ):
+            trial.fail(
+                f"{doing} returned the right pages in the wrong order{_which_order(pages, trial.timeline)}: "
+                f"return them in the order the stream handed out the URLs, e.g. keep the tasks in a "
+                f"list and read `task.result()` from each."
+            )
+        trial.expect_equal(list(pages) if isinstance(pages, tuple) else pages, _pages(urls), f"{doing} returned")
         jobs = _download_jobs(trial.timeline, urls)
-        trial.expect(jobs is not None,
-                     f"{doing} returned the right pages, but did not call `download` exactly once per URL: "
-                     f"download each URL once.")
+        trial.expect(
+            jobs is not None,
+            f"{doing} returned the right pages, but did not call `download` exactly once per URL: "
+            f"download each URL once.",
+        )
         reference_args = (_arriving_urls(urls), limit)
         await trial.expect_concurrency(
-            waits="download", at_least=limit, at_most=limit, what=f"downloads with `limit={limit}`",
+            waits="download",
+            at_least=limit,
+            at_most=limit,
+            what=f"downloads with `limit={limit}`",
             reference_args=reference_args,
             advice=f"Guard each download with one shared `asyncio.Semaphore({limit})` "
-                   f"(`async with semaphore:`), and start a task per URL so that {limit} "
-                   f"can run at once.",
+            f"(`async with semaphore:`), and start a task per URL so that {limit} "
+            f"can run at once.",
         )
         last_arrival = max(job.ready for job in jobs)
         first_start = min(job.start for job in jobs)
@@ -286,20 +313,25 @@ async def judge_download_stream(trial, download_stream):
                 f"download started only at {first_start:.2f} s, although it could have started at once "
                 f"({{timing}}). Start a task for each URL inside the `async for` (or async comprehension) "
                 f"that reads the stream, and let the shared semaphore hold back the extra ones.",
-                reference_args=reference_args)
+                reference_args=reference_args,
+            )
         await trial.expect_slots_busy(
-            jobs, limit=limit, what=f"downloads with `limit={limit}`", waiting="URLs",
+            jobs,
+            limit=limit,
+            what=f"downloads with `limit={limit}`",
+            waiting="URLs",
             reference_args=reference_args,
             advice=f"Start one task per URL as it arrives, each holding one shared "
-                   f"`asyncio.Semaphore({limit})` only for its download (`async with semaphore: return "
-                   f"await download(url)`): a new download then starts as soon as one finishes.")
+            f"`asyncio.Semaphore({limit})` only for its download (`async with semaphore: return "
+            f"await download(url)`): a new download then starts as soon as one finishes.",
+        )
 
 
 def _which_order(pages, timeline):
-    """" (in the order the downloads finished)" when the timeline shows exactly that, else "".
+    """ " (in the order the downloads finished)" when the timeline shows exactly that, else "".
 
     Only what the timeline establishes is said: pages taken from a set (`asyncio.wait`'s `done`)
     come in no particular order at all."""
     finished = [s.label for s in sorted((s for s in timeline.spans if s.kind == "download"), key=lambda s: s.end)]
-    got = [_label(str(page)[len("<page "):-1]) for page in pages]
+    got = [_label(str(page)[len("<page ") : -1]) for page in pages]
     return ", in the order the downloads finished" if got == finished else ""

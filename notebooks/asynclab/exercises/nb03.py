@@ -32,6 +32,7 @@ __all__ = ["q1", "q2", "q3", "q4"]
 
 # --- q1: a timing context manager -----------------------------------------------------------------
 
+
 @contextlib.asynccontextmanager
 async def timed(label, log):
     start = time.perf_counter()
@@ -57,20 +58,30 @@ q1 = Exercise(
 
 
 def _check_entry(trial, log, label, seconds_taken, when):
-    trial.expect(len(log) <= 1,
-                 f"{when}, `log` holds {len(log)} entries; append exactly one `(label, seconds)` per block.")
-    trial.expect(len(log) == 1, f"{when}, `log` is still empty: append `(label, seconds)` when the block "
-                                f"ends; put it in `finally:` so it happens even when the block fails.")
+    trial.expect(
+        len(log) <= 1, f"{when}, `log` holds {len(log)} entries; append exactly one `(label, seconds)` per block."
+    )
+    trial.expect(
+        len(log) == 1,
+        f"{when}, `log` is still empty: append `(label, seconds)` when the block "
+        f"ends; put it in `finally:` so it happens even when the block fails.",
+    )
     entry = log[0]
-    trial.expect(isinstance(entry, tuple) and len(entry) == 2,
-                 f"{when}, `log` got {entry!r}; append a pair: `log.append((label, seconds))`.")
+    trial.expect(
+        isinstance(entry, tuple) and len(entry) == 2,
+        f"{when}, `log` got {entry!r}; append a pair: `log.append((label, seconds))`.",
+    )
     got_label, seconds = entry
     trial.expect_equal(got_label, label, f"{when}, the label in `log` was")
-    trial.expect(isinstance(seconds, (int, float)) and not isinstance(seconds, bool),
-                 f"{when}, the seconds in `log` were {seconds!r}; use `time.perf_counter()` twice and subtract.")
-    trial.expect(0.6 * seconds_taken <= seconds <= seconds_taken + 1.0,
-                 f"{when}, the block took about {seconds_taken:g} s, but `log` says {seconds:.3f}. Measure in "
-                 f"seconds with `time.perf_counter()`, before the `yield` and after it.")
+    trial.expect(
+        isinstance(seconds, (int, float)) and not isinstance(seconds, bool),
+        f"{when}, the seconds in `log` were {seconds!r}; use `time.perf_counter()` twice and subtract.",
+    )
+    trial.expect(
+        0.6 * seconds_taken <= seconds <= seconds_taken + 1.0,
+        f"{when}, the block took about {seconds_taken:g} s, but `log` says {seconds:.3f}. Measure in "
+        f"seconds with `time.perf_counter()`, before the `yield` and after it.",
+    )
 
 
 @q1.judge
@@ -81,16 +92,22 @@ async def judge_timed(trial, timed):
         async with manager:
             inside = list(log)
             await asyncio.sleep(0.2)
-    trial.expect(inside == [], "`log` already had an entry inside the block: append when the block ends "
-                               "(after the `yield`), once the time is known.")
+    trial.expect(
+        inside == [],
+        "`log` already had an entry inside the block: append when the block ends "
+        "(after the `yield`), once the time is known.",
+    )
     _check_entry(trial, log, "nap", 0.2, "After `async with timed('nap', log)` around a 0.2 s sleep")
 
     log = []
     manager = await trial.context_manager(timed, "failing", log)
     async with trial.step("`async with timed('failing', log):` around a block that raises ValueError"):
-        with trial.expect_raises(ValueError, "`timed` swallowed the ValueError raised in its block: "
-                                             "let it go on to the caller (don't catch it around the `yield`, "
-                                             "or re-raise it; `__aexit__` must not return True)."):
+        with trial.expect_raises(
+            ValueError,
+            "`timed` swallowed the ValueError raised in its block: "
+            "let it go on to the caller (don't catch it around the `yield`, "
+            "or re-raise it; `__aexit__` must not return True).",
+        ):
             async with manager:
                 await asyncio.sleep(0.05)
                 raise ValueError("raised inside the block")
@@ -105,14 +122,18 @@ async def judge_timed(trial, timed):
 
     async with trial.step("a task in `async with timed('cancelled', log):`, cancelled after 0.05 s"):
         task = await cancel_during(cancelled_body)
-    trial.expect(len(log) == 1, "When the block was cancelled, nothing was appended to `log`. "
-                                "Cancellation raises `CancelledError`, which is not an `Exception`: "
-                                "append in `finally:` rather than in `except Exception:`.")
+    trial.expect(
+        len(log) == 1,
+        "When the block was cancelled, nothing was appended to `log`. "
+        "Cancellation raises `CancelledError`, which is not an `Exception`: "
+        "append in `finally:` rather than in `except Exception:`.",
+    )
     _check_entry(trial, log, "cancelled", 0.05, "When the block was cancelled")
     trial.expect_cancelled(task, "When the block was cancelled")
 
 
 # --- q2: at most `limit` calls at once --------------------------------------------------------------
+
 
 async def fetch_all_limited(fetch, urls, limit):
     semaphore = asyncio.Semaphore(limit)  # one semaphore, shared by every call
@@ -136,7 +157,7 @@ q2 = Exercise(
         "all but `limit` of them, and `gather` returns the results in the order of `urls`.",
     ],
     success="Never more than `limit` calls at once, a new call as soon as one finished while others "
-            "were waiting, and the results in the order of `urls`.",
+    "were waiting, and the results in the order of `urls`.",
 )
 
 LIMIT = 3
@@ -171,33 +192,53 @@ async def judge_fetch_all_limited(trial, fetch_all_limited):
     doing = f"`fetch_all_limited(fetch, urls, {LIMIT})`"
     pages = await trial.call(fetch_all_limited, fetch, URLS, LIMIT, timeline=True, doing=doing)
     expected = [f"<page {url}>" for url in URLS]
-    trial.expect(sorted(fetch.calls) == sorted(URLS),
-                 f"{doing} called `fetch` {len(fetch.calls)} times for {len(URLS)} URLs: call it once per URL.")
+    trial.expect(
+        sorted(fetch.calls) == sorted(URLS),
+        f"{doing} called `fetch` {len(fetch.calls)} times for {len(URLS)} URLs: call it once per URL.",
+    )
     if isinstance(pages, (list, tuple)) and list(pages) != expected and sorted(pages) == sorted(expected):
         # Said only when it is so: pages gathered from a set (`asyncio.wait`) come in no order at all.
-        finishing = " in the order the calls finished" if list(pages) == [f"<page {u}>" for u in fetch.finished] \
+        finishing = (
+            " in the order the calls finished"
+            if list(pages) == [f"<page {u}>" for u in fetch.finished]
             else " in another order"
-        trial.fail(f"{doing} returned the pages{finishing}; return them in the "
-                   f"order of `urls` (`asyncio.gather` keeps that order).")
+        )
+        trial.fail(
+            f"{doing} returned the pages{finishing}; return them in the "
+            f"order of `urls` (`asyncio.gather` keeps that order)."
+        )
     trial.expect_equal(list(pages) if isinstance(pages, tuple) else pages, expected, f"{doing} returned")
     reference_args = (CountingFetch(), URLS, LIMIT)
     await trial.expect_concurrency(
-        waits="fetch", at_most=LIMIT, what="calls of `fetch`", reference_args=reference_args,
+        waits="fetch",
+        at_most=LIMIT,
+        what="calls of `fetch`",
+        reference_args=reference_args,
         advice="Create one `asyncio.Semaphore(limit)` before starting the calls and share it: "
-               "a semaphore created inside each call limits nothing.")
+        "a semaphore created inside each call limits nothing.",
+    )
     await trial.expect_concurrency(
-        waits="fetch", at_least=LIMIT, what="calls of `fetch`", reference_args=reference_args,
-        advice="Start every call at once (`asyncio.gather`) and let the semaphore hold back the extra ones.")
+        waits="fetch",
+        at_least=LIMIT,
+        what="calls of `fetch`",
+        reference_args=reference_args,
+        advice="Start every call at once (`asyncio.gather`) and let the semaphore hold back the extra ones.",
+    )
     calls = [s for s in trial.timeline.spans if s.kind == "fetch"]
     began = min(s.start for s in calls)  # every URL is waiting from the first call on
     await trial.expect_slots_busy(
-        [Job(began, s.start, s.end) for s in calls], limit=LIMIT, what="calls of `fetch`",
-        waiting="URLs", reference_args=reference_args,
+        [Job(began, s.start, s.end) for s in calls],
+        limit=LIMIT,
+        what="calls of `fetch`",
+        waiting="URLs",
+        reference_args=reference_args,
         advice="Start every call at once (`asyncio.gather` over one `fetch_one(url)` per URL), each "
-               "holding one shared semaphore only for its call: a new call starts as soon as one ends.")
+        "holding one shared semaphore only for its call: a new call starts as soon as one ends.",
+    )
 
 
 # --- q3: a transaction that rolls back -----------------------------------------------------------------
+
 
 @contextlib.asynccontextmanager
 async def atomic(db):
@@ -215,9 +256,9 @@ q3 = Exercise(
     expects="async context manager",
     reference=atomic,
     hints=[
-        "Decorate `async def atomic(db):` with `@contextlib.asynccontextmanager`: `await db.execute(\"BEGIN\")`, "
-        "then `yield db`, then `await db.execute(\"COMMIT\")`.",
-        "Put the `yield` and the COMMIT in `try:`; in the `except` branch `await db.execute(\"ROLLBACK\")` "
+        'Decorate `async def atomic(db):` with `@contextlib.asynccontextmanager`: `await db.execute("BEGIN")`, '
+        'then `yield db`, then `await db.execute("COMMIT")`.',
+        'Put the `yield` and the COMMIT in `try:`; in the `except` branch `await db.execute("ROLLBACK")` '
         "and then `raise`, so the caller still sees the error.",
         "Cancellation raises `CancelledError`, which is not an `Exception`: catch `BaseException` there, "
         "or the transaction stays open when the task is cancelled.",
@@ -232,12 +273,16 @@ async def _values(db):
 
 
 def _check_rolled_back(trial, db, values, before, when):
-    trial.expect(not db.in_transaction,
-                 f"{when}, the transaction was still open (`db.in_transaction` is True): "
-                 f"`await db.execute(\"ROLLBACK\")` before letting the exception go on.")
-    trial.expect(values == before,
-                 f"{when}, the table held {values} instead of {before}: the block's changes were kept. "
-                 f"Roll back instead of committing when the block fails (no COMMIT in `finally:`).")
+    trial.expect(
+        not db.in_transaction,
+        f"{when}, the transaction was still open (`db.in_transaction` is True): "
+        f'`await db.execute("ROLLBACK")` before letting the exception go on.',
+    )
+    trial.expect(
+        values == before,
+        f"{when}, the table held {values} instead of {before}: the block's changes were kept. "
+        f"Roll back instead of committing when the block fails (no COMMIT in `finally:`).",
+    )
 
 
 @q3.judge
@@ -251,17 +296,25 @@ async def judge_atomic(trial, atomic):
                 began = db.in_transaction
                 await db.execute("INSERT INTO numbers VALUES (1)")
                 await db.execute("INSERT INTO numbers VALUES (2)")
-        trial.expect(began, "Inside `async with atomic(db):` there was no transaction (`db.in_transaction` "
-                            "was False): `await db.execute(\"BEGIN\")` before the `yield`.")
-        trial.expect(not db.in_transaction, "After a block that finished, the transaction was still open: "
-                                            "`await db.execute(\"COMMIT\")` after the `yield`.")
+        trial.expect(
+            began,
+            "Inside `async with atomic(db):` there was no transaction (`db.in_transaction` "
+            'was False): `await db.execute("BEGIN")` before the `yield`.',
+        )
+        trial.expect(
+            not db.in_transaction,
+            "After a block that finished, the transaction was still open: "
+            '`await db.execute("COMMIT")` after the `yield`.',
+        )
         trial.expect_equal(await _values(db), [1, 2], "After a block that inserted 1 and 2, the table held")
 
         manager = await trial.context_manager(atomic, db)
         async with trial.step("`async with atomic(db):` around an INSERT that breaks the CHECK constraint"):
-            with trial.expect_raises(sqlite3.IntegrityError,
-                                     "`atomic` swallowed the IntegrityError raised in its block: after "
-                                     "the ROLLBACK, `raise` it again so the caller knows the block failed."):
+            with trial.expect_raises(
+                sqlite3.IntegrityError,
+                "`atomic` swallowed the IntegrityError raised in its block: after "
+                "the ROLLBACK, `raise` it again so the caller knows the block failed.",
+            ):
                 async with manager:
                     await db.execute("INSERT INTO numbers VALUES (3)")
                     await db.execute("INSERT INTO numbers VALUES (-1)")  # CHECK (x >= 0) fails
@@ -276,15 +329,18 @@ async def judge_atomic(trial, atomic):
 
         async with trial.step("a task in `async with atomic(db):`, cancelled after one INSERT"):
             task = await cancel_during(cancelled_body, after=0.1)
-        trial.expect(not db.in_transaction,
-                     "When the task was cancelled inside the block, the transaction stayed open. "
-                     "Cancellation raises `CancelledError`, which is not an `Exception`: roll back in "
-                     "`except BaseException:` (then `raise`).")
+        trial.expect(
+            not db.in_transaction,
+            "When the task was cancelled inside the block, the transaction stayed open. "
+            "Cancellation raises `CancelledError`, which is not an `Exception`: roll back in "
+            "`except BaseException:` (then `raise`).",
+        )
         _check_rolled_back(trial, db, await _values(db), [1, 2], "After the task was cancelled")
         trial.expect_cancelled(task, "When the task was cancelled inside the block")
 
 
 # --- q4: a class that always gives back what it took -----------------------------------------------------
+
 
 class Borrow:
     def __init__(self, pool):
@@ -340,31 +396,43 @@ class CheckedPool:
 
 
 def _check_given_back(trial, pool, when):
-    trial.expect(pool.lent() == 0, f"{when}, the connection was not given back to the pool: "
-                                   f"`await self.pool.release(...)` in `__aexit__`, whatever `exc_type` is.")
+    trial.expect(
+        pool.lent() == 0,
+        f"{when}, the connection was not given back to the pool: "
+        f"`await self.pool.release(...)` in `__aexit__`, whatever `exc_type` is.",
+    )
 
 
 @q4.judge
 async def judge_borrow(trial, Borrow):
     pool = CheckedPool()
     manager = await trial.context_manager(Borrow, pool)
-    trial.expect(pool.lent() == 0, "`Borrow(pool)` took a connection already: take it in `__aenter__` "
-                                   "(with `await`), not in `__init__`.")
+    trial.expect(
+        pool.lent() == 0,
+        "`Borrow(pool)` took a connection already: take it in `__aenter__` (with `await`), not in `__init__`.",
+    )
     async with trial.step("`async with Borrow(pool) as conn:`"):
         async with manager as conn:
             lent_inside = pool.lent()
             await asyncio.sleep(0.02)
-    trial.expect(lent_inside == 1, "Inside `async with Borrow(pool) as conn:` no connection was taken "
-                                   "from the pool: `await self.pool.acquire()` in `__aenter__`.")
-    trial.expect(isinstance(conn, str) and conn.startswith("connection #"),
-                 f"`async with Borrow(pool) as conn` gave `conn = {diagnose.short_repr(conn, 50)}`; "
-                 f"`__aenter__` should return the connection from `pool.acquire()`, not the `Borrow` object.")
+    trial.expect(
+        lent_inside == 1,
+        "Inside `async with Borrow(pool) as conn:` no connection was taken "
+        "from the pool: `await self.pool.acquire()` in `__aenter__`.",
+    )
+    trial.expect(
+        isinstance(conn, str) and conn.startswith("connection #"),
+        f"`async with Borrow(pool) as conn` gave `conn = {diagnose.short_repr(conn, 50)}`; "
+        f"`__aenter__` should return the connection from `pool.acquire()`, not the `Borrow` object.",
+    )
     _check_given_back(trial, pool, "After a block that finished")
 
     manager = await trial.context_manager(Borrow, pool)
     async with trial.step("`async with Borrow(pool):` around a block that raises KeyError"):
-        with trial.expect_raises(KeyError, "`Borrow` swallowed the KeyError raised in its block: "
-                                           "`__aexit__` must return False (or None), not True."):
+        with trial.expect_raises(
+            KeyError,
+            "`Borrow` swallowed the KeyError raised in its block: `__aexit__` must return False (or None), not True.",
+        ):
             async with manager:
                 raise KeyError("raised inside the block")
     _check_given_back(trial, pool, "After a block that raised KeyError")

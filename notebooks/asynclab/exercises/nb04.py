@@ -28,7 +28,7 @@ from .core import Exercise
 from .demo import fake_fetch
 from .trial import cancel_during
 
-__all__ = ["q1", "q2", "q3", "is_healthy"]
+__all__ = ["is_healthy", "q1", "q2", "q3"]
 
 
 async def _enter_bounded(manager, limit):
@@ -59,6 +59,7 @@ async def _enter_bounded(manager, limit):
 
 async def _cancel_inside(manager, after=0.05):
     """A task enters ``manager``'s block, sleeps there, and is cancelled after ``after`` s; returns the task."""
+
     async def body():
         async with manager:
             await asyncio.sleep(10)
@@ -72,6 +73,7 @@ def _contents(queue):
 
 
 # --- q1: borrow with a timeout ----------------------------------------------------------------------
+
 
 @asynccontextmanager
 async def borrow(queue, timeout):
@@ -97,7 +99,7 @@ q1 = Exercise(
         "a cancellation (`CancelledError` is not an `Exception`), must not keep it out of the queue.",
     ],
     success="`borrow` waits at most `timeout` for a resource, lets the work take as long as it needs, "
-            "and always gives the resource back.",
+    "and always gives the resource back.",
 )
 
 
@@ -119,18 +121,22 @@ def _queue_of(*items):
 
 
 def _check_no_await_to_give_back(trial, queue):
-    trial.expect(not queue.awaited_put,
-                 "`borrow_healthy` gave the connection back with `await queue.put(...)`. An `await` in "
-                 "`finally:` can be interrupted by a second cancellation, and the connection is lost: "
-                 "give it back with `queue.put_nowait(conn)`, which cannot be interrupted.")
+    trial.expect(
+        not queue.awaited_put,
+        "`borrow_healthy` gave the connection back with `await queue.put(...)`. An `await` in "
+        "`finally:` can be interrupted by a second cancellation, and the connection is lost: "
+        "give it back with `queue.put_nowait(conn)`, which cannot be interrupted.",
+    )
 
 
 def _check_given_back(trial, queue, resource, when):
     items = _contents(queue)
     trial.expect(len(items) <= 1, f"{when}, the queue held {items!r}: give the resource back once.")
-    trial.expect(items == [resource],
-                 f"{when}, the resource was not back in the queue: give it back with "
-                 f"`queue.put_nowait(resource)` in `finally:`, so it comes back whatever happens in the block.")
+    trial.expect(
+        items == [resource],
+        f"{when}, the resource was not back in the queue: give it back with "
+        f"`queue.put_nowait(resource)` in `finally:`, so it comes back whatever happens in the block.",
+    )
 
 
 @q1.judge
@@ -142,11 +148,16 @@ async def judge_borrow(trial, borrow):
     async with trial.step(doing):
         async with manager as resource:
             left_inside = queue.qsize()
-    trial.expect(resource == "conn-1",
-                 f"`async with borrow(queue, 0.5) as resource` gave `resource = "
-                 f"{diagnose.short_repr(resource, 40)}`; `yield` the resource taken from the queue.")
-    trial.expect(left_inside == 0, "While the block ran, the resource was still in the queue: take it "
-                                   "out with `await queue.get()`, so no one else can borrow it meanwhile.")
+    trial.expect(
+        resource == "conn-1",
+        f"`async with borrow(queue, 0.5) as resource` gave `resource = "
+        f"{diagnose.short_repr(resource, 40)}`; `yield` the resource taken from the queue.",
+    )
+    trial.expect(
+        left_inside == 0,
+        "While the block ran, the resource was still in the queue: take it "
+        "out with `await queue.get()`, so no one else can borrow it meanwhile.",
+    )
     _check_given_back(trial, queue, "conn-1", "After the block")
 
     # The wait is bounded.
@@ -156,24 +167,37 @@ async def judge_borrow(trial, borrow):
     async with trial.step("`async with borrow(queue, 0.2):` on an empty queue"):
         outcome, value, seconds = await _enter_bounded(manager, 1.5)
     if outcome == "waiting":
-        trial.fail("`borrow(queue, 0.2)` on an empty queue was still waiting after 1.5 s: bound the "
-                   "wait with `async with asyncio.timeout(timeout):` around `await queue.get()`.")
+        trial.fail(
+            "`borrow(queue, 0.2)` on an empty queue was still waiting after 1.5 s: bound the "
+            "wait with `async with asyncio.timeout(timeout):` around `await queue.get()`."
+        )
     if outcome == "done":
-        trial.fail(f"`borrow(queue, 0.2)` on an empty queue entered its block with "
-                   f"{diagnose.short_repr(value, 40)}: there was no resource to lend; wait for one "
-                   f"with `await queue.get()`, and raise TimeoutError if none comes in time.")
+        trial.fail(
+            f"`borrow(queue, 0.2)` on an empty queue entered its block with "
+            f"{diagnose.short_repr(value, 40)}: there was no resource to lend; wait for one "
+            f"with `await queue.get()`, and raise TimeoutError if none comes in time."
+        )
     if isinstance(value, asyncio.QueueEmpty):
-        trial.fail("`borrow(queue, 0.2)` on an empty queue raised QueueEmpty: `get_nowait()` does "
-                   "not wait. Wait for a resource to come back with `await queue.get()`, inside "
-                   "`async with asyncio.timeout(timeout):`.")
+        trial.fail(
+            "`borrow(queue, 0.2)` on an empty queue raised QueueEmpty: `get_nowait()` does "
+            "not wait. Wait for a resource to come back with `await queue.get()`, inside "
+            "`async with asyncio.timeout(timeout):`."
+        )
     if not isinstance(value, TimeoutError):
-        trial.fail(f"`borrow(queue, 0.2)` on an empty queue raised {type(value).__name__}: {value}; "
-                   f"it should raise TimeoutError when no resource came within `timeout` seconds "
-                   f"(`asyncio.timeout` does that).")
-    trial.expect(seconds >= 0.15, f"`borrow(queue, 0.2)` on an empty queue gave up after {seconds:.2f} s: "
-                                  f"wait up to `timeout` seconds for a resource to come back.")
-    trial.expect(seconds <= 1.0, f"`borrow(queue, 0.2)` on an empty queue took {seconds:.2f} s to give up; "
-                                 f"it should give up after about 0.2 s.")
+        trial.fail(
+            f"`borrow(queue, 0.2)` on an empty queue raised {type(value).__name__}: {value}; "
+            f"it should raise TimeoutError when no resource came within `timeout` seconds "
+            f"(`asyncio.timeout` does that)."
+        )
+    trial.expect(
+        seconds >= 0.15,
+        f"`borrow(queue, 0.2)` on an empty queue gave up after {seconds:.2f} s: "
+        f"wait up to `timeout` seconds for a resource to come back.",
+    )
+    trial.expect(
+        seconds <= 1.0,
+        f"`borrow(queue, 0.2)` on an empty queue took {seconds:.2f} s to give up; it should give up after about 0.2 s.",
+    )
 
     # A resource that comes back during the wait is lent at once.
     queue = asyncio.Queue()
@@ -183,14 +207,21 @@ async def judge_borrow(trial, borrow):
     async with trial.step("`async with borrow(queue, 0.6):` while a resource comes back after 0.1 s"):
         outcome, value, seconds = await _enter_bounded(manager, 1.5)
     if outcome == "raised":
-        trial.fail(f"`borrow(queue, 0.6)` raised {type(value).__name__} although a resource came back "
-                   f"after 0.1 s: wait for it with `await queue.get()`, which wakes up as soon as one is put back.")
-    trial.expect(outcome == "done" and value == "conn-2",
-                 f"`borrow(queue, 0.6)` lent {diagnose.short_repr(value, 40)} instead of the resource "
-                 f"that came back after 0.1 s.")
-    trial.expect(seconds < 0.45, f"A resource came back after 0.1 s, but `borrow(queue, 0.6)` lent it "
-                                 f"only after {seconds:.2f} s: `await queue.get()` takes it as soon as it "
-                                 f"is there, instead of sleeping first.")
+        trial.fail(
+            f"`borrow(queue, 0.6)` raised {type(value).__name__} although a resource came back "
+            f"after 0.1 s: wait for it with `await queue.get()`, which wakes up as soon as one is put back."
+        )
+    trial.expect(
+        outcome == "done" and value == "conn-2",
+        f"`borrow(queue, 0.6)` lent {diagnose.short_repr(value, 40)} instead of the resource "
+        f"that came back after 0.1 s.",
+    )
+    trial.expect(
+        seconds < 0.45,
+        f"A resource came back after 0.1 s, but `borrow(queue, 0.6)` lent it "
+        f"only after {seconds:.2f} s: `await queue.get()` takes it as soon as it "
+        f"is there, instead of sleeping first.",
+    )
 
     # The timeout covers the wait, not the work.
     queue = _queue_of("conn-3")
@@ -200,18 +231,21 @@ async def judge_borrow(trial, borrow):
             async with manager:
                 await asyncio.sleep(0.25)
         except TimeoutError:
-            trial.fail("`borrow(queue, 0.1)` raised TimeoutError in a block that got its resource at "
-                       "once and then worked for 0.25 s: the timeout must bound only the wait for the "
-                       "resource. Put `async with asyncio.timeout(timeout):` around `await queue.get()`, "
-                       "not around the `yield`.")
+            trial.fail(
+                "`borrow(queue, 0.1)` raised TimeoutError in a block that got its resource at "
+                "once and then worked for 0.25 s: the timeout must bound only the wait for the "
+                "resource. Put `async with asyncio.timeout(timeout):` around `await queue.get()`, "
+                "not around the `yield`."
+            )
     _check_given_back(trial, queue, "conn-3", "After a block that took longer than the timeout")
 
     # An error in the block: the error goes on, the resource comes back.
     queue = _queue_of("conn-4")
     manager = await trial.context_manager(borrow, queue, 0.5, doing="`borrow(queue, 0.5)`")
     async with trial.step("`async with borrow(queue, 0.5):` around a block that raises ValueError"):
-        with trial.expect_raises(ValueError, "`borrow` swallowed the ValueError raised in its block: "
-                                             "don't catch it, or raise it again."):
+        with trial.expect_raises(
+            ValueError, "`borrow` swallowed the ValueError raised in its block: don't catch it, or raise it again."
+        ):
             async with manager:
                 raise ValueError("raised inside the block")
     _check_given_back(trial, queue, "conn-4", "After the block raised ValueError")
@@ -221,14 +255,17 @@ async def judge_borrow(trial, borrow):
     manager = await trial.context_manager(borrow, queue, 0.5, doing="`borrow(queue, 0.5)`")
     async with trial.step("a task in `async with borrow(queue, 0.5):`, cancelled after 0.05 s"):
         task = await _cancel_inside(manager)
-    trial.expect(_contents(queue) == ["conn-5"],
-                 "When the task holding the resource was cancelled, the resource was not given back. "
-                 "Cancellation raises `CancelledError`, which is not an `Exception`: give the resource "
-                 "back in `finally:`, not in `except Exception:`.")
+    trial.expect(
+        _contents(queue) == ["conn-5"],
+        "When the task holding the resource was cancelled, the resource was not given back. "
+        "Cancellation raises `CancelledError`, which is not an `Exception`: give the resource "
+        "back in `finally:`, not in `except Exception:`.",
+    )
     trial.expect_cancelled(task, "When the task holding the resource was cancelled")
 
 
 # --- q2: a pool of aiohttp sessions -------------------------------------------------------------------
+
 
 @asynccontextmanager
 async def session_pool(size):
@@ -255,7 +292,7 @@ q2 = Exercise(
         "a session lent out when the block ended is not in the queue, and must be closed too.",
     ],
     success="`session_pool` lends out separate, open sessions and closes every one of them: after "
-            "the block, after an error, and one still lent out.",
+    "the block, after an error, and one still lent out.",
 )
 
 
@@ -266,8 +303,10 @@ def _take_all(queue):
 def _still_open(sessions, when):
     open_ = [s for s in sessions if not s.closed]
     if open_:
-        return (f"{when}, {len(open_)} of the {len(sessions)} sessions were still open: close every "
-                f"session you opened (`await session.close()`) in `finally:` after the `yield`.")
+        return (
+            f"{when}, {len(open_)} of the {len(sessions)} sessions were still open: close every "
+            f"session you opened (`await session.close()`) in `finally:` after the `yield`."
+        )
     return None
 
 
@@ -276,21 +315,29 @@ async def judge_session_pool(trial, session_pool):
     manager = await trial.context_manager(session_pool, 3)
     async with trial.step("`async with session_pool(3) as sessions:`"):
         async with manager as sessions:
-            trial.expect(isinstance(sessions, asyncio.Queue),
-                         f"`async with session_pool(3) as sessions` gave `sessions = "
-                         f"{diagnose.short_repr(sessions, 50)}`; `yield` an `asyncio.Queue` holding the sessions.")
+            trial.expect(
+                isinstance(sessions, asyncio.Queue),
+                f"`async with session_pool(3) as sessions` gave `sessions = "
+                f"{diagnose.short_repr(sessions, 50)}`; `yield` an `asyncio.Queue` holding the sessions.",
+            )
             lent = _take_all(sessions)
-            trial.expect(len(lent) == 3, f"The queue from `session_pool(3)` held {len(lent)} items; "
-                                         f"it should hold 3 sessions.")
-            trial.expect(all(isinstance(s, aiohttp.ClientSession) for s in lent),
-                         f"The queue from `session_pool(3)` held {diagnose.short_repr(lent, 60)}; "
-                         f"put `aiohttp.ClientSession()` objects in it.")
-            trial.expect(len({id(s) for s in lent}) == 3,
-                         "The queue from `session_pool(3)` held the same session more than once: "
-                         "open a new `aiohttp.ClientSession()` for each of the `size` places.")
-            trial.expect(not any(s.closed for s in lent),
-                         "A session in the queue was already closed inside the block: keep them open "
-                         "until the block ends.")
+            trial.expect(
+                len(lent) == 3, f"The queue from `session_pool(3)` held {len(lent)} items; it should hold 3 sessions."
+            )
+            trial.expect(
+                all(isinstance(s, aiohttp.ClientSession) for s in lent),
+                f"The queue from `session_pool(3)` held {diagnose.short_repr(lent, 60)}; "
+                f"put `aiohttp.ClientSession()` objects in it.",
+            )
+            trial.expect(
+                len({id(s) for s in lent}) == 3,
+                "The queue from `session_pool(3)` held the same session more than once: "
+                "open a new `aiohttp.ClientSession()` for each of the `size` places.",
+            )
+            trial.expect(
+                not any(s.closed for s in lent),
+                "A session in the queue was already closed inside the block: keep them open until the block ends.",
+            )
             for session in lent:
                 sessions.put_nowait(session)
 
@@ -308,8 +355,9 @@ async def judge_session_pool(trial, session_pool):
 
     manager = await trial.context_manager(session_pool, 2)
     async with trial.step("`async with session_pool(2):` around a block that raises ValueError"):
-        with trial.expect_raises(ValueError, "`session_pool` swallowed the ValueError raised in its "
-                                             "block: let it go on to the caller."):
+        with trial.expect_raises(
+            ValueError, "`session_pool` swallowed the ValueError raised in its block: let it go on to the caller."
+        ):
             async with manager as sessions:
                 lent = list(_contents(sessions))
                 raise ValueError("raised inside the block")
@@ -318,24 +366,29 @@ async def judge_session_pool(trial, session_pool):
             trial.fail(problem)
 
     manager = await trial.context_manager(session_pool, 2)
-    async with trial.step("`async with session_pool(2) as sessions:` whose block takes a session "
-                          "and then raises ValueError"):
-        with trial.expect_raises(ValueError, "`session_pool` swallowed the ValueError raised in its "
-                                             "block: let it go on to the caller."):
+    async with trial.step(
+        "`async with session_pool(2) as sessions:` whose block takes a session and then raises ValueError"
+    ):
+        with trial.expect_raises(
+            ValueError, "`session_pool` swallowed the ValueError raised in its block: let it go on to the caller."
+        ):
             async with manager as sessions:
                 everything = list(_contents(sessions))
                 taken = await sessions.get()  # lent out, never given back
                 raise ValueError("raised while a session was lent out")
-        trial.expect(taken.closed,
-                     "A session that was lent out when the block ended (taken from the queue, not put "
-                     "back, because the block raised) was left open. Keep a list of every session you "
-                     "opened and close them all, not only the ones still in the queue.")
+        trial.expect(
+            taken.closed,
+            "A session that was lent out when the block ended (taken from the queue, not put "
+            "back, because the block raised) was left open. Keep a list of every session you "
+            "opened and close them all, not only the ones still in the queue.",
+        )
         problem = _still_open(everything, "When the block raised while a session was lent out")
         if problem:
             trial.fail(problem)
 
 
 # --- q3: replace broken connections ---------------------------------------------------------------------
+
 
 async def is_healthy(conn):
     try:
@@ -365,8 +418,7 @@ q3 = Exercise(
         "Decorate `async def borrow_healthy(queue, connect, is_healthy):` with "
         "`@asynccontextmanager`. Take `conn = await queue.get()`, `yield conn`, and give it "
         "back with `queue.put_nowait(conn)` in `finally:`.",
-        "Before the `yield`: `if not await is_healthy(conn):` then `await conn.close()` and "
-        "`conn = await connect()`.",
+        "Before the `yield`: `if not await is_healthy(conn):` then `await conn.close()` and `conn = await connect()`.",
         "Do the check inside the `try:`, and give back the variable you lent (`conn`, which now names "
         "the new connection), not the broken one you took.",
     ],
@@ -395,11 +447,12 @@ async def _lent_connection(trial, lent, when):
     """Fail unless ``lent`` is a working aiosqlite connection."""
     if inspect.iscoroutine(lent):
         lent.close()
-        trial.fail(f"{when}, `borrow_healthy` lent a coroutine instead of a connection: "
-                   f"`conn = await connect()`.")
-    trial.expect(isinstance(lent, aiosqlite.Connection),
-                 f"{when}, `borrow_healthy` lent {diagnose.short_repr(lent, 40)}; lend the connection "
-                 f"from the queue, or a new one from `await connect()`.")
+        trial.fail(f"{when}, `borrow_healthy` lent a coroutine instead of a connection: `conn = await connect()`.")
+    trial.expect(
+        isinstance(lent, aiosqlite.Connection),
+        f"{when}, `borrow_healthy` lent {diagnose.short_repr(lent, 40)}; lend the connection "
+        f"from the queue, or a new one from `await connect()`.",
+    )
     return await is_healthy(lent)
 
 
@@ -423,14 +476,24 @@ async def _judge_borrow_healthy(trial, borrow_healthy, connect):
             works = await _lent_connection(trial, lent, "With a healthy connection in the queue")
             left_inside = queue.qsize()
     trial.expect(works, "With a healthy connection in the queue, the connection lent did not work.")
-    trial.expect(lent is good, "With a healthy connection in the queue, `borrow_healthy` lent a new one: "
-                               "open a new connection only when `await is_healthy(conn)` is False.")
-    trial.expect(len(connect.opened) == 1, "With a healthy connection in the queue, `borrow_healthy` "
-                                           "still called `connect()`: only replace a broken connection.")
-    trial.expect(left_inside == 0, "While the block ran, the connection was still in the queue: take it "
-                                   "out with `await queue.get()`.")
-    trial.expect(_contents(queue) == [good], "After the block, the healthy connection was not back in "
-                                             "the queue: `queue.put_nowait(conn)` in `finally:`.")
+    trial.expect(
+        lent is good,
+        "With a healthy connection in the queue, `borrow_healthy` lent a new one: "
+        "open a new connection only when `await is_healthy(conn)` is False.",
+    )
+    trial.expect(
+        len(connect.opened) == 1,
+        "With a healthy connection in the queue, `borrow_healthy` "
+        "still called `connect()`: only replace a broken connection.",
+    )
+    trial.expect(
+        left_inside == 0,
+        "While the block ran, the connection was still in the queue: take it out with `await queue.get()`.",
+    )
+    trial.expect(
+        _contents(queue) == [good],
+        "After the block, the healthy connection was not back in the queue: `queue.put_nowait(conn)` in `finally:`.",
+    )
     _check_no_await_to_give_back(trial, queue)
 
     # A broken connection is closed and replaced.
@@ -440,29 +503,46 @@ async def _judge_borrow_healthy(trial, borrow_healthy, connect):
     manager = await trial.context_manager(borrow_healthy, queue, connect, is_healthy, doing=doing)
     async with trial.step(f"`async with {doing[1:-1]} as conn:` with a broken connection in the queue"):
         async with manager as lent:
-            trial.expect(lent is not broken,
-                         "`borrow_healthy` lent the broken connection: queries on it fail with "
-                         "`sqlite3.ProgrammingError: Cannot operate on a closed database.` Check it first "
-                         "with `await is_healthy(conn)` and replace it if that is False.")
+            trial.expect(
+                lent is not broken,
+                "`borrow_healthy` lent the broken connection: queries on it fail with "
+                "`sqlite3.ProgrammingError: Cannot operate on a closed database.` Check it first "
+                "with `await is_healthy(conn)` and replace it if that is False.",
+            )
             works = await _lent_connection(trial, lent, "With a broken connection in the queue")
-    trial.expect(works, "With a broken connection in the queue, the connection lent instead did not work: "
-                        "lend the new connection from `await connect()`.")
-    trial.expect(is_closed(broken), "The broken connection was never closed: `await conn.close()` before "
-                                    "replacing it. A broken connection still holds its thread (a server "
-                                    "connection, its socket) until it is closed.")
+    trial.expect(
+        works,
+        "With a broken connection in the queue, the connection lent instead did not work: "
+        "lend the new connection from `await connect()`.",
+    )
+    trial.expect(
+        is_closed(broken),
+        "The broken connection was never closed: `await conn.close()` before "
+        "replacing it. A broken connection still holds its thread (a server "
+        "connection, its socket) until it is closed.",
+    )
     back = _contents(queue)
-    trial.expect(broken not in back, "The broken connection went back into the queue: give back the "
-                                     "connection you lent (the new one), so the next borrower gets a working one.")
-    trial.expect(back == [lent], f"After the block, the queue held {len(back)} connections instead of "
-                                 f"the one that was lent: `queue.put_nowait(conn)` once, in `finally:`.")
+    trial.expect(
+        broken not in back,
+        "The broken connection went back into the queue: give back the "
+        "connection you lent (the new one), so the next borrower gets a working one.",
+    )
+    trial.expect(
+        back == [lent],
+        f"After the block, the queue held {len(back)} connections instead of "
+        f"the one that was lent: `queue.put_nowait(conn)` once, in `finally:`.",
+    )
 
     # An error in the block: the error goes on, the connection comes back.
     queue = _queue_of(good)
     manager = await trial.context_manager(borrow_healthy, queue, connect, is_healthy, doing=doing)
     async with trial.step(f"`async with {doing[1:-1]}:` around a block that raises ValueError"):
-        with trial.expect_raises(ValueError, "`borrow_healthy` swallowed the ValueError raised in its "
-                                             "block: let it go on to the caller."):
+        with trial.expect_raises(
+            ValueError, "`borrow_healthy` swallowed the ValueError raised in its block: let it go on to the caller."
+        ):
             async with manager:
                 raise ValueError("raised inside the block")
-    trial.expect(_contents(queue) == [good], "After the block raised ValueError, the connection was not "
-                                             "back in the queue: give it back in `finally:`.")
+    trial.expect(
+        _contents(queue) == [good],
+        "After the block raised ValueError, the connection was not back in the queue: give it back in `finally:`.",
+    )

@@ -104,8 +104,11 @@ class BlockingSleepWatcher:
         def watched_sleep(seconds):
             if threading.get_ident() == loop_thread:
                 caller = sys._getframe(1)
-                where = (diagnose.code_at(caller.f_code.co_filename, caller.f_lineno)
-                         if diagnose.is_learner_file(caller.f_code.co_filename) else "")
+                where = (
+                    diagnose.code_at(caller.f_code.co_filename, caller.f_lineno)
+                    if diagnose.is_learner_file(caller.f_code.co_filename)
+                    else ""
+                )
                 calls.append((seconds, where))
             return original(seconds)
 
@@ -162,8 +165,7 @@ class TaskTracker:
 
     def failed_unnoticed(self) -> list[asyncio.Task]:
         """Finished tasks whose exception nobody retrieved (asyncio would log it when they are freed)."""
-        return [t for t in self.created
-                if t.done() and not t.cancelled() and getattr(t, "_log_traceback", False)]
+        return [t for t in self.created if t.done() and not t.cancelled() and getattr(t, "_log_traceback", False)]
 
     @staticmethod
     async def cancel(tasks: list[asyncio.Task]) -> None:
@@ -252,8 +254,9 @@ class UnawaitedCoroutines:
                 self.found.append(self._describe(record.source, str(record.message)))
             else:
                 try:
-                    warnings.warn_explicit(record.message, record.category, record.filename,
-                                           record.lineno, source=record.source)
+                    warnings.warn_explicit(
+                        record.message, record.category, record.filename, record.lineno, source=record.source
+                    )
                 except Warning:  # filters changed meanwhile to "error": it is not the check's to raise
                     pass
         self._records.clear()  # drop the references to the dead coroutines

@@ -9,6 +9,7 @@ stays near zero however loaded the machine is, and a batched or read-everything-
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 
@@ -35,7 +36,7 @@ def idle_capacity(jobs: list[Job], limit: int) -> tuple[float, IdleStretch | Non
     """Slot-seconds left free while jobs were ready but not started, and the longest stretch of it."""
     times = sorted({t for job in jobs for t in (job.ready, job.start, job.end)})
     total, current, longest = 0.0, None, None
-    for begin, finish in zip(times, times[1:]):
+    for begin, finish in itertools.pairwise(times):
         running = sum(job.start <= begin < job.end for job in jobs)
         waiting = sum(job.ready <= begin < job.start for job in jobs)
         free = min(waiting, max(limit - running, 0))
@@ -46,8 +47,7 @@ def idle_capacity(jobs: list[Job], limit: int) -> tuple[float, IdleStretch | Non
         if current is None:
             current = IdleStretch(begin, finish, running, waiting)
         else:  # the stretch goes on
-            current = IdleStretch(current.start, finish, max(current.running, running),
-                                  min(current.waiting, waiting))
+            current = IdleStretch(current.start, finish, max(current.running, running), min(current.waiting, waiting))
         if longest is None or current.end - current.start > longest.end - longest.start:
             longest = current
     return total, longest

@@ -15,9 +15,7 @@ import traceback
 
 from . import diagnose, schedule
 from .core import Failure, NotAnswered, Verdict
-from .probes import (BlockingSleepWatcher, LoopLagMonitor, SessionTracker, TaskTracker,
-                     UnawaitedCoroutines)
-
+from .probes import BlockingSleepWatcher, LoopLagMonitor, SessionTracker, TaskTracker, UnawaitedCoroutines
 
 # A late loop whose thread neither computed nor called time.sleep may be blocked in some other
 # call (a synchronous request), or may only be on a machine too busy to give it the CPU: only a
@@ -68,7 +66,7 @@ class Trial:
         """Another name from the learner's namespace (for exercises that need more than one definition)."""
         return self._namespace.get(name, default)
 
-    def step(self, doing: str, *, timeline: bool = False) -> "Step":
+    def step(self, doing: str, *, timeline: bool = False) -> Step:
         """``async with trial.step("`async with stopwatch()`"):`` runs learner code under watch."""
         return Step(self, doing, timeline)
 
@@ -91,8 +89,16 @@ class Trial:
             self._refuse_unawaited(value, doing)
         return value
 
-    async def collect(self, source, *args, limit: int | None = None, timeline: bool = False,
-                      max_items: int = 1000, doing: str | None = None, **kwargs) -> Collected:
+    async def collect(
+        self,
+        source,
+        *args,
+        limit: int | None = None,
+        timeline: bool = False,
+        max_items: int = 1000,
+        doing: str | None = None,
+        **kwargs,
+    ) -> Collected:
         """Iterate with ``async for`` and return the items (a ``Collected`` list with arrival times).
 
         source: an async iterable, or a callable (the learner's async generator function, a class)
@@ -101,8 +107,11 @@ class Trial:
         An ``async def`` without ``yield`` is diagnosed here: a returned list vs. a plain coroutine.
         """
         make = inspect.isclass(source) or (callable(source) and not hasattr(source, "__aiter__"))
-        doing = doing or (diagnose.describe_call(self._name_of(source), args, kwargs) if make
-                          else f"`async for` over {diagnose.short_repr(source, 40)}")
+        doing = doing or (
+            diagnose.describe_call(self._name_of(source), args, kwargs)
+            if make
+            else f"`async for` over {diagnose.short_repr(source, 40)}"
+        )
         items = Collected()
         async with self.step(doing, timeline=timeline):
             iterable = source(*args, **kwargs) if make else source
@@ -114,8 +123,10 @@ class Trial:
             iterator = iterable.__aiter__()
             if inspect.isawaitable(iterator):
                 diagnose.discard([iterator])
-                raise Failure(f"`__aiter__` of {doing} is `async def`; it must be a plain `def` "
-                              f"that returns the iterator (usually `return self`).")
+                raise Failure(
+                    f"`__aiter__` of {doing} is `async def`; it must be a plain `def` "
+                    f"that returns the iterator (usually `return self`)."
+                )
             await self._drain(iterator, items, limit, max_items, doing)
         return items
 
@@ -133,9 +144,11 @@ class Trial:
                 items.append(item)
                 items.arrival_times.append(loop.time() - started)
                 if len(items) > max_items:
-                    raise Failure(f"{doing} yielded more than {max_items} items, so the check stopped "
-                                  f"it. Is a stop condition missing (a `break`, or a counter that never "
-                                  f"reaches the end)?")
+                    raise Failure(
+                        f"{doing} yielded more than {max_items} items, so the check stopped "
+                        f"it. Is a stop condition missing (a `break`, or a counter that never "
+                        f"reaches the end)?"
+                    )
                 if len(items) % 50 == 0:  # an iterator that never waits must still let a time limit in
                     await asyncio.sleep(0)
         finally:
@@ -148,12 +161,16 @@ class Trial:
         value = await coroutine
         self._refuse_unawaited(value, doing)
         if isinstance(value, (list, tuple, set)):
-            raise Failure(f"{doing} returned a {type(value).__name__} ({diagnose.short_repr(value, 40)}) "
-                          f"all at once. An async generator hands items out one by one: `yield` each "
-                          f"item instead of collecting them in a list.")
-        raise Failure(f"`{self.name}` returns a coroutine (it is an `async def` with no `yield`), "
-                      f"so `async for` cannot use it: use `yield` inside it so it becomes an async "
-                      f"generator.")
+            raise Failure(
+                f"{doing} returned a {type(value).__name__} ({diagnose.short_repr(value, 40)}) "
+                f"all at once. An async generator hands items out one by one: `yield` each "
+                f"item instead of collecting them in a list."
+            )
+        raise Failure(
+            f"`{self.name}` returns a coroutine (it is an `async def` with no `yield`), "
+            f"so `async for` cannot use it: use `yield` inside it so it becomes an async "
+            f"generator."
+        )
 
     async def context_manager(self, fn, *args, doing: str | None = None, **kwargs):
         """Call ``fn(*args, **kwargs)`` and check the result can be used with ``async with``; return it."""
@@ -162,25 +179,31 @@ class Trial:
             manager = fn(*args, **kwargs)
             if inspect.iscoroutine(manager):
                 manager.close()
-                raise Failure(f"{doing} returns a coroutine, but `async with` needs an async context "
-                              f"manager: decorate an async generator with `@contextlib.asynccontextmanager`, "
-                              f"or write a class with `async def __aenter__` and `async def __aexit__`.")
+                raise Failure(
+                    f"{doing} returns a coroutine, but `async with` needs an async context "
+                    f"manager: decorate an async generator with `@contextlib.asynccontextmanager`, "
+                    f"or write a class with `async def __aenter__` and `async def __aexit__`."
+                )
             if inspect.isasyncgen(manager):
-                raise Failure(f"{doing} returned an async generator: put `@contextlib.asynccontextmanager` "
-                              f"above `async def {self.name}` so `async with` can use it.")
+                raise Failure(
+                    f"{doing} returned an async generator: put `@contextlib.asynccontextmanager` "
+                    f"above `async def {self.name}` so `async with` can use it."
+                )
             if not (hasattr(manager, "__aenter__") and hasattr(manager, "__aexit__")):
                 if hasattr(manager, "__enter__"):
-                    raise Failure(f"{doing} returned a regular context manager (for `with`); an async one "
-                                  f"needs `async def __aenter__`/`__aexit__`, or "
-                                  f"`@contextlib.asynccontextmanager` on an `async def`.")
-                raise Failure(f"{doing} returned {diagnose.short_repr(manager, 40)}, which `async with` "
-                              f"cannot use.")
+                    raise Failure(
+                        f"{doing} returned a regular context manager (for `with`); an async one "
+                        f"needs `async def __aenter__`/`__aexit__`, or "
+                        f"`@contextlib.asynccontextmanager` on an `async def`."
+                    )
+                raise Failure(f"{doing} returned {diagnose.short_repr(manager, 40)}, which `async with` cannot use.")
         return manager
 
     def _refuse_unawaited(self, value, doing) -> None:
         if value is Ellipsis:
-            raise NotAnswered(f"{doing} returned `...`: fill in `{self.name}`, run that cell, "
-                              f"then run this cell again.")
+            raise NotAnswered(
+                f"{doing} returned `...`: fill in `{self.name}`, run that cell, then run this cell again."
+            )
         found = diagnose.awaitables_in(value)
         if found:
             message = diagnose.forgotten_await_message(value, found, doing)
@@ -210,12 +233,14 @@ class Trial:
 
     def expect_cancelled(self, task: asyncio.Task, when: str) -> None:
         """Fail unless ``task`` (from ``cancel_during``) ended cancelled: the answer let ``CancelledError`` go on."""
-        self.expect(task.cancelled(),
-                    f"{when}, the task ended as if nothing had happened: `{self.name}` "
-                    f"swallowed the `CancelledError`. Let it go on to the caller: don't catch it, or "
-                    f"`raise` it again after cleaning up (an `__aexit__` must not return True for it).")
+        self.expect(
+            task.cancelled(),
+            f"{when}, the task ended as if nothing had happened: `{self.name}` "
+            f"swallowed the `CancelledError`. Let it go on to the caller: don't catch it, or "
+            f"`raise` it again after cleaning up (an `__aexit__` must not return True for it).",
+        )
 
-    def expect_raises(self, exception_type, message: str) -> "ExpectRaises":
+    def expect_raises(self, exception_type, message: str) -> ExpectRaises:
         """``with trial.expect_raises(ValueError, "..."):`` fails with ``message`` if nothing is raised."""
         return ExpectRaises(self, exception_type, message)
 
@@ -238,9 +263,16 @@ class Trial:
                     pass
         return timeline
 
-    async def expect_concurrency(self, *, waits="sleep", at_least: int | None = None,
-                                 at_most: int | None = None, what: str = "waits",
-                                 reference_args: tuple = (), advice: str = "") -> None:
+    async def expect_concurrency(
+        self,
+        *,
+        waits="sleep",
+        at_least: int | None = None,
+        at_most: int | None = None,
+        what: str = "waits",
+        reference_args: tuple = (),
+        advice: str = "",
+    ) -> None:
         """Judge how many of the learner's waits overlapped, from the latest step's timeline.
 
         waits:    which spans to count: a label (``"sleep"``, ``"Semaphore.acquire"``, ...) or kind, or
@@ -259,13 +291,17 @@ class Trial:
             if overlap <= 1:
                 message = f"Correct result, but your {what} ran one after another: {timing}."
             else:
-                message = (f"Correct result, but only {overlap} of your {what} ran at the same time "
-                           f"(at least {at_least} should): {timing}.")
+                message = (
+                    f"Correct result, but only {overlap} of your {what} ran at the same time "
+                    f"(at least {at_least} should): {timing}."
+                )
             self.fail(f"{message} {advice}".strip(), timelines=(mine, reference))
         if at_most is not None and overlap > at_most:
             reference = await self.reference_timeline(*reference_args)
-            self.fail(f"{overlap} of your {what} ran at the same time; at most {at_most} should. {advice}".strip(),
-                      timelines=(mine, reference))
+            self.fail(
+                f"{overlap} of your {what} ran at the same time; at most {at_most} should. {advice}".strip(),
+                timelines=(mine, reference),
+            )
 
     async def _against_reference(self, reference_args):
         """The reference's timeline, and "X s instead of about Y s" for a message."""
@@ -277,8 +313,9 @@ class Trial:
         reference, timing = await self._against_reference(reference_args)
         self.fail(message.replace("{timing}", timing), timelines=(self.timeline, reference))
 
-    async def expect_slots_busy(self, jobs, *, limit: int, what: str, waiting: str,
-                                reference_args: tuple = (), advice: str = "") -> None:
+    async def expect_slots_busy(
+        self, jobs, *, limit: int, what: str, waiting: str, reference_args: tuple = (), advice: str = ""
+    ) -> None:
         """Judge that ``limit`` jobs ran whenever that many were ready (see schedule.py).
 
         jobs:    ``schedule.Job``s read from the latest step's timeline
@@ -292,16 +329,22 @@ class Trial:
         if not jobs or idle < IDLE_SHARE * work:
             return
         if schedule.ran_in_batches(jobs, limit):
-            reason = (f"your {what} ran in batches of {limit}: each batch started only when the whole "
-                      f"previous batch had finished, so while a batch waited for its slowest one, the "
-                      f"free slots stayed idle with {waiting} waiting")
+            reason = (
+                f"your {what} ran in batches of {limit}: each batch started only when the whole "
+                f"previous batch had finished, so while a batch waited for its slowest one, the "
+                f"free slots stayed idle with {waiting} waiting"
+            )
         else:
-            reason = (f"slots stayed free while {waiting} were waiting: from {stretch.start:.2f} s to "
-                      f"{stretch.end:.2f} s at most {stretch.running} of your {what} ran while "
-                      f"{stretch.waiting} or more {waiting} waited")
+            reason = (
+                f"slots stayed free while {waiting} were waiting: from {stretch.start:.2f} s to "
+                f"{stretch.end:.2f} s at most {stretch.running} of your {what} ran while "
+                f"{stretch.waiting} or more {waiting} waited"
+            )
         await self.fail_on_timing(
             f"Correct result and never more than {limit} at once, but {reason} ({idle:.2f} s of idle "
-            f"slots in all; {{timing}}). {advice}".strip(), reference_args=reference_args)
+            f"slots in all; {{timing}}). {advice}".strip(),
+            reference_args=reference_args,
+        )
 
 
 class ExpectRaises:
@@ -387,8 +430,10 @@ class Step:
     def _judge_exception(self, exc: Exception) -> Verdict:
         leaf, _ = diagnose.first_leaf(exc)
         if isinstance(leaf, NotImplementedError):
-            verdict = NotAnswered(f"{self.doing} still raises NotImplementedError. Fill in "
-                                  f"`{self.trial.name}`, run that cell, then run this cell again.")
+            verdict = NotAnswered(
+                f"{self.doing} still raises NotImplementedError. Fill in "
+                f"`{self.trial.name}`, run that cell, then run this cell again."
+            )
         elif isinstance(exc, Verdict):
             verdict = exc
         else:
@@ -420,44 +465,59 @@ class Step:
         if self.unawaited.found:
             name, where = self.unawaited.found[0]
             where = f" ({where})" if where else ""
-            return Failure(f"A coroutine `{name}(...)` was created but never awaited{where} while running "
-                           f"{self.doing}: put `await` in front of it.")
+            return Failure(
+                f"A coroutine `{name}(...)` was created but never awaited{where} while running "
+                f"{self.doing}: put `await` in front of it."
+            )
         if problem is not None:
             return problem
         blocked = self._blocking_problem()
         if blocked:
             return blocked
         if leftovers["sessions"]:
-            return Failure(f"{self.doing} left an `aiohttp.ClientSession` open (the check closed it for you "
-                           f"this time). Create it with `async with aiohttp.ClientSession() as session:` "
-                           f"so it is closed even when something fails.")
+            return Failure(
+                f"{self.doing} left an `aiohttp.ClientSession` open (the check closed it for you "
+                f"this time). Create it with `async with aiohttp.ClientSession() as session:` "
+                f"so it is closed even when something fails."
+            )
         if leftovers["running"]:
             names = sorted({_coroutine_name(t) for t in leftovers["running"]})
-            return Failure(f"{self.doing} finished but left {len(leftovers['running'])} task(s) running "
-                           f"(running `{names[0]}`): await every task you start, e.g. with "
-                           f"`asyncio.gather` or an `asyncio.TaskGroup`.")
+            return Failure(
+                f"{self.doing} finished but left {len(leftovers['running'])} task(s) running "
+                f"(running `{names[0]}`): await every task you start, e.g. with "
+                f"`asyncio.gather` or an `asyncio.TaskGroup`."
+            )
         if leftovers["unnoticed"]:
             task = leftovers["unnoticed"][0]
             failure = diagnose.describe_exception(task.exception(), f"a task running `{_coroutine_name(task)}`")
-            return Failure(f"{failure} Nobody awaited that task, so the error went unnoticed: await every task you start.")
+            return Failure(
+                f"{failure} Nobody awaited that task, so the error went unnoticed: await every task you start."
+            )
         return None
 
     def _blocking_problem(self) -> Failure | None:
         threshold = self.trial.exercise.blocking_threshold
         slept = max((seconds for seconds, _ in self.sleeps.calls), default=0.0)
-        blocked = (slept >= threshold or self.lag.most_cpu >= threshold
-                   or self.lag.longest_lag >= max(threshold, UNEXPLAINED_BLOCK))
+        blocked = (
+            slept >= threshold
+            or self.lag.most_cpu >= threshold
+            or self.lag.longest_lag >= max(threshold, UNEXPLAINED_BLOCK)
+        )
         if not blocked:
             return None
         longest = max(slept, self.lag.longest_lag, self.lag.most_cpu)
         culprits = [where for seconds, where in self.sleeps.calls if where]
         if slept >= threshold and culprits:
-            return Failure(f"The event loop was blocked for {longest:.2f} s in one step while running "
-                           f"{self.doing}: `time.sleep` ({culprits[0]}) stops every task. "
-                           f"Use `await asyncio.sleep(...)` instead.")
-        return Failure(f"The event loop was blocked for {longest:.2f} s in one step while running "
-                       f"{self.doing}: is there a `time.sleep` or other blocking call? "
-                       f"Use `await asyncio.sleep(...)` (or the async version of that call) instead.")
+            return Failure(
+                f"The event loop was blocked for {longest:.2f} s in one step while running "
+                f"{self.doing}: `time.sleep` ({culprits[0]}) stops every task. "
+                f"Use `await asyncio.sleep(...)` instead."
+            )
+        return Failure(
+            f"The event loop was blocked for {longest:.2f} s in one step while running "
+            f"{self.doing}: is there a `time.sleep` or other blocking call? "
+            f"Use `await asyncio.sleep(...)` (or the async version of that call) instead."
+        )
 
 
 def _clear_learner_frames(tb) -> None:

@@ -6,7 +6,7 @@
 import asyncio
 import contextlib
 
-__all__ = ["counting_connections", "ConnectionCount"]
+__all__ = ["ConnectionCount", "counting_connections"]
 
 
 class ConnectionCount:

@@ -15,7 +15,7 @@ import warnings
 
 import aiohttp
 
-__all__ = ["loop_reports", "connection_counter"]
+__all__ = ["connection_counter", "loop_reports"]
 
 _COLLECT_ROUNDS = 3  # one freed object can free the next (session, then its connector)
 

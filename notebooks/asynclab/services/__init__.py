@@ -32,6 +32,11 @@ from .runner import Services
 from .state import RequestRecord
 
 __all__ = [
-    "start_services", "connect", "database_path", "Services", "ServicesStarter", "RequestRecord",
     "DEFAULT_LATENCY",
+    "RequestRecord",
+    "Services",
+    "ServicesStarter",
+    "connect",
+    "database_path",
+    "start_services",
 ]

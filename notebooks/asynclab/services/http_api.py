@@ -23,7 +23,6 @@ from .params import BadParameter, seconds, whole_number
 from .state import STATE, RequestRecord, ServerState
 from .streaming import get_stream, get_ws
 
-
 ENDPOINTS = ["GET /items", "GET /slow", "GET /stream", "GET /ws", "GET /stats", "POST /stats/reset"]
 UNCOUNTED_PATHS = {"/stats", "/stats/reset"}  # looking at the counters must not change them
 CLIENT_GONE = 499  # status logged for a request that was cancelled before it was answered (nginx's code)
@@ -44,8 +43,9 @@ async def count_and_log_requests(request, handler):
         limit = state.max_concurrency
         if limit is not None and state.in_flight >= limit:
             status = 429
-            response = error_response(429, f"too many requests: {state.in_flight} already in flight "
-                                           f"(max_concurrency={limit})")
+            response = error_response(
+                429, f"too many requests: {state.in_flight} already in flight (max_concurrency={limit})"
+            )
             response.headers["Retry-After"] = "1"
             return response
         state.in_flight += 1
@@ -91,13 +91,15 @@ async def get_items(request):
     await asyncio.sleep(delay)
     first = (page - 1) * per_page
     total = len(state.items)
-    return web.json_response({
-        "results": state.items[first:first + per_page],  # past the last page: an empty list
-        "page": page,
-        "per_page": per_page,
-        "total": total,
-        "pages": math.ceil(total / per_page),
-    })
+    return web.json_response(
+        {
+            "results": state.items[first : first + per_page],  # past the last page: an empty list
+            "page": page,
+            "per_page": per_page,
+            "total": total,
+            "pages": math.ceil(total / per_page),
+        }
+    )
 
 
 async def get_slow(request):

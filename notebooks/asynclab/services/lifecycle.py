@@ -52,8 +52,10 @@ class ServicesStarter:
 
     def __getattr__(self, name):
         # Reached only for names a starter lacks, like svc.base_url after a forgotten `await`.
-        raise AttributeError(f"start_services() returns something to await: write "
-                             f"`svc = await asynclab.start_services()`, then use svc.{name}")
+        raise AttributeError(
+            f"start_services() returns something to await: write "
+            f"`svc = await asynclab.start_services()`, then use svc.{name}"
+        )
 
 
 async def _running_services(*, latency, max_concurrency):

@@ -135,8 +135,7 @@ class Services:
             app = make_app(items_file=self.data_dir / "items.json", **self._options)
             self._state = app[STATE]
             # No access log (svc.requests is the log) and no signal handlers (the kernel owns those).
-            self._runner = web.AppRunner(app, access_log=None, handle_signals=False,
-                                         shutdown_timeout=SHUTDOWN_GRACE)
+            self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE)
             await self._runner.setup()
             self._socket = listening_socket()
             await web.SockSite(self._runner, self._socket, backlog=1024).start()

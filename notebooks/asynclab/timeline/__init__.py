@@ -23,4 +23,4 @@ Modules: ``recorder`` (the Timeline class), ``capture`` (task factory and step t
 from .model import Span, TaskInfo
 from .recorder import Timeline, mark, span
 
-__all__ = ["Timeline", "span", "mark", "Span", "TaskInfo"]
+__all__ = ["Span", "TaskInfo", "Timeline", "mark", "span"]

@@ -17,21 +17,26 @@ class Summary(list):
 
     def _cells(self):
         for row in self:
-            yield [row["lane"]] + [f"{row[key] * 1000:.1f} ms" for key in ("busy", "waiting",
-                                                                              "total")] + \
-                [str(row["count"])]
+            yield (
+                [row["lane"]]
+                + [f"{row[key] * 1000:.1f} ms" for key in ("busy", "waiting", "total")]
+                + [str(row["count"])]
+            )
 
     def __str__(self):
-        rows = [list(self.COLUMNS)] + list(self._cells())
+        rows = [list(self.COLUMNS), *list(self._cells())]
         widths = [max(len(row[i]) for row in rows) for i in range(len(self.COLUMNS))]
-        lines = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
-                           for i, (cell, w) in enumerate(zip(row, widths))) for row in rows]
+        lines = [
+            "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+            for row in rows
+        ]
         return "\n".join(lines)
 
     def _repr_html_(self):
         head = "".join(f"<th>{name}</th>" for name in self.COLUMNS)
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in cells) +
-                       "</tr>" for cells in self._cells())
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in cells) + "</tr>" for cells in self._cells()
+        )
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -53,11 +58,19 @@ def summarize(snapshot):
     for i, lane in enumerate(lanes):
         if lane.task is None:
             covered = _covered(extra.get(i, []))
-            rows.append(dict(lane=lane.name, busy=covered, waiting=0.0, total=covered,
-                             count=len(extra.get(i, []))))
+            rows.append(
+                {"lane": lane.name, "busy": covered, "waiting": 0.0, "total": covered, "count": len(extra.get(i, []))}
+            )
         else:
-            rows.append(dict(lane=lane.name, busy=busy[i], waiting=waiting[i],
-                             total=busy[i] + waiting[i], count=count[i]))
+            rows.append(
+                {
+                    "lane": lane.name,
+                    "busy": busy[i],
+                    "waiting": waiting[i],
+                    "total": busy[i] + waiting[i],
+                    "count": count[i],
+                }
+            )
     return rows
 
 
@@ -90,11 +103,14 @@ def max_concurrency(snapshot, match=None):
         if callable(match):
             wanted = match
         elif isinstance(match, str):
+
             def wanted(span):
                 return span.label == match or span.kind == match
         else:
-            raise TypeError("max_concurrency() takes a label or kind such as 'sleep' or "
-                            f"'phase', or a function span -> bool; got {match!r}")
+            raise TypeError(
+                "max_concurrency() takes a label or kind such as 'sleep' or "
+                f"'phase', or a function span -> bool; got {match!r}"
+            )
         for span in snapshot.spans():
             if wanted(span):
                 per_lane.setdefault(span.lane, []).append((span.start, span.end))
@@ -122,8 +138,9 @@ def _ms(seconds):
 
 def _most_at_once(intervals):
     """(how many at most, when that began, when it ended) over (start, end) pairs."""
-    events = sorted([(start, 1) for start, end in intervals if end > start] +
-                    [(end, -1) for start, end in intervals if end > start])
+    events = sorted(
+        [(start, 1) for start, end in intervals if end > start] + [(end, -1) for start, end in intervals if end > start]
+    )
     level = best = 0
     began = ended = None
     for when, step in events:
@@ -140,12 +157,13 @@ def _lane_sentence(lane, running, waiting, spans):
     task = lane.task
     if task is None:
         labels = list(dict.fromkeys(label for label, _, _ in spans))
-        named = ", ".join(labels[:MAX_WAITS_NAMED]) + (", ..." if len(labels) > MAX_WAITS_NAMED
-                                                         else "")
+        named = ", ".join(labels[:MAX_WAITS_NAMED]) + (", ..." if len(labels) > MAX_WAITS_NAMED else "")
         at_once, _, _ = _most_at_once([(s, e) for _, s, e in spans])
         overlap = f", up to {at_once} at once" if at_once > 1 else ""
-        return (f"{name}: {len(spans)} span{'s' * (len(spans) != 1)} ({named}){overlap}, "
-                f"covering {_ms(_covered([(s, e) for _, s, e in spans]))}.")
+        return (
+            f"{name}: {len(spans)} span{'s' * (len(spans) != 1)} ({named}){overlap}, "
+            f"covering {_ms(_covered([(s, e) for _, s, e in spans]))}."
+        )
     busy = sum(end - start for start, end in running)
     per_label = {}
     for label, start, end in waiting:
@@ -153,11 +171,12 @@ def _lane_sentence(lane, running, waiting, spans):
     waited = sum(per_label.values())
     parts = [f"ran {_ms(busy)}"]
     if waited > 0:
-        top = [(label, seconds) for label, seconds in
-               sorted(per_label.items(), key=lambda item: -item[1])[:MAX_WAITS_NAMED]
-               if seconds >= MINOR_WAIT * waited]
-        parts.append(f"waited {_ms(waited)} (" +
-                     ", ".join(f"{label} {_ms(seconds)}" for label, seconds in top) + ")")
+        top = [
+            (label, seconds)
+            for label, seconds in sorted(per_label.items(), key=lambda item: -item[1])[:MAX_WAITS_NAMED]
+            if seconds >= MINOR_WAIT * waited
+        ]
+        parts.append(f"waited {_ms(waited)} (" + ", ".join(f"{label} {_ms(seconds)}" for label, seconds in top) + ")")
     if not task.block:
         parts.append(f"created at {_ms(task.created)}")
     if task.done is not None and task.outcome is not None:
@@ -188,9 +207,11 @@ def describe(snapshot, title=None):
     for span in snapshot.other:
         spans[index[span.lane]].append((span.label, span.start, span.end))
     tasks = [lane.task for lane in snapshot.lanes if lane.task is not None and not lane.task.block]
-    lines = [f"{heading}: {_ms(snapshot.duration)} in all, "
-             f"{n} lane{'s' * (n != 1)} ({len(tasks)} task{'s' * (len(tasks) != 1)} "
-             f"created in the block)."]
+    lines = [
+        f"{heading}: {_ms(snapshot.duration)} in all, "
+        f"{n} lane{'s' * (n != 1)} ({len(tasks)} task{'s' * (len(tasks) != 1)} "
+        f"created in the block)."
+    ]
     for i, lane in enumerate(snapshot.lanes[:MAX_DESCRIBED_LANES]):
         lines.append("- " + _lane_sentence(lane, running[i], waiting[i], spans[i]))
     if n > MAX_DESCRIBED_LANES:
@@ -198,15 +219,17 @@ def describe(snapshot, title=None):
     alive = [(t.created, t.done if t.done is not None else snapshot.duration) for t in tasks]
     at_once, began, ended = _most_at_once(alive)
     if at_once > 1:
-        lines.append(f"Overlap: up to {at_once} tasks ran or waited at the same time "
-                     f"(from {_ms(began)} to {_ms(ended)}).")
+        lines.append(
+            f"Overlap: up to {at_once} tasks ran or waited at the same time (from {_ms(began)} to {_ms(ended)})."
+        )
     elif len(tasks) > 1:
         lines.append("Overlap: none; the tasks ran one after another.")
     shared = {}  # a phase on several lanes (a request, a query): how many at once
     for span in snapshot.other:
         shared.setdefault(span.label, set()).add(span.lane)
-    overlapping = [(label, max_concurrency(snapshot, label), len(lanes))
-                   for label, lanes in shared.items() if len(lanes) > 1]
+    overlapping = [
+        (label, max_concurrency(snapshot, label), len(lanes)) for label, lanes in shared.items() if len(lanes) > 1
+    ]
     for label, at_once, lanes in [o for o in overlapping if o[1] > 1][:MAX_WAITS_NAMED]:
         lines.append(f"'{label}' was on up to {at_once} of {lanes} lanes at once.")
     lines.append(f"Total: {_ms(snapshot.duration)}.")

@@ -97,8 +97,20 @@ class TracedCoroutine(islice):
     ``cr_await``, ...) so task reprs, stack dumps and debuggers still show the real coroutine.
     """
 
-    __slots__ = ("_coro", "_timer", "send", "steps", "owner", "index", "parent", "created",
-                 "task", "outcome", "error", "final_name")
+    __slots__ = (
+        "_coro",
+        "_timer",
+        "created",
+        "error",
+        "final_name",
+        "index",
+        "outcome",
+        "owner",
+        "parent",
+        "send",
+        "steps",
+        "task",
+    )
 
     def __new__(cls, coro, owner, index, parent):
         steps = []
@@ -221,8 +233,18 @@ class _PassThroughCoroutine(TracedCoroutine):
 class TaskRecord:
     """What a timeline keeps about a task still running when its block ended."""
 
-    __slots__ = ("steps", "index", "parent", "created", "coro_name", "coro_library", "outcome",
-                 "error", "final_name", "_task_ref")
+    __slots__ = (
+        "_task_ref",
+        "coro_library",
+        "coro_name",
+        "created",
+        "error",
+        "final_name",
+        "index",
+        "outcome",
+        "parent",
+        "steps",
+    )
 
     def __init__(self, traced, task):
         self.steps = traced.steps  # no more steps are logged: the wrapper now passes through
@@ -275,8 +297,7 @@ class TaskFactoryHub:
             for timeline in stack:  # outermost first; each wraps the previous wrapper
                 if timeline._hub is self and timeline._recording:
                     records = timeline._records
-                    coro = TracedCoroutine(coro, timeline, len(records),
-                                           record_index(parent, timeline))
+                    coro = TracedCoroutine(coro, timeline, len(records), record_index(parent, timeline))
                     records.append(coro)
                     wrapper = coro
         if self.previous is not None:

@@ -42,9 +42,9 @@ OUTCOME_STYLE = {  # marker, colour, legend text
     "exception": ("X", "#D55E00", "failed"),
 }
 MARK_COLOR = "#7B3294"
-NOTHING_RECORDED = ("Nothing recorded yet.\n"
-                    "Put the work inside  `async with Timeline() as tl:`  "
-                    "and plot after the block.")
+NOTHING_RECORDED = (
+    "Nothing recorded yet.\nPut the work inside  `async with Timeline() as tl:`  and plot after the block."
+)
 
 
 class TimelineFigure(Figure):
@@ -58,8 +58,7 @@ class TimelineFigure(Figure):
     def description(self):
         from .analysis import describe
 
-        return "\n\n".join(describe(snapshot, title) for snapshot, title in self.described) \
-            or "An empty timeline."
+        return "\n\n".join(describe(snapshot, title) for snapshot, title in self.described) or "An empty timeline."
 
     def _repr_png_(self):
         return png_bytes(self, dpi=DPI * HIDPI_SCALE)
@@ -73,8 +72,7 @@ class TimelineFigure(Figure):
 def png_bytes(figure, dpi=None):
     buffer = io.BytesIO()
     level = getattr(figure, "png_compression", DEFAULT_COMPRESSION)
-    figure.savefig(buffer, format="png", dpi=dpi or figure.dpi, facecolor="white",
-                   pil_kwargs={"compress_level": level})
+    figure.savefig(buffer, format="png", dpi=dpi or figure.dpi, facecolor="white", pil_kwargs={"compress_level": level})
     return buffer.getvalue()
 
 
@@ -90,8 +88,9 @@ def waiting_figure(title):
     figure = _new_figure(8, 1.2, dpi=LIVE_DPI)
     ax = figure.add_axes([0, 0, 1, 1])
     ax.set_axis_off()
-    ax.text(0.5, 0.5, f"{title + ': ' if title else ''}recording...", ha="center",
-            va="center", fontsize=12, color="#555555")
+    ax.text(
+        0.5, 0.5, f"{title + ': ' if title else ''}recording...", ha="center", va="center", fontsize=12, color="#555555"
+    )
     return figure
 
 
@@ -100,8 +99,9 @@ def waiting_figure(title):
 
 def _boxes(x0, x1, y0, y1):
     """(N, 4, 2) rectangle corners for a PolyCollection."""
-    return np.stack([np.stack([x0, y0], -1), np.stack([x1, y0], -1),
-                     np.stack([x1, y1], -1), np.stack([x0, y1], -1)], axis=1)
+    return np.stack(
+        [np.stack([x0, y0], -1), np.stack([x1, y0], -1), np.stack([x1, y1], -1), np.stack([x0, y1], -1)], axis=1
+    )
 
 
 def _lighter(colors, amount):
@@ -119,8 +119,7 @@ def _text_width_px(figure, text, fontsize):
     renderer = getattr(figure.canvas, "get_renderer", None)
     if renderer is None:  # someone else's figure and canvas: estimate
         return len(text) * fontsize * 0.62 * figure.dpi / 72
-    width, _, _ = renderer().get_text_width_height_descent(
-        text, FontProperties(size=fontsize), ismath=False)
+    width, _, _ = renderer().get_text_width_height_descent(text, FontProperties(size=fontsize), ismath=False)
     return width
 
 
@@ -168,19 +167,28 @@ def _draw_steps(ax, snapshot, layout, xmax_ms, live):
         rows = layout.step_y[lanes]
         x0 = starts * 1000
         x1 = np.maximum(ends * 1000, x0 + min_width)
-        ax.add_collection(PolyCollection(
-            _boxes(x0, x1, rows - layout.running_half, rows + layout.running_half),
-            facecolors=colors[lanes], edgecolors="none", linewidths=0,
-            antialiaseds=len(lanes) < 2000, zorder=3))
+        ax.add_collection(
+            PolyCollection(
+                _boxes(x0, x1, rows - layout.running_half, rows + layout.running_half),
+                facecolors=colors[lanes],
+                edgecolors="none",
+                linewidths=0,
+                antialiaseds=len(lanes) < 2000,
+                zorder=3,
+            )
+        )
     lanes, starts, ends, labels = snapshot.waiting
     lanes, starts, ends = np.asarray(lanes, dtype=int), np.asarray(starts), np.asarray(ends)
     if len(lanes):
         rows = layout.step_y[lanes]
         waiting = PolyCollection(
-            _boxes(starts * 1000, ends * 1000, rows - layout.waiting_half,
-                   rows + layout.waiting_half),
-            facecolors=_lighter(colors[lanes], WAITING_TINT), edgecolors="none", linewidths=0,
-            antialiaseds=len(lanes) < 2000, zorder=2)
+            _boxes(starts * 1000, ends * 1000, rows - layout.waiting_half, rows + layout.waiting_half),
+            facecolors=_lighter(colors[lanes], WAITING_TINT),
+            edgecolors="none",
+            linewidths=0,
+            antialiaseds=len(lanes) < 2000,
+            zorder=2,
+        )
         if len(lanes) <= HATCH_LIMIT:
             waiting.set_hatch("////")
             waiting.set_hatchcolor("#808080")
@@ -189,8 +197,17 @@ def _draw_steps(ax, snapshot, layout, xmax_ms, live):
         if not live:
             widths = (ends - starts) * 1000
             for i, text in _fitted_labels(ax, widths, labels, xmax_ms, 7):
-                ax.text((starts[i] + ends[i]) * 500, rows[i], text, ha="center",
-                        va="center", fontsize=7, color="#222222", zorder=4, clip_on=True)
+                ax.text(
+                    (starts[i] + ends[i]) * 500,
+                    rows[i],
+                    text,
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="#222222",
+                    zorder=4,
+                    clip_on=True,
+                )
 
 
 def _kind_colors(snapshot):
@@ -231,13 +248,24 @@ def _draw_other_spans(ax, snapshot, layout, xmax_ms, kind_colors, live):
         labels.append(span.label)
         centers.append((top + bottom) / 2)
     x0, x1 = np.array(x0), np.array(x1)
-    ax.add_collection(PolyCollection(_boxes(x0, x1, np.array(y0), np.array(y1)),
-                                     facecolors=faces, edgecolors=edges, linewidths=0.6,
-                                     zorder=5))
+    ax.add_collection(
+        PolyCollection(
+            _boxes(x0, x1, np.array(y0), np.array(y1)), facecolors=faces, edgecolors=edges, linewidths=0.6, zorder=5
+        )
+    )
     if not live:
         for i, text in _fitted_labels(ax, x1 - x0, labels, xmax_ms, 6.5):
-            ax.text((x0[i] + x1[i]) / 2, centers[i], text, ha="center", va="center",
-                    fontsize=6.5, color="#222222", zorder=6, clip_on=True)
+            ax.text(
+                (x0[i] + x1[i]) / 2,
+                centers[i],
+                text,
+                ha="center",
+                va="center",
+                fontsize=6.5,
+                color="#222222",
+                zorder=6,
+                clip_on=True,
+            )
 
 
 def _draw_mark_labels(ax, xs, rows, labels):
@@ -249,26 +277,48 @@ def _draw_mark_labels(ax, xs, rows, labels):
         text = f" {label} "
         width = _text_width_px(ax.figure, text, 7) / px_per_ms
         left, right = (x - width, x) if x > late else (x, x + width)
-        if any(left < r and l < right for l, r in taken.get(y, [])):
+        if any(left < end and start < right for start, end in taken.get(y, [])):
             continue
         taken.setdefault(y, []).append((left, right))
-        ax.text(x, y - 0.05, text, fontsize=7, color=MARK_COLOR, va="bottom",
-                ha="right" if x > late else "left", zorder=8, clip_on=True)
+        ax.text(
+            x,
+            y - 0.05,
+            text,
+            fontsize=7,
+            color=MARK_COLOR,
+            va="bottom",
+            ha="right" if x > late else "left",
+            zorder=8,
+            clip_on=True,
+        )
 
 
 def _draw_markers(ax, snapshot, layout, live):
     if snapshot.created:
         lanes, times = zip(*snapshot.created)
-        ax.scatter(np.array(times) * 1000, layout.step_y[list(lanes)],
-                   marker="|", s=60, color="#444444", linewidths=1.0, zorder=6)
-    for outcome, (marker, color, text) in OUTCOME_STYLE.items():
+        ax.scatter(
+            np.array(times) * 1000,
+            layout.step_y[list(lanes)],
+            marker="|",
+            s=60,
+            color="#444444",
+            linewidths=1.0,
+            zorder=6,
+        )
+    for outcome, (marker, color, _text) in OUTCOME_STYLE.items():
         points = [(lane, when) for lane, when, o in snapshot.outcomes if o == outcome]
         if not points:
             continue
         lanes, times = zip(*points)
-        ax.scatter(np.array(times) * 1000, layout.step_y[list(lanes)],
-                   marker=marker, s=22 if marker == "o" else 36, color=color,
-                   linewidths=1.3, zorder=7)
+        ax.scatter(
+            np.array(times) * 1000,
+            layout.step_y[list(lanes)],
+            marker=marker,
+            s=22 if marker == "o" else 36,
+            color=color,
+            linewidths=1.3,
+            zorder=7,
+        )
     if snapshot.marks:
         lanes, times, labels = zip(*snapshot.marks)
         rows = layout.top[list(lanes)] + 0.12
@@ -280,24 +330,26 @@ def _draw_markers(ax, snapshot, layout, live):
 
 def _legend_handles(snapshot, kind_colors):
     """The legend entries for what a timeline's diagram shows."""
-    handles = [Patch(facecolor=PALETTE[0], label="running"),
-               Patch(facecolor=_lighter(np.array(_rgb(PALETTE[0])), WAITING_TINT),
-                     hatch="////", edgecolor="#808080", linewidth=0,
-                     label="waiting (on what: in the bar)")]
+    handles = [
+        Patch(facecolor=PALETTE[0], label="running"),
+        Patch(
+            facecolor=_lighter(np.array(_rgb(PALETTE[0])), WAITING_TINT),
+            hatch="////",
+            edgecolor="#808080",
+            linewidth=0,
+            label="waiting (on what: in the bar)",
+        ),
+    ]
     for kind in sorted({span.kind for span in snapshot.other}):
-        handles.append(Patch(facecolor=kind_colors[kind], alpha=0.4,
-                             edgecolor=kind_colors[kind], label=kind))
+        handles.append(Patch(facecolor=kind_colors[kind], alpha=0.4, edgecolor=kind_colors[kind], label=kind))
     if snapshot.created:
-        handles.append(Line2D([], [], marker="|", color="#444444", linestyle="none",
-                              markersize=8, label="created"))
+        handles.append(Line2D([], [], marker="|", color="#444444", linestyle="none", markersize=8, label="created"))
     outcomes = {outcome for _, _, outcome in snapshot.outcomes}
     for outcome, (marker, color, text) in OUTCOME_STYLE.items():
         if outcome in outcomes:
-            handles.append(Line2D([], [], marker=marker, color=color, linestyle="none",
-                                  markersize=6, label=text))
+            handles.append(Line2D([], [], marker=marker, color=color, linestyle="none", markersize=6, label=text))
     if snapshot.marks:
-        handles.append(Line2D([], [], marker="v", color=MARK_COLOR, linestyle="none",
-                              markersize=6, label="mark"))
+        handles.append(Line2D([], [], marker="v", color=MARK_COLOR, linestyle="none", markersize=6, label="mark"))
     return handles
 
 
@@ -317,23 +369,31 @@ def _draw(ax, snapshot, layout, xmax_ms, live, kind_colors):
     if len(rows) > MAX_TICK_LABELS:
         step = -(-len(rows) // MAX_TICK_LABELS)
         rows = rows[::step]
-    ax.set_yticks([layout.center[layout.order[r]] for r in rows], [labels[r] for r in rows],
-                  fontsize=8)
+    ax.set_yticks([layout.center[layout.order[r]] for r in rows], [labels[r] for r in rows], fontsize=8)
     ax.tick_params(axis="y", length=0)
     for n, (name, first, last) in enumerate(layout.groups):
         top, bottom = layout.row_extent(first, last)
         if n % 2 == 0:
             ax.axhspan(top, bottom, color="#f2f2f2", zorder=0, linewidth=0)
         if name is not None:
-            ax.text(1.01, (top + bottom) / 2, str(name), transform=ax.get_yaxis_transform(),
-                    ha="left", va="center", fontsize=8, fontweight="bold", color="#555555")
+            ax.text(
+                1.01,
+                (top + bottom) / 2,
+                str(name),
+                transform=ax.get_yaxis_transform(),
+                ha="left",
+                va="center",
+                fontsize=8,
+                fontweight="bold",
+                color="#555555",
+            )
     _draw_steps(ax, snapshot, layout, xmax_ms, live)
     _draw_other_spans(ax, snapshot, layout, xmax_ms, kind_colors, live)
     _draw_markers(ax, snapshot, layout, live)
 
 
 def _shortened(text, length):
-    return text if len(text) <= length else text[:length - 1].rstrip() + ELLIPSIS
+    return text if len(text) <= length else text[: length - 1].rstrip() + ELLIPSIS
 
 
 def _rgb(color):
@@ -350,8 +410,7 @@ def _title(snapshot, title, live):
 
 def _empty(ax):
     ax.set_axis_off()
-    ax.text(0.5, 0.5, NOTHING_RECORDED, ha="center", va="center", fontsize=11,
-            color="#444444", transform=ax.transAxes)
+    ax.text(0.5, 0.5, NOTHING_RECORDED, ha="center", va="center", fontsize=11, color="#444444", transform=ax.transAxes)
 
 
 LEGEND_FONT = 7.5
@@ -371,9 +430,17 @@ def _legend_columns(handles, width_in):
 
 def _legend(figure, handles, anchor, width_in, **where):
     columns, _ = _legend_columns(handles, width_in)
-    return figure.legend(handles=handles, bbox_to_anchor=anchor, ncol=columns, frameon=False,
-                         fontsize=LEGEND_FONT, handlelength=1.4, columnspacing=1.2,
-                         borderaxespad=0.2, **where)
+    return figure.legend(
+        handles=handles,
+        bbox_to_anchor=anchor,
+        ncol=columns,
+        frameon=False,
+        fontsize=LEGEND_FONT,
+        handlelength=1.4,
+        columnspacing=1.2,
+        borderaxespad=0.2,
+        **where,
+    )
 
 
 def plot(snapshot, ax=None, group=None, live=False):
@@ -405,10 +472,16 @@ def plot(snapshot, ax=None, group=None, live=False):
     ax = figure.add_axes(box)
     _draw(ax, snapshot, layout, xmax_ms, live, kind_colors)
     ax.set_xlabel("time since the block started (ms)", fontsize=9)
-    _legend(figure, handles, (box[0], box[1] + box[3]), width - left - right,
-            loc="lower left")
-    figure.text(left / width, 1 - 0.12 / height, _title(snapshot, None, live), ha="left",
-                va="top", fontsize=11, fontweight="bold")
+    _legend(figure, handles, (box[0], box[1] + box[3]), width - left - right, loc="lower left")
+    figure.text(
+        left / width,
+        1 - 0.12 / height,
+        _title(snapshot, None, live),
+        ha="left",
+        va="top",
+        fontsize=11,
+        fontweight="bold",
+    )
     return figure
 
 
@@ -424,11 +497,9 @@ def compare(first, second, titles=None):
         raise ValueError(f"compare(titles=...) needs two titles, got {titles!r}")
     layouts = [Layout(s, None) if s.lanes else None for s in snapshots]
     drawn = [(s, layout) for s, layout in zip(snapshots, layouts) if layout is not None]
-    width, _, left, right, top, bottom = figure_size(
-        [layout for _, layout in drawn], [s for s, _ in drawn], False)
+    width, _, left, right, top, bottom = figure_size([layout for _, layout in drawn], [s for s, _ in drawn], False)
     row_height = 0.34 if any(layout.has_phases for _, layout in drawn) else 0.28
-    panels = [max(0.8, row_height * layout.total_height) if layout is not None else 0.8
-              for layout in layouts]
+    panels = [max(0.8, row_height * layout.total_height) if layout is not None else 0.8 for layout in layouts]
     scale = min(1.0, 12.0 / sum(panels))  # many lanes: thinner rows, as in plot()
     panels = [h * scale for h in panels]
     kind_colors = _kind_colors(_Merged(snapshots))
@@ -453,13 +524,13 @@ def compare(first, second, titles=None):
             _empty(ax)
             continue
         _draw(ax, snapshot, layout, xmax_ms, False, kind_colors)
-        ax.set_title(_title(snapshot, titles[n], False), loc="left", fontsize=10,
-                     fontweight="bold")
+        ax.set_title(_title(snapshot, titles[n], False), loc="left", fontsize=10, fontweight="bold")
     axes[0].tick_params(labelbottom=False)  # the time axis is shared: label it once
     axes[-1].set_xlabel("time since each block started (ms)", fontsize=9)
-    _legend(figure, list(handles.values()), (left / width, 1 - 0.08 / height),
-            width - left - right, loc="upper left")
+    _legend(figure, list(handles.values()), (left / width, 1 - 0.08 / height), width - left - right, loc="upper left")
     return figure
+
+
 class _Merged:
     """Just enough of a snapshot to pick the same kind colours in both timelines."""
 

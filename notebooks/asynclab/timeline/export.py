@@ -15,19 +15,23 @@ def _us(seconds):
 def chrome_trace(snapshot):
     """The trace as a dict: {"traceEvents": [...], "displayTimeUnit": "ms"}."""
     pid = 1
-    events = [{"ph": "M", "pid": pid, "name": "process_name",
-               "args": {"name": snapshot.title or "asynclab timeline"}}]
+    events = [{"ph": "M", "pid": pid, "name": "process_name", "args": {"name": snapshot.title or "asynclab timeline"}}]
     names = snapshot.lane_names
 
     def thread(tid, name):
-        events.append({"ph": "M", "pid": pid, "tid": tid, "name": "thread_name",
-                       "args": {"name": name}})
-        events.append({"ph": "M", "pid": pid, "tid": tid, "name": "thread_sort_index",
-                       "args": {"sort_index": tid}})
+        events.append({"ph": "M", "pid": pid, "tid": tid, "name": "thread_name", "args": {"name": name}})
+        events.append({"ph": "M", "pid": pid, "tid": tid, "name": "thread_sort_index", "args": {"sort_index": tid}})
 
     def slice_(tid, name, cat, start, end, **args):
-        event = {"ph": "X", "pid": pid, "tid": tid, "name": name, "cat": cat,
-                 "ts": _us(start), "dur": _us(max(0.0, end - start))}
+        event = {
+            "ph": "X",
+            "pid": pid,
+            "tid": tid,
+            "name": name,
+            "cat": cat,
+            "ts": _us(start),
+            "dur": _us(max(0.0, end - start)),
+        }
         if args:
             event["args"] = args
         events.append(event)
@@ -51,11 +55,21 @@ def chrome_trace(snapshot):
                 thread(tid, f"{span.lane} · {span.kind}")
         slice_(tid, span.label or span.kind, span.kind, span.start, span.end)
     for lane, when, label in snapshot.marks:
-        events.append({"ph": "i", "s": "t", "pid": pid, "tid": 2 * lane + 1, "name": label,
-                       "cat": "mark", "ts": _us(when)})
+        events.append(
+            {"ph": "i", "s": "t", "pid": pid, "tid": 2 * lane + 1, "name": label, "cat": "mark", "ts": _us(when)}
+        )
     for lane, when, outcome in snapshot.outcomes:
-        events.append({"ph": "i", "s": "t", "pid": pid, "tid": 2 * lane + 1,
-                       "name": f"done ({outcome})", "cat": "task", "ts": _us(when)})
+        events.append(
+            {
+                "ph": "i",
+                "s": "t",
+                "pid": pid,
+                "tid": 2 * lane + 1,
+                "name": f"done ({outcome})",
+                "cat": "task",
+                "ts": _us(when),
+            }
+        )
     return {"traceEvents": events, "displayTimeUnit": "ms"}
 
 

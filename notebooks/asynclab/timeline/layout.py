@@ -46,8 +46,9 @@ class Layout:
         if group is not None:
             lookup = group.get if isinstance(group, dict) else group
             if not callable(lookup):
-                raise TypeError("plot(group=...) takes a dict {lane: group} or a function "
-                                f"lane -> group, not {group!r}")
+                raise TypeError(
+                    f"plot(group=...) takes a dict {{lane: group}} or a function lane -> group, not {group!r}"
+                )
             names = [lookup(snapshot.lanes[i].name) for i in order]
             first_seen = {}
             for name in names:
@@ -75,19 +76,16 @@ class Layout:
         # Phases run along the top of a task's row, its steps below them.
         self.phase_row = np.where(self.depth > 1, PHASE_ROW_NESTED, PHASE_ROW)
         self.height = np.ones(len(order))
-        self.height[task_lane] += np.maximum(self.depth[task_lane] * self.phase_row[task_lane]
-                                             - PHASE_ROW, 0)
+        self.height[task_lane] += np.maximum(self.depth[task_lane] * self.phase_row[task_lane] - PHASE_ROW, 0)
         spans_only = ~task_lane
         self.height[spans_only] = np.maximum(1.0, self.depth[spans_only] * SPAN_ROW + 0.28)
         self.top = np.empty(len(order))
-        self.top[order] = np.concatenate([[0.0], np.cumsum(self.height[order])[:-1]]) \
-            if order else []
+        self.top[order] = np.concatenate([[0.0], np.cumsum(self.height[order])[:-1]]) if order else []
         self.center = self.top + self.height / 2
         self.phase_top = self.top + 0.06
         self.running_half = 0.2 if self.has_phases else 0.28
         self.waiting_half = 0.1 if self.has_phases else 0.14
-        self.step_y = np.where(self.has_phases,
-                               self.top + self.height - 0.38, self.center)
+        self.step_y = np.where(self.has_phases, self.top + self.height - 0.38, self.center)
 
     @property
     def rows(self):
@@ -120,5 +118,4 @@ def figure_size(layouts, snapshots, live):
 
 def place_axes(left, right, top, bottom, width, height):
     """Axes rectangle in figure fractions, from margins in inches."""
-    return [left / width, bottom / height, 1 - (left + right) / width,
-            1 - (top + bottom) / height]
+    return [left / width, bottom / height, 1 - (left + right) / width, 1 - (top + bottom) / height]

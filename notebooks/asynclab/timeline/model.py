@@ -10,7 +10,6 @@ import asyncio
 import re
 from dataclasses import dataclass
 from time import perf_counter as _clock
-from typing import Optional
 
 from .capture import BLOCK
 
@@ -49,22 +48,22 @@ class TaskInfo:
     """
 
     name: str
-    parent: Optional[str]
+    parent: str | None
     created: float
-    done: Optional[float]
-    outcome: Optional[str]
-    exception: Optional[str]
+    done: float | None
+    outcome: str | None
+    exception: str | None
     coro: str
     lane: str
     block: bool = False
-    library: Optional[str] = None
+    library: str | None = None
 
 
 @dataclass
 class Lane:
     name: str
     axis_label: str
-    task: Optional[TaskInfo] = None
+    task: TaskInfo | None = None
 
 
 class Snapshot:
@@ -100,12 +99,10 @@ class Snapshot:
         self._add_task_lane(block, BLOCK, names[0], t0)
         for record, name in zip(records, names[1:]):
             lane = self._add_task_lane(record, record.index, name, t0)
-            self._read_steps(record.steps, lane, record.created, record.outcome is not None,
-                             t0, end, child_steps)
+            self._read_steps(record.steps, lane, record.created, record.outcome is not None, t0, end, child_steps)
         child_steps.sort()
         running_now = block.end is None and _current_task() is block.task
-        block_log = block.steps([s for s, _ in child_steps], [e for _, e in child_steps],
-                                end, running_now)
+        block_log = block.steps([s for s, _ in child_steps], [e for _, e in child_steps], end, running_now)
         self._read_steps(block_log, 0, block.created, True, t0, end, None)
         for lane_key, kind, label, start, stop in timeline._user_spans:
             if stop is None:
@@ -113,8 +110,7 @@ class Snapshot:
             if stop < t0 or start > end:
                 continue
             index = self._lane_index(lane_key)
-            self.other.append(Span(self.lanes[index].name, kind, label,
-                                   max(start, t0) - t0, min(stop, end) - t0))
+            self.other.append(Span(self.lanes[index].name, kind, label, max(start, t0) - t0, min(stop, end) - t0))
         for lane_key, label, when in timeline._user_marks:
             if t0 <= when <= end:
                 self.marks.append((self._lane_index(lane_key), when - t0, label))
@@ -135,11 +131,19 @@ class Snapshot:
             task = record.task
             if outcome == "result" and task is not None and task.done() and task.cancelled():
                 outcome = "cancelled"  # a cancel() arrived as its coroutine returned
-        info = TaskInfo(name=name, parent=parent_name, created=record.created - t0, done=done,
-                        outcome=outcome, exception=record.error, coro=record.coro_name or "",
-                        lane=name, block=block, library=record.coro_library)
-        self.lanes.append(Lane(name, _axis_label(name, record.coro_name, block,
-                                                 record.coro_library), info))
+        info = TaskInfo(
+            name=name,
+            parent=parent_name,
+            created=record.created - t0,
+            done=done,
+            outcome=outcome,
+            exception=record.error,
+            coro=record.coro_name or "",
+            lane=name,
+            block=block,
+            library=record.coro_library,
+        )
+        self.lanes.append(Lane(name, _axis_label(name, record.coro_name, block, record.coro_library), info))
         self._lane_of[key] = index
         self._lane_of.setdefault(name, index)
         if not block:
@@ -212,10 +216,8 @@ class Snapshot:
     def spans(self):
         """Every span as a Span object, in order of start time."""
         names = self.lane_names
-        out = [Span(names[lane], "running", "", start, end)
-               for lane, start, end in zip(*self.running)]
-        out += [Span(names[lane], "waiting", label, start, end)
-                for lane, start, end, label in zip(*self.waiting)]
+        out = [Span(names[lane], "running", "", start, end) for lane, start, end in zip(*self.running)]
+        out += [Span(names[lane], "waiting", label, start, end) for lane, start, end, label in zip(*self.waiting)]
         out += self.other
         out.sort(key=lambda span: span.start)
         return out
@@ -238,8 +240,7 @@ def _axis_label(name, coro_name, block, library=None):
         words = coro_name.rsplit(".", 1)[-1].strip("_").replace("_", " ")
         return f"{library}: {words}"
     if block:
-        return f"{coro_name} (block)" if coro_name and _DEFAULT_TASK_NAME.match(name) else \
-            f"{name} (block)"
+        return f"{coro_name} (block)" if coro_name and _DEFAULT_TASK_NAME.match(name) else f"{name} (block)"
     if coro_name and _DEFAULT_TASK_NAME.match(name):
         return f"{name} · {coro_name}"
     return name

@@ -51,7 +51,7 @@ def diagram_bundle(figure):
     width, height = figure.get_size_inches() * drawing.DPI
     text = getattr(figure, "description", None) or repr(figure)
     data = {"image/png": base64.b64encode(png).decode("ascii"), "text/plain": text}
-    return data, {"image/png": {"width": int(round(width)), "height": int(round(height))}}
+    return data, {"image/png": {"width": round(width), "height": round(height)}}
 
 
 def show_diagram(figure, handle=None):
@@ -79,8 +79,7 @@ class NotebookDisplay:
         if self.live:
             from IPython.display import display
 
-            self._handle = display(self._frame(drawing.waiting_figure(self.timeline.title)),
-                                   display_id=True)
+            self._handle = display(self._frame(drawing.waiting_figure(self.timeline.title)), display_id=True)
 
     @staticmethod
     def _frame(figure):
@@ -106,8 +105,9 @@ class NotebookDisplay:
             self._handle.update(self._frame(figure))
             figure.clear()
             ended = _clock()
-            self.timeline.add_spans([{"label": "drawing", "start": began, "end": ended}],
-                                    lane=DRAWING_LANE, kind="drawing")
+            self.timeline.add_spans(
+                [{"label": "drawing", "start": began, "end": ended}], lane=DRAWING_LANE, kind="drawing"
+            )
             delay = max(REFRESH_SECONDS, (ended - began) / REFRESH_BUDGET)
 
     async def close(self):

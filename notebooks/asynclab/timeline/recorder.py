@@ -53,8 +53,7 @@ class Timeline:
     def __init__(self, title=None, *, show=None, live=None):
         for name, value in (("show", show), ("live", live)):
             if value not in (None, True, False):
-                raise TypeError(f"Timeline({name}=...) takes True, False or None, "
-                                f"not {value!r}")
+                raise TypeError(f"Timeline({name}=...) takes True, False or None, not {value!r}")
         self.title = title
         self._show = show
         self._live = live
@@ -76,13 +75,16 @@ class Timeline:
 
     async def __aenter__(self):
         if self._started_at is not None:
-            raise RuntimeError("This Timeline has already recorded a block: create a new "
-                               "Timeline() for each `async with`.")
+            raise RuntimeError(
+                "This Timeline has already recorded a block: create a new Timeline() for each `async with`."
+            )
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         if task is None:
-            raise RuntimeError("`async with Timeline()` must run inside an asyncio task "
-                               "(a notebook cell, or a coroutine given to asyncio.run()).")
+            raise RuntimeError(
+                "`async with Timeline()` must run inside an asyncio task "
+                "(a notebook cell, or a coroutine given to asyncio.run())."
+            )
         display = self._make_display()
         if display is not None:
             display.open()  # before the clock starts: importing matplotlib takes a while
@@ -91,7 +93,7 @@ class Timeline:
         self._started_at = _clock()
         self._block = BlockRecord(self, task, loop, self._started_at)
         self._recording = True
-        self._token = ACTIVE_TIMELINES.set(ACTIVE_TIMELINES.get() + (self,))
+        self._token = ACTIVE_TIMELINES.set((*ACTIVE_TIMELINES.get(), self))
         self._hub = install(loop, self)
         if display is not None and display.live:
             display.start_live(loop)
@@ -149,7 +151,8 @@ class Timeline:
                 f"        with tl.span('download'):\n"
                 f"            ...\n"
                 f"In library code, asynclab.timeline.span(...) records only when a timeline "
-                f"is running.")
+                f"is running."
+            )
 
     def _lane_key(self, lane):
         if lane is None:
@@ -192,11 +195,14 @@ class Timeline:
         if callable(work) and not inspect.isawaitable(work):
             awaitable = work()
             if not inspect.isawaitable(awaitable):
-                raise TypeError(f"tl.run() needs an async function; {_describe(work)} "
-                                f"returned {_describe(awaitable)}, which cannot be awaited.")
+                raise TypeError(
+                    f"tl.run() needs an async function; {_describe(work)} "
+                    f"returned {_describe(awaitable)}, which cannot be awaited."
+                )
         elif not inspect.isawaitable(work):
-            raise TypeError(f"tl.run() needs a coroutine such as main() or an async function "
-                            f"such as main; got {_describe(work)}.")
+            raise TypeError(
+                f"tl.run() needs a coroutine such as main() or an async function such as main; got {_describe(work)}."
+            )
         if not asyncio.iscoroutine(awaitable):
             awaitable = _await(awaitable)
         return await asyncio.get_running_loop().create_task(awaitable, name=name)
@@ -213,8 +219,11 @@ class Timeline:
         me = asyncio.current_task()
         while True:
             await asyncio.sleep(0)  # lets pending aclose() tasks be created
-            pending = [task for task in (r.task for r in self._records)
-                       if task is not None and task is not me and not task.done()]
+            pending = [
+                task
+                for task in (r.task for r in self._records)
+                if task is not None and task is not me and not task.done()
+            ]
             remaining = deadline - loop.time()
             if not pending:
                 return True
@@ -238,8 +247,10 @@ class Timeline:
         entirely outside are skipped. Returns how many spans were added.
         """
         if self._started_at is None:
-            raise RuntimeError("add_spans() needs a timeline that has recorded a block: "
-                               "call it inside or after `async with Timeline() as tl:`.")
+            raise RuntimeError(
+                "add_spans() needs a timeline that has recorded a block: "
+                "call it inside or after `async with Timeline() as tl:`."
+            )
         if not isinstance(lane, str):
             raise TypeError(f"add_spans(records, lane): lane is a name (str), not {lane!r}")
         end = self._ended_at if self._ended_at is not None else _clock()
@@ -248,8 +259,7 @@ class Timeline:
             label, start, stop = _read_external(record)
             if stop < self._started_at or start > end or stop < start:
                 continue
-            self._user_spans.append([lane, str(kind), str(label),
-                                     max(start, self._started_at), min(stop, end)])
+            self._user_spans.append([lane, str(kind), str(label), max(start, self._started_at), min(stop, end)])
             added += 1
         return added
 
@@ -346,7 +356,7 @@ class Timeline:
 class _SpanRecorder:
     """What ``tl.span()`` returns: works with ``with`` and ``async with``."""
 
-    __slots__ = ("_spans", "_lane", "_kind", "_label", "_entry")
+    __slots__ = ("_entry", "_kind", "_label", "_lane", "_spans")
 
     def __init__(self, spans, lane, kind, label):
         self._spans, self._lane, self._kind, self._label = spans, lane, kind, label
@@ -405,8 +415,9 @@ def _read_external(record):
             return record["label"], float(record["start"]), float(record["end"])
         return record.label, float(record.start), float(record.end)
     except (AttributeError, KeyError, TypeError, ValueError):
-        raise TypeError(f"add_spans() needs records with label, start and end "
-                        f"(perf_counter seconds); got {record!r}") from None
+        raise TypeError(
+            f"add_spans() needs records with label, start and end (perf_counter seconds); got {record!r}"
+        ) from None
 
 
 def _describe(value):

@@ -49,12 +49,12 @@ _code_cache = {}  # code object -> _Frame
 
 
 class _Frame:
-    __slots__ = ("qualname", "is_library", "is_public", "is_plumbing")
+    __slots__ = ("is_library", "is_plumbing", "is_public", "qualname")
 
     def __init__(self, code):
         self.qualname = short_name(getattr(code, "co_qualname", code.co_name))
         filename = code.co_filename
-        self.is_library = filename.startswith(_LIBRARY_DIRS) or filename.startswith("<frozen")
+        self.is_library = filename.startswith((*_LIBRARY_DIRS, "<frozen"))
         parts = [p for p in self.qualname.split(".") if p != "<locals>"]
         self.is_public = not any(p.startswith("_") and not p.startswith("__") for p in parts)
         # Frames that only pass the future through (pure-Python Future.__await__).
@@ -95,7 +95,7 @@ def library_package(coro):
     filename = getattr(code, "co_filename", "")
     for folder in _THIRD_PARTY_DIRS:
         if filename.startswith(folder):
-            return filename[len(folder):].split(os.sep, 1)[0].removesuffix(".py")
+            return filename[len(folder) :].split(os.sep, 1)[0].removesuffix(".py")
     return None
 
 
