@@ -6,7 +6,14 @@ import diagram_checks
 import pytest
 from nbharness import NOTEBOOKS_DIR, run_all_queued, run_fresh
 
-EXPECTED = ["00_start_here", "01_async_for", "02_async_comprehensions", "03_async_with", "04_async_pool"]
+EXPECTED = [
+    "00_start_here",
+    "01_async_for",
+    "02_async_comprehensions",
+    "03_async_with",
+    "04_async_pool",
+    "05_cancellation_and_cleanup",
+]
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
 CELL_LIMIT = 10.0  # seconds; a loose bound against a runaway cell (the 3 s promise is reported)
 
