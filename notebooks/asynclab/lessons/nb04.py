@@ -5,11 +5,12 @@
 - ``still_open(connections)``: the names of the aiosqlite connections not closed yet.
 - ``close_all(connections)``: close whichever of them are still open (clean-up after a leak).
 - ``server_idle(svc)``: wait until the local server has no request in flight.
+- ``held_response(stream)``: the HTTP response a paused streaming generator still holds open.
 """
 
 import asyncio
 
-__all__ = ["break_connection", "close_all", "is_closed", "server_idle", "still_open"]
+__all__ = ["break_connection", "close_all", "held_response", "is_closed", "server_idle", "still_open"]
 
 
 async def break_connection(conn):
@@ -58,3 +59,15 @@ async def server_idle(svc, timeout=1.0):
     while svc.stats()["in_flight"] and loop.time() < deadline:  # noqa: ASYNC110 -- a counter, no event
         await asyncio.sleep(0.01)
     return svc.stats()["in_flight"]
+
+
+def held_response(stream):
+    """The ``response`` that a paused async generator (``stream_lines``) holds open.
+
+    Reads the generator's local variables while it waits at its ``yield``: what the lesson shows is
+    that the response is still open, not how to look inside a generator.
+    """
+    frame = stream.ag_frame
+    if frame is None:  # the generator has finished: it holds nothing any more
+        return None
+    return frame.f_locals.get("response")
