@@ -3,6 +3,7 @@
 - ``q1``: ``all_items(session, url, per_page=50)``, an async generator paging through the local API.
 - ``q2``: ``Countdown(start, delay)``, a class-based async iterator.
 - ``q3``: ``first_n(source, n)``, stopping early and closing the generator (``contextlib.aclosing``).
+- ``q4``: ``cursor_items(fetch_page)``, a transfer: an API whose pages are linked by cursor tokens.
 
 In the notebook::
 
@@ -27,7 +28,7 @@ from ..paths import DATA_DIR
 from .core import Exercise
 from .probes import WatchedAsyncGenerator
 
-__all__ = ["q1", "q2", "q3"]
+__all__ = ["q1", "q2", "q3", "q4"]
 
 
 # --- q1: an async generator over a paginated API -------------------------------------------------
@@ -297,4 +298,101 @@ async def judge_first_n(trial, first_n):
         untouched.handed_out == 0,
         f"`first_n(source, 0)` read {untouched.handed_out} item(s) of `source`, and needed none: "
         f"return `[]` before the loop when `n` is 0.",
+    )
+
+
+# --- q4 (transfer): pages linked by a cursor token --------------------------------------------------
+
+
+async def cursor_items(fetch_page):
+    cursor = None
+    while True:
+        page = await fetch_page(cursor)
+        for item in page["items"]:
+            yield item
+        cursor = page["next"]
+        if cursor is None:  # the last page says so: ask for nothing after it
+            return
+
+
+q4 = Exercise(
+    "cursor_items",
+    expects="async generator",
+    reference=cursor_items,
+    hints=[
+        "Keep the cursor in a local variable, starting at `None`, and loop: `page = await fetch_page(cursor)`, "
+        "yield each item of `page['items']`, then take `page['next']` as the new cursor.",
+        "Stop when `page['next']` is `None`, not when a page is empty: a page may be empty in the middle of "
+        "the chain, and the last page may be full.",
+        "Yield the items of a page before fetching the next one, so a consumer that stops early never "
+        "causes a fetch it did not need.",
+    ],
+    success="`cursor_items` follows the cursor from page to page, one item at a time, fetches a page only "
+    "when its items are wanted, and stops at the page whose `next` is `None`.",
+)
+
+
+class CursorAPI:
+    """``await fetch_page(cursor)`` for the check: pages linked by opaque tokens, every call recorded."""
+
+    def __init__(self, pages):
+        # pages: a list of item lists; page i's token is made up, so only the returned tokens work
+        self.tokens = [None] + [f"tok-{i}-{len(items)}{chr(97 + i)}" for i, items in enumerate(pages[1:], 1)]
+        self.pages = dict(zip(self.tokens, pages))
+        self.asked: list = []
+
+    async def __call__(self, cursor=None):
+        self.asked.append(cursor)
+        await asyncio.sleep(0.01)
+        if cursor not in self.pages:
+            raise KeyError(f"no page has the cursor {cursor!r}: pass the `next` of the previous page")
+        index = self.tokens.index(cursor)
+        following = self.tokens[index + 1] if index + 1 < len(self.tokens) else None
+        return {"items": list(self.pages[cursor]), "next": following}
+
+
+@q4.judge
+async def judge_cursor_items(trial, cursor_items):
+    # Promises: (1) every item, in order, one at a time; (2) the first call with None, then each
+    # `next` token; (3) a page is fetched only when its items are wanted; (4) stop at the page whose
+    # `next` is None, also when it is full, and go on past an empty page in the middle.
+    pages = [["a", "b", "c"], [], ["d", "e"], ["f", "g", "h"]]
+    api = CursorAPI(pages)
+    items = await trial.collect(cursor_items, api, doing="`cursor_items(fetch_page)`")
+    if items and all(isinstance(item, list) for item in items):
+        trial.fail(
+            "`cursor_items(fetch_page)` yielded whole pages (lists): yield each item of "
+            "`page['items']` on its own, with a `for` loop around the `yield`."
+        )
+    if items == ["a", "b", "c"] and api.asked[1:2] == [api.tokens[1]]:
+        trial.fail(
+            "`cursor_items` stopped at the first empty page and missed the items after it ('d' to 'h'): "
+            "an empty page can sit in the middle of the chain; stop only when `page['next']` is `None`."
+        )
+    if None in api.asked[1:]:
+        trial.fail(
+            f"After the last page, whose `next` is `None`, `cursor_items` called `fetch_page(None)` again, "
+            f"which starts over at the first page ({len(api.asked)} calls for {len(pages)} pages): stop when "
+            f"`page['next']` is `None`."
+        )
+    trial.expect_equal(
+        items, [item for page in pages for item in page], "`cursor_items(fetch_page)` over 4 pages (one empty) yielded"
+    )
+    trial.expect(
+        api.asked[0] is None,
+        f"The first call was `fetch_page({api.asked[0]!r})`; the first page has no cursor: `fetch_page(None)`.",
+    )
+    extra = len(api.asked) - len(pages)
+    trial.expect(
+        extra <= 0,
+        f"`cursor_items` called `fetch_page` {len(api.asked)} times for {len(pages)} pages: the last page's "
+        f"`next` is `None`, so stop there without asking again.",
+    )
+
+    api = CursorAPI([["a", "b"], ["c", "d"], ["e", "f"]])
+    await trial.collect(cursor_items, api, limit=2, doing="`cursor_items(fetch_page)`, stopped after 2 items")
+    trial.expect(
+        len(api.asked) == 1,
+        f"The consumer took only the 2 items of the first page, but `cursor_items` had already called "
+        f"`fetch_page` {len(api.asked)} times: fetch the next page only after yielding every item of this one.",
     )
