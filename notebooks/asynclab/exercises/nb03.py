@@ -4,6 +4,7 @@
 - ``q2``: ``fetch_all_limited(fetch, urls, limit)``: a concurrency limiter (a shared semaphore).
 - ``q3``: ``atomic(db)``: a transaction manager that commits, or rolls back on any failure.
 - ``q4``: ``Borrow(pool)``: a class-based async context manager that always gives back what it took.
+- ``q5``: ``RateLimiter(calls, period)``, a transfer: at most ``calls`` starts in any ``period`` seconds.
 
 In the notebook::
 
@@ -27,7 +28,7 @@ from .core import Exercise
 from .schedule import Job
 from .trial import cancel_during
 
-__all__ = ["q1", "q2", "q3", "q4"]
+__all__ = ["q1", "q2", "q3", "q4", "q5"]
 
 
 # --- q1: a timing context manager -----------------------------------------------------------------
@@ -447,3 +448,132 @@ async def judge_borrow(trial, Borrow):
         task = await cancel_during(cancelled_body)
     _check_given_back(trial, pool, "After the task was cancelled inside the block")
     trial.expect_cancelled(task, "When the task was cancelled inside the block")
+
+
+# --- q5 (transfer): a rate limiter from a semaphore and a clock ---------------------------------------
+
+
+class RateLimiter:
+    def __init__(self, calls, period):
+        self.period = period
+        self.starts = asyncio.Semaphore(calls)  # one permit per start allowed in the current window
+
+    async def __aenter__(self):
+        await self.starts.acquire()
+        # The permit comes back `period` seconds after this start, however long the block runs.
+        asyncio.get_running_loop().call_later(self.period, self.starts.release)
+        return self
+
+    async def __aexit__(self, *exc_info):
+        return False
+
+
+q5 = Exercise(
+    "RateLimiter",
+    expects="async context manager",
+    reference=RateLimiter,
+    time_limit=10.0,  # three schedules of about half a second each, also on a busy machine
+    hints=[
+        "A semaphore held for the whole block limits how many blocks run *at once*. Here the limit is on "
+        "how many *start* within `period` seconds: a start uses up a permit for `period` seconds, no longer "
+        "and no shorter, whatever the block does.",
+        "In `__aenter__`, `await self.starts.acquire()` on an `asyncio.Semaphore(calls)`; then give the "
+        "permit back `period` seconds later, without making anyone wait for it: "
+        "`asyncio.get_running_loop().call_later(period, self.starts.release)`.",
+        "`__aexit__` then has nothing to do: return False so exceptions go on. A block that fails or is "
+        "cancelled has still used its start.",
+    ],
+    success="`RateLimiter` lets at most `calls` blocks start in any `period` seconds, keeps them coming at "
+    "that rate while callers wait, and does not make long blocks hold up the next start.",
+)
+
+# A window a little shorter than the period, so timer jitter on a busy machine never counts as a burst.
+_WINDOW_SLACK = 0.8
+
+
+def _most_starts_in_a_window(starts, window):
+    starts = sorted(starts)
+    return max((sum(1 for t in starts[i:] if t - s < window) for i, s in enumerate(starts)), default=0)
+
+
+async def _start_times(trial, RateLimiter, calls, period, jobs, hold, doing):
+    """Run ``jobs`` tasks at once through one limiter; each holds its block ``hold`` s. Start times."""
+    limiter = await trial.context_manager(RateLimiter, calls, period)
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    starts = []
+
+    async def job():
+        async with limiter:
+            starts.append(loop.time() - began)
+            await asyncio.sleep(hold)
+
+    async with trial.step(doing):
+        async with asyncio.TaskGroup() as tg:
+            for _ in range(jobs):
+                tg.create_task(job())
+        await asyncio.sleep(period * 1.2)  # every permit back (a limiter may return them from a task)
+    return sorted(starts), limiter
+
+
+@q5.judge
+async def judge_rate_limiter(trial, RateLimiter):
+    # Promises: (1) at most `calls` starts in any `period` s; (2) while callers wait, starts keep
+    # coming at that rate (not slower); (3) a block longer than the period does not delay the next
+    # start: starts are limited, not blocks running at once; (4) a block that raises, or a caller
+    # cancelled while waiting, leaves the limiter working.
+    calls, period = 3, 0.2
+    starts, _ = await _start_times(
+        trial, RateLimiter, calls, period, 9, 0.01, "9 tasks through `RateLimiter(3, 0.2)`, short blocks"
+    )
+    most = _most_starts_in_a_window(starts, period * _WINDOW_SLACK)
+    trial.expect(
+        most <= calls,
+        f"{most} blocks started within {period} s with `RateLimiter({calls}, {period})` (starts at "
+        f"{', '.join(f'{t:.2f}' for t in starts)} s): at most {calls} may start in any {period} s.",
+    )
+    # 9 starts at 3 per 0.2 s: the last one at about 0.4 s.
+    trial.expect(
+        starts[-1] < 2 * period * (9 // calls - 1) + 0.15,
+        f"9 blocks through `RateLimiter({calls}, {period})` took until {starts[-1]:.2f} s to start, but "
+        f"{calls} may start every {period} s, so the last one could start at about "
+        f"{period * (9 // calls - 1):.1f} s: give each permit back `period` seconds after its start.",
+    )
+
+    starts, _ = await _start_times(
+        trial, RateLimiter, 2, 0.1, 6, 0.5, "6 tasks through `RateLimiter(2, 0.1)`, each block 0.5 s long"
+    )
+    trial.expect(
+        starts[-1] < 0.35,
+        f"With `RateLimiter(2, 0.1)` and blocks of 0.5 s, the 6th block started at {starts[-1]:.2f} s instead "
+        f"of about 0.2 s: your limiter waits for blocks to *end* (a semaphore held across the block limits "
+        f"how many run at once). A rate limit counts *starts*: give the permit back `period` seconds after "
+        f"the start, whether or not the block has ended.",
+    )
+
+    limiter = await trial.context_manager(RateLimiter, 1, 0.1)
+    async with trial.step("`async with RateLimiter(1, 0.1):` around a block that raises KeyError"):
+        with trial.expect_raises(KeyError, "`RateLimiter` swallowed the KeyError raised in its block."):
+            async with limiter:
+                raise KeyError("raised inside the block")
+        await asyncio.sleep(0.12)  # the permit back before the step ends
+
+    async def wait_for_a_start():
+        async with limiter:
+            pass
+
+    async with trial.step("a task waiting in `async with limiter:`, cancelled, then another start"):
+        await wait_for_a_start()  # uses the only start of the next 0.1 s...
+        await cancel_during(wait_for_a_start, after=0.02)  # ...so this one is cancelled while it waits
+        later = asyncio.ensure_future(wait_for_a_start())
+        done, _ = await asyncio.wait([later], timeout=1.0)
+        if not done:
+            later.cancel()
+            await asyncio.wait([later])
+        await asyncio.sleep(0.12)  # every permit back before the step ends
+    trial.expect(
+        bool(done),
+        "After a block that raised and a caller cancelled while waiting, `RateLimiter(1, 0.1)` let no "
+        "block start for a whole second: a permit was lost. Take a permit only in `__aenter__`, and "
+        "give every permit taken back on the clock.",
+    )
