@@ -8,8 +8,8 @@ Learner answers are written below as they would be in a notebook cell. Checks ru
 import asyncio
 
 import pytest
-from asynclab.exercises.nb02 import Q1_URLS, download, number_stream, q1, q2, q3, url_stream
-from exercise_checks import assert_fails, assert_requirement_map, check
+from asynclab.exercises.nb02 import Q1_URLS, download, number_stream, q1, q2, q3, q4, url_stream
+from exercise_checks import assert_fails, assert_passes, assert_requirement_map, check
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -403,6 +403,14 @@ def test_q3_each_url_downloaded_once():
 # breach (in nb02.py or trial.py) -> the test whose answer breaks it and asserts those words.
 REQUIREMENTS = [
     (
+        "q4",
+        "the first n to arrive, in arrival order",
+        "not the first 2 to *arrive*",
+        "test_q4_pages_in_the_order_of_urls",
+    ),
+    ("q4", "cancel the downloads still running", "download(s) running", "test_q4_the_rest_left_running"),
+    ("q4", "return as soon as it has them", "instead of waiting for the rest", "test_q4_waiting_for_every_download"),
+    (
         "q1",
         "download every URL at the same time",
         "ran one after another",
@@ -473,3 +481,73 @@ REQUIREMENTS = [
 
 def test_every_requirement_maps_to_a_judge_check_and_a_breaking_test():
     assert_requirement_map(REQUIREMENTS, globals(), "nb02")
+
+
+# --- q4 (transfer): first_pages(urls, n) -----------------------------------------------------------------
+
+
+async def first_pages_with_create_task(urls, n):
+    tasks = [asyncio.create_task(download(url)) for url in urls]
+    pages = []
+    for next_done in asyncio.as_completed(tasks):
+        pages.append(await next_done)
+        if len(pages) == n:
+            break
+    for task in tasks:
+        task.cancel()
+    return pages
+
+
+async def first_pages_with_wait(urls, n):
+    pending = {asyncio.create_task(download(url)) for url in urls}
+    pages: list[str] = []
+    try:
+        while pending and len(pages) < n:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            pages.extend(sorted(task.result() for task in done))
+        return pages[:n]
+    finally:
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+
+async def first_pages_in_input_order(urls, n):
+    pages = await asyncio.gather(*(download(url) for url in urls))
+    return pages[:n]
+
+
+async def first_pages_leaving_the_rest_running(urls, n):
+    tasks = [asyncio.create_task(download(url)) for url in urls]
+    pages = []
+    for next_done in asyncio.as_completed(tasks):
+        pages.append(await next_done)
+        if len(pages) == n:
+            return pages
+    return pages
+
+
+async def first_pages_waiting_for_all(urls, n):
+    pages = []
+    async with asyncio.TaskGroup() as tg:
+        for url in urls:
+            task = tg.create_task(download(url))
+            task.add_done_callback(lambda t: pages.append(t.result()))
+    return pages[:n]
+
+
+@pytest.mark.parametrize("answer", [q4.reference, first_pages_with_create_task, first_pages_with_wait])
+def test_q4_right_answers_pass(answer):
+    assert_passes(check(q4, answer))
+
+
+def test_q4_pages_in_the_order_of_urls():
+    assert_fails(check(q4, first_pages_in_input_order), "not the first 2 to *arrive*")
+
+
+def test_q4_the_rest_left_running():
+    assert_fails(check(q4, first_pages_leaving_the_rest_running), "left 3 download(s) running")
+
+
+def test_q4_waiting_for_every_download():
+    assert_fails(check(q4, first_pages_waiting_for_all), "instead of waiting for the rest")

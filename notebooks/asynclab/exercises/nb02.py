@@ -6,6 +6,8 @@
   ``limit`` at a time and ``limit`` whenever enough URLs have arrived, pages in the stream's order.
   The check's stream hands out a URL every 20 ms on a clock (``_arriving_urls``), so a batched
   answer, or one that reads the whole stream first, is seen leaving slots idle.
+- ``q4``: ``first_pages(urls, n)``, a transfer: the first ``n`` pages to arrive, the other downloads
+  cancelled.
 
 In the notebook::
 
@@ -27,7 +29,7 @@ from ..timeline import span
 from .core import Exercise
 from .schedule import Job
 
-__all__ = ["DEFAULT_DELAY", "download", "number_stream", "q1", "q2", "q3", "url_stream"]
+__all__ = ["DEFAULT_DELAY", "download", "number_stream", "q1", "q2", "q3", "q4", "url_stream"]
 
 DEFAULT_DELAY = 0.1
 
@@ -48,9 +50,17 @@ async def download(url):
     """Pretend to download ``url``: wait its ``delay=`` seconds (0.1 by default), return the page."""
     if not isinstance(url, str):
         raise TypeError(f"download(url) takes a URL string, not {type(url).__name__}: {url!r}")
-    with span(_label(url), kind="download"):
-        await asyncio.sleep(_delay_of(url))
+    global _in_flight
+    _in_flight += 1
+    try:
+        with span(_label(url), kind="download"):
+            await asyncio.sleep(_delay_of(url))
+    finally:
+        _in_flight -= 1
     return f"<page {url}>"
+
+
+_in_flight = 0  # downloads running now, for the checks: what an answer left running when it returned
 
 
 async def number_stream(numbers, interval=0.02):
@@ -335,3 +345,87 @@ def _which_order(pages, timeline):
     finished = [s.label for s in sorted((s for s in timeline.spans if s.kind == "download"), key=lambda s: s.end)]
     got = [_label(str(page)[len("<page ") : -1]) for page in pages]
     return ", in the order the downloads finished" if got == finished else ""
+
+
+# --- q4 (transfer): the first n to arrive, the rest cancelled ----------------------------------------
+
+
+async def first_pages(urls, n):
+    pages = []
+    async with asyncio.TaskGroup() as tg:
+        downloads = [tg.create_task(download(url)) for url in urls]
+        for next_done in asyncio.as_completed(downloads):
+            pages.append(await next_done)
+            if len(pages) == n:
+                break  # before asking as_completed for another: it would hand out an awaitable unused
+        for task in downloads:
+            task.cancel()  # the rest are no longer wanted: cancel them, don't wait them out
+    return pages
+
+
+q4 = Exercise(
+    "first_pages",
+    expects="async function",
+    reference=first_pages,
+    hints=[
+        "Start every download at once, in tasks (a `TaskGroup`, or `asyncio.create_task`), so that the "
+        "fastest can finish first.",
+        "`for next_done in asyncio.as_completed(tasks): page = await next_done` hands out the pages in the "
+        "order they arrive; stop after `n` of them.",
+        "The downloads still running are no longer wanted: `task.cancel()` each task before returning. "
+        "Inside a `TaskGroup`, cancel them before the `async with` block ends, or it waits for them.",
+    ],
+    success="`first_pages` started every download at once, returned the first `n` pages in the order they "
+    "arrived, and cancelled the downloads still running.",
+)
+
+Q4_DELAYS = [0.4, 0.1, 0.3, 0.05, 0.25]
+
+
+@q4.judge
+async def judge_first_pages(trial, first_pages):
+    # Promises: (1) all downloads start at once; (2) the first n pages to arrive, in arrival order;
+    # (3) it returns as soon as it has them, and (4) the downloads still running are cancelled.
+    urls = _urls(Q4_DELAYS)
+    by_speed = [url for _, url in sorted(zip(Q4_DELAYS, urls))]
+    loop = asyncio.get_running_loop()
+    # Judged inside the step, so that what the answer left running is named before the step's own
+    # cleanup cancels it.
+    async with trial.step("`first_pages(urls, 2)`", timeline=True):
+        started = loop.time()
+        pages = await first_pages(urls, 2)
+        took = loop.time() - started
+        if isinstance(pages, (list, tuple)) and list(pages) == _pages(urls[:2]):
+            trial.fail(
+                "`first_pages(urls, 2)` returned the first 2 pages of `urls`, not the first 2 to *arrive*: "
+                "page 4 (0.05 s) and page 2 (0.1 s) arrive first. Take the pages in the order they finish, "
+                "with `asyncio.as_completed`."
+            )
+        trial.expect_equal(
+            list(pages) if isinstance(pages, tuple) else pages, _pages(by_speed[:2]), "`first_pages(urls, 2)` returned"
+        )
+        await asyncio.sleep(0)  # a task cancelled just before the return ends on the next turn of the loop
+        trial.expect(
+            not _in_flight,
+            f"`first_pages(urls, 2)` returned the right pages, but left {_in_flight} download(s) running: "
+            f"cancel the tasks you no longer need (`task.cancel()`) before returning.",
+        )
+    slowest_needed = sorted(Q4_DELAYS)[1]
+    trial.expect(
+        took < 2.5 * slowest_needed,
+        f"`first_pages(urls, 2)` took {took:.2f} s, but the two fastest pages arrive after about "
+        f"{slowest_needed:.2f} s: start every download at once, and return as soon as you have `n` pages "
+        f"instead of waiting for the rest.",
+    )
+    await trial.expect_concurrency(
+        waits="download",
+        at_least=len(urls),
+        what="downloads",
+        reference_args=(urls, 2),
+        advice="Start every download before awaiting any, in tasks.",
+    )
+
+    pages = await trial.call(first_pages, urls, len(urls), doing="`first_pages(urls, 5)`")
+    trial.expect_equal(
+        list(pages) if isinstance(pages, tuple) else pages, _pages(by_speed), "`first_pages(urls, 5)` returned"
+    )
