@@ -721,7 +721,7 @@ def png_size(png):
 
 
 def test_a_diagram_displays_as_a_2x_png_at_its_1x_size_with_its_description():
-    from asynclab.timeline.notebook import diagram_bundle
+    from asynclab.timeline.drawing import diagram_bundle
 
     tl = lane_demo()
     for figure in (tl.plot(), tl.compare(lane_demo(), titles=("one", "two"))):

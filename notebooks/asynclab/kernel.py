@@ -12,6 +12,8 @@ import asyncio
 import signal
 import threading
 
+from ._ipython import in_jupyter_kernel
+
 
 def wake_loop_on_signals(loop: asyncio.AbstractEventLoop | None = None) -> bool:
     """Let a signal (the stop button's SIGINT) wake ``loop``; True when it is set up.
@@ -43,8 +45,4 @@ def wake_loop_on_signals(loop: asyncio.AbstractEventLoop | None = None) -> bool:
 
 def in_kernel() -> bool:
     """True inside a running IPython kernel (a notebook), where the stop button exists."""
-    import sys
-
-    ipython = sys.modules.get("IPython")
-    shell = ipython.get_ipython() if ipython else None
-    return shell is not None and getattr(shell, "kernel", None) is not None
+    return in_jupyter_kernel()

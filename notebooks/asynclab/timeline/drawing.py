@@ -5,6 +5,7 @@ in pyplot's list of open figures. All bars of one kind go into a single collecti
 per bar would take many seconds for tens of thousands of steps.
 """
 
+import base64
 import io
 
 import numpy as np
@@ -63,10 +64,22 @@ class TimelineFigure(Figure):
     def _repr_png_(self):
         return png_bytes(self, dpi=DPI * HIDPI_SCALE)
 
-    def _ipython_display_(self):
-        from .notebook import show_diagram
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        return diagram_bundle(self)
 
-        show_diagram(self)
+
+def diagram_bundle(figure):
+    """The display data and metadata of a finished diagram (a figure from plot()/compare()).
+
+    ``image/png`` is drawn at twice the figure's dpi (base64, as Jupyter sends it) and its
+    metadata gives the 1x ``width``/``height`` in pixels, so it shows at the usual size and
+    stays sharp on 2x screens; ``text/plain`` is ``tl.describe()``'s account of the diagram.
+    """
+    png = png_bytes(figure, dpi=DPI * HIDPI_SCALE)
+    width, height = figure.get_size_inches() * DPI
+    text = getattr(figure, "description", None) or repr(figure)
+    data = {"image/png": base64.b64encode(png).decode("ascii"), "text/plain": text}
+    return data, {"image/png": {"width": round(width), "height": round(height)}}
 
 
 def png_bytes(figure, dpi=None):

@@ -8,14 +8,12 @@ refresher keeps itself to about a tenth of the loop's time, and each frame it dr
 a "live diagram" lane, so the final figure shows honestly when drawing held up the loop. Pass
 ``live=False`` for timings untouched by it. The final figure replaces the live one at the end.
 
-Final diagrams are shown as ``diagram_bundle`` makes them: a 2x PNG displayed at its 1x size,
+Final diagrams are shown as ``drawing.diagram_bundle`` makes them: a 2x PNG displayed at its 1x size,
 and the timeline's text account as the text (screen readers, and the reading edition's alt text).
 """
 
 import asyncio
-import base64
 import contextvars
-import sys
 from time import perf_counter as _clock
 
 from .capture import ACTIVE_TIMELINES
@@ -26,37 +24,11 @@ REFRESH_BUDGET = 0.1  # ...and at most this share of the time spent drawing them
 DRAWING_LANE = "live diagram"
 
 
-def in_ipython():
-    ipython = sys.modules.get("IPython")
-    return ipython is not None and ipython.get_ipython() is not None
-
-
-def in_jupyter_kernel():
-    """True inside a Jupyter kernel (not in a terminal IPython, not in a plain script)."""
-    ipython = sys.modules.get("IPython")
-    shell = ipython.get_ipython() if ipython is not None else None
-    return getattr(shell, "kernel", None) is not None
-
-
-def diagram_bundle(figure):
-    """The display data and metadata of a finished diagram (a figure from plot()/compare()).
-
-    ``image/png`` is drawn at twice the figure's dpi (base64, as Jupyter sends it) and its
-    metadata gives the 1x ``width``/``height`` in pixels, so it shows at the usual size and
-    stays sharp on 2x screens; ``text/plain`` is ``tl.describe()``'s account of the diagram.
-    """
-    from . import drawing
-
-    png = drawing.png_bytes(figure, dpi=drawing.DPI * drawing.HIDPI_SCALE)
-    width, height = figure.get_size_inches() * drawing.DPI
-    text = getattr(figure, "description", None) or repr(figure)
-    data = {"image/png": base64.b64encode(png).decode("ascii"), "text/plain": text}
-    return data, {"image/png": {"width": round(width), "height": round(height)}}
-
-
 def show_diagram(figure, handle=None):
-    """Display a finished diagram (see ``diagram_bundle``), or replace what ``handle`` shows."""
+    """Display a finished diagram (see ``drawing.diagram_bundle``), or replace what ``handle`` shows."""
     from IPython.display import display
+
+    from .drawing import diagram_bundle
 
     data, metadata = diagram_bundle(figure)
     if handle is None:

@@ -6,6 +6,7 @@ import inspect
 import threading
 from time import perf_counter as _clock
 
+from .._ipython import in_ipython, in_jupyter_kernel
 from . import analysis, export
 from .block_task import BlockRecord
 from .capture import ACTIVE_TIMELINES, BLOCK, install, record_index, uninstall
@@ -135,10 +136,10 @@ class Timeline:
     def _make_display(self):
         from . import notebook
 
-        show = notebook.in_jupyter_kernel() if self._show is None else self._show
-        if not show or not notebook.in_ipython():
+        show = in_jupyter_kernel() if self._show is None else self._show
+        if not show or not in_ipython():
             return None
-        live = self._live is not False and notebook.in_jupyter_kernel()
+        live = self._live is not False and in_jupyter_kernel()
         return notebook.NotebookDisplay(self, live=live)
 
     def _require_recording(self, what):
@@ -340,7 +341,9 @@ class Timeline:
         return drawing.png_bytes(self.plot(), dpi=drawing.DPI * drawing.HIDPI_SCALE)
 
     def _ipython_display_(self):
-        self.plot()._ipython_display_()
+        from .notebook import show_diagram
+
+        show_diagram(self.plot())
 
     def __repr__(self):
         if self._started_at is None:
