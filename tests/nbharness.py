@@ -31,9 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
-
-ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS_DIR = ROOT / "notebooks"
+from checkout import NOTEBOOKS_DIR, free_port
+from checkout import output_problems as problems_in_output
 
 GUARD_MARK = "__asynclab_guard__"
 
@@ -152,16 +151,6 @@ def first_line(source: str) -> str:
 def code_cells(path: Path) -> list[str]:
     nb = nbformat.read(path, as_version=4)
     return [c.source for c in nb.cells if c.cell_type == "code"]
-
-
-def problems_in_output(output: dict) -> list[str]:
-    """What in one output (nbformat dict or iopub content) counts as a failure."""
-    kind = output.get("output_type") or output.get("msg_type")
-    if kind == "error":
-        return [f"error output: {output.get('ename')}: {output.get('evalue')}"]
-    if kind == "stream" and output.get("name") == "stderr":
-        return [f"stderr: {output.get('text', '').strip()[:500]}"]
-    return []
 
 
 def guard_result(text: str) -> dict | None:
@@ -380,12 +369,6 @@ class JupyterServer:
         return {"Authorization": f"token {self.token}"}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def run_all_queued(server: JupyterServer, path: Path, *, rounds: int = 2, bound: float = 120) -> list[RunReport]:
     """Queue every cell at once, as JupyterLab's Run All does, ``rounds`` times in one kernel."""
     return asyncio.run(_run_all_queued(server, path, rounds, bound))
@@ -512,5 +495,5 @@ async def _execute_queued(ws, sources: list[str], *, bound: float) -> list[CellR
                 cell.stdout += content.get("text", "")
     # An error reply also arrives as an error output: keep one line for it.
     for cell in cells.values():
-        cell.errors = list(dict.fromkeys(e.removeprefix("error output: ") for e in cell.errors))
+        cell.errors = list(dict.fromkeys(cell.errors))
     return list(cells.values())

@@ -2,7 +2,7 @@
 
 import check_wheels
 import pytest
-from nbharness import ROOT
+from checkout import ROOT
 
 
 def test_the_matrix_is_every_supported_target():

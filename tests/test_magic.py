@@ -6,7 +6,8 @@ import time
 
 import nbformat
 import pytest
-from nbharness import NOTEBOOKS_DIR, ROOT, _kernel_manager_for
+from checkout import NOTEBOOKS_DIR, ROOT
+from nbharness import _kernel_manager_for
 
 # `make .venv-colab/.test` builds it from tests/stacks/colab-requirements.txt on Python 3.13.
 COLAB_PYTHON = ROOT / ".venv-colab" / "bin" / "python"

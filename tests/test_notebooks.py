@@ -4,7 +4,8 @@ from pathlib import Path
 
 import diagram_checks
 import pytest
-from nbharness import NOTEBOOKS_DIR, run_all_queued, run_fresh
+from checkout import NOTEBOOKS_DIR
+from nbharness import run_all_queued, run_fresh
 
 EXPECTED = ["00_start_here", "01_async_for", "02_async_comprehensions", "03_async_with", "04_async_pool"]
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))

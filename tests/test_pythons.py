@@ -13,7 +13,7 @@ import shutil
 import subprocess
 
 import pytest
-from nbharness import ROOT
+from checkout import ROOT
 
 MANIFEST = ROOT / "build" / "test-envs.json"
 LABELS = ["3.11.2", "3.12", "3.13", "3.14", "3.15"]  # scripts/test_envs.py's MATRIX

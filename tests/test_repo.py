@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import check_wheels
 import nbformat
 import pytest
-from nbharness import NOTEBOOKS_DIR, ROOT
+from checkout import NOTEBOOKS_DIR, ROOT
 
 PIN = re.compile(r"^([A-Za-z0-9_.\-]+)==([^\s;]+)")
 
@@ -223,7 +223,7 @@ def test_make_lab_serves_the_start_notebook(tmp_path, label):
     import time
     import urllib.request
 
-    from nbharness import free_port
+    from checkout import free_port
     from test_pythons import environment
 
     prefix, make_vars = [], []

@@ -18,7 +18,8 @@ from urllib.parse import unquote, urljoin, urlparse
 import nbformat
 import pytest
 import yaml
-from labdriver import ROOT, SCREENSHOTS_DIR
+from checkout import ROOT
+from labdriver import SCREENSHOTS_DIR
 
 SITE = ROOT / "build" / "site"
 EXECUTED = ROOT / "build" / "site-src"
