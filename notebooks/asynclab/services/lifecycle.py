@@ -82,6 +82,13 @@ def connect():
     return aiosqlite.connect(database_path())
 
 
+def running_services():
+    """The services running in this process (on any loop), or None."""
+    if _current is not None and _current.running:
+        return _current
+    return None
+
+
 def database_path():
     """The file connect() opens."""
     global _standalone_database

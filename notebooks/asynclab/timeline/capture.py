@@ -266,12 +266,11 @@ class TaskRecord:
         return task.get_name() if task is not None else self.final_name
 
 
-def record_index(task, timeline):
-    """Index of ``task``'s record in ``timeline`` (BLOCK for the block's own task), or None."""
+def record_index(task, timeline, block_task):
+    """Index of ``task``'s record in ``timeline`` (BLOCK for ``block_task``, the block's own), or None."""
     if task is None:
         return None
-    block = timeline._block
-    if block is not None and task is block.task:
+    if task is block_task:
         return BLOCK
     coro = task.get_coro()
     while isinstance(coro, TracedCoroutine):  # one wrapper per timeline recording the task
@@ -286,7 +285,8 @@ class TaskFactoryHub:
 
     def __init__(self, previous):
         self.previous = previous  # the factory to chain to and restore (None = asyncio.Task)
-        self.timelines = []
+        # timeline -> (its list of records, its block's task), for each timeline recording here
+        self.timelines = {}
 
     def __call__(self, loop, coro, **kwargs):
         context = kwargs.get("context")
@@ -294,10 +294,12 @@ class TaskFactoryHub:
         wrapper = None
         if stack:
             parent = asyncio.current_task(loop)
+            timelines = self.timelines
             for timeline in stack:  # outermost first; each wraps the previous wrapper
-                if timeline._hub is self and timeline._recording:
-                    records = timeline._records
-                    coro = TracedCoroutine(coro, timeline, len(records), record_index(parent, timeline))
+                recording = timelines.get(timeline)
+                if recording is not None:
+                    records, block_task = recording
+                    coro = TracedCoroutine(coro, timeline, len(records), record_index(parent, timeline, block_task))
                     records.append(coro)
                     wrapper = coro
         if self.previous is not None:
@@ -311,15 +313,18 @@ class TaskFactoryHub:
         return task
 
 
-def install(loop, timeline):
-    """Make ``timeline`` record new tasks on ``loop``; returns the hub it joined."""
+def install(loop, timeline, records, block_task):
+    """Make ``timeline`` record new tasks on ``loop`` into ``records``; returns the hub it joined.
+
+    ``block_task`` is the task running the timeline's block: its children's parent is BLOCK.
+    """
     factory = loop.get_task_factory()
     if isinstance(factory, TaskFactoryHub):
         hub = factory
     else:
         hub = TaskFactoryHub(previous=factory)
         loop.set_task_factory(hub)
-    hub.timelines.append(timeline)
+    hub.timelines[timeline] = (records, block_task)
     return hub
 
 
@@ -329,7 +334,6 @@ def uninstall(loop, hub, timeline):
     If something replaced the hub meanwhile, leave the loop's factory alone: the hub, with no
     timelines, then only passes calls through to the factory it chains to.
     """
-    if timeline in hub.timelines:
-        hub.timelines.remove(timeline)
+    hub.timelines.pop(timeline, None)
     if not hub.timelines and loop.get_task_factory() is hub:
         loop.set_task_factory(hub.previous)

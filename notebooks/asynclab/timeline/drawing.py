@@ -117,7 +117,8 @@ def _boxes(x0, x1, y0, y1):
     )
 
 
-def _lighter(colors, amount):
+def lighter(colors, amount):
+    """RGB ``colors`` (an array, values 0-1) moved ``amount`` of the way to white: the waiting bars' tint."""
     return colors + (1.0 - colors) * amount
 
 
@@ -196,7 +197,7 @@ def _draw_steps(ax, snapshot, layout, xmax_ms, live):
         rows = layout.step_y[lanes]
         waiting = PolyCollection(
             _boxes(starts * 1000, ends * 1000, rows - layout.waiting_half, rows + layout.waiting_half),
-            facecolors=_lighter(colors[lanes], WAITING_TINT),
+            facecolors=lighter(colors[lanes], WAITING_TINT),
             edgecolors="none",
             linewidths=0,
             antialiaseds=len(lanes) < 2000,
@@ -346,7 +347,7 @@ def _legend_handles(snapshot, kind_colors):
     handles = [
         Patch(facecolor=PALETTE[0], label="running"),
         Patch(
-            facecolor=_lighter(np.array(_rgb(PALETTE[0])), WAITING_TINT),
+            facecolor=lighter(np.array(_rgb(PALETTE[0])), WAITING_TINT),
             hatch="////",
             edgecolor="#808080",
             linewidth=0,

@@ -73,8 +73,12 @@ class Snapshot:
     that 100,000 of them can be drawn without building an object per span.
     """
 
-    def __init__(self, timeline, now=None):
-        self.title = timeline.title
+    def __init__(self, title, started_at, ended_at, block, records, user_spans, user_marks, now=None):
+        """``block`` is the block task's record, ``records`` those of the tasks created inside;
+        ``user_spans`` and ``user_marks`` are what ``tl.span()``/``add_spans()``/``mark()``
+        recorded. Times are absolute ``perf_counter()`` seconds; ``ended_at`` is None while the
+        block runs (then the snapshot ends at ``now``, or at the present moment)."""
+        self.title = title
         self.lanes = []
         self.running = ([], [], [])  # lane index, start, end
         self.waiting = ([], [], [], [])  # lane index, start, end, label
@@ -82,18 +86,16 @@ class Snapshot:
         self.marks = []  # (lane index, time, label)
         self.outcomes = []  # (lane index, time, outcome)
         self.created = []  # (lane index, time)
-        if timeline._started_at is None:
+        if started_at is None:
             self.duration = 0.0
             return
-        t0 = timeline._started_at
-        end = timeline._ended_at
+        t0 = started_at
+        end = ended_at
         if end is None:
             end = _clock() if now is None else now
         self.duration = end - t0
         self._lane_of = {}  # record index (BLOCK: the block's task) or lane name -> lane
         child_steps = []
-        block = timeline._block
-        records = timeline._records
         # Lane order is creation order, the block's own task first.
         names = _unique([block.name()] + [r.name() for r in records])
         self._add_task_lane(block, BLOCK, names[0], t0)
@@ -104,14 +106,14 @@ class Snapshot:
         running_now = block.end is None and _current_task() is block.task
         block_log = block.steps([s for s, _ in child_steps], [e for _, e in child_steps], end, running_now)
         self._read_steps(block_log, 0, block.created, True, t0, end, None)
-        for lane_key, kind, label, start, stop in timeline._user_spans:
+        for lane_key, kind, label, start, stop in user_spans:
             if stop is None:
                 stop = end  # a span still open: draw it up to now
             if stop < t0 or start > end:
                 continue
             index = self._lane_index(lane_key)
             self.other.append(Span(self.lanes[index].name, kind, label, max(start, t0) - t0, min(stop, end) - t0))
-        for lane_key, label, when in timeline._user_marks:
+        for lane_key, label, when in user_marks:
             if t0 <= when <= end:
                 self.marks.append((self._lane_index(lane_key), when - t0, label))
 

@@ -73,7 +73,7 @@ class NotebookDisplay:
         while True:
             await asyncio.sleep(delay)
             began = _clock()
-            figure = drawing.plot(self.timeline._snapshot(), live=True)
+            figure = drawing.plot(self.timeline.snapshot(), live=True)
             self._handle.update(self._frame(figure))
             figure.clear()
             ended = _clock()

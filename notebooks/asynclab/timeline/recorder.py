@@ -95,7 +95,7 @@ class Timeline:
         self._block = BlockRecord(self, task, loop, self._started_at)
         self._recording = True
         self._token = ACTIVE_TIMELINES.set((*ACTIVE_TIMELINES.get(), self))
-        self._hub = install(loop, self)
+        self._hub = install(loop, self, self._records, task)
         if display is not None and display.live:
             display.start_live(loop)
         return self
@@ -164,11 +164,11 @@ class Timeline:
             if task is None:
                 thread = threading.current_thread()
                 return BLOCK if thread is threading.main_thread() else f"thread {thread.name}"
-            return _first_known(record_index(task, self), task.get_name())
+            return _first_known(record_index(task, self, self._block.task), task.get_name())
         if isinstance(lane, str):
             return lane
         if isinstance(lane, asyncio.Future) and hasattr(lane, "get_name"):
-            return _first_known(record_index(lane, self), lane.get_name())
+            return _first_known(record_index(lane, self, self._block.task), lane.get_name())
         raise TypeError(f"lane= takes a lane name (str) or a task, not {lane!r}")
 
     def span(self, label, lane=None, kind="phase"):
@@ -266,23 +266,50 @@ class Timeline:
 
     # -- reading ----------------------------------------------------------------------
 
-    def _snapshot(self):
-        return Snapshot(self)
+    @property
+    def started_at(self):
+        """``time.perf_counter()`` when the block started, or None before it started.
+
+        The clock of ``add_spans()``'s records: ``tl.started_at + 0.01`` is 10 ms into the block.
+        """
+        return self._started_at
+
+    @property
+    def ended_at(self):
+        """``time.perf_counter()`` when the block ended, or None while it runs (or before)."""
+        return self._ended_at
+
+    @property
+    def recording(self):
+        """True while the block runs (from entering ``async with`` to leaving it)."""
+        return self._recording
+
+    def snapshot(self):
+        """Everything recorded so far, read once (a ``model.Snapshot``: lanes, spans, tasks)."""
+        return Snapshot(
+            self.title,
+            self._started_at,
+            self._ended_at,
+            self._block,
+            self._records,
+            self._user_spans,
+            self._user_marks,
+        )
 
     @property
     def spans(self):
         """Every span (``Span``: lane, kind, label, start, end), in order of start."""
-        return self._snapshot().spans()
+        return self.snapshot().spans()
 
     @property
     def tasks(self):
         """``TaskInfo`` of each lane's task (name, parent, created, done, outcome, exception)."""
-        return self._snapshot().tasks
+        return self.snapshot().tasks
 
     @property
     def lanes(self):
         """Lane names in drawing order: the block's own task, tasks by creation, other lanes."""
-        return self._snapshot().lane_names
+        return self.snapshot().lane_names
 
     @property
     def duration(self):
@@ -301,15 +328,15 @@ class Timeline:
         Several overlapping matches on one lane count once; spans that only touch do not
         overlap. E.g. ``tl.max_concurrency("sleep") == 3``: three tasks slept at once.
         """
-        return analysis.max_concurrency(self._snapshot(), label_or_kind)
+        return analysis.max_concurrency(self.snapshot(), label_or_kind)
 
     def summary(self):
         """Per-lane totals in seconds (a list of dicts that prints as a table)."""
-        return analysis.summarize(self._snapshot())
+        return analysis.summarize(self.snapshot())
 
     def to_chrome_trace(self, path):
         """Write the timeline as JSON that https://ui.perfetto.dev and chrome://tracing open."""
-        return export.write_chrome_trace(self._snapshot(), path)
+        return export.write_chrome_trace(self.snapshot(), path)
 
     def plot(self, ax=None, group=None):
         """Draw the timeline; returns the matplotlib Figure.
@@ -320,7 +347,7 @@ class Timeline:
         """
         from . import drawing
 
-        return drawing.plot(self._snapshot(), ax=ax, group=group)
+        return drawing.plot(self.snapshot(), ax=ax, group=group)
 
     def compare(self, other, titles=None):
         """Draw this timeline above ``other`` on one shared time axis; returns the Figure."""
@@ -328,12 +355,12 @@ class Timeline:
 
         if not isinstance(other, Timeline):
             raise TypeError(f"compare() takes another Timeline, not {_describe(other)}")
-        return drawing.compare(self._snapshot(), other._snapshot(), titles=titles)
+        return drawing.compare(self.snapshot(), other.snapshot(), titles=titles)
 
     def describe(self):
         """A short text account of the diagram (a str): each lane, what it waited on and for
         how long, what overlapped, and the total. ``print(tl.describe())`` shows it."""
-        return analysis.describe(self._snapshot())
+        return analysis.describe(self.snapshot())
 
     def _repr_png_(self):
         from . import drawing
