@@ -8,8 +8,27 @@
 """
 
 import asyncio
+import sqlite3
+from importlib.metadata import PackageNotFoundError, version
 
 __all__ = ["break_connection", "close_all", "is_closed", "server_idle", "still_open"]
+
+
+# Breaking a connection underneath aiosqlite needs two of its private names: ``_conn``, the sqlite3
+# connection, and ``_execute``, which runs a call on the connection's own thread (sqlite3 objects may
+# be used only there). Nothing public reaches either. Both have stayed the same from aiosqlite 0.19
+# to 0.22, so pyproject.toml and requirements.in bound aiosqlite below 0.23: `make lock` keeps the
+# pin under the bound (test_lock checks it), and a new release is tried here before learners get it.
+# If an aiosqlite without them is installed anyway, break_connection() says so plainly (a feature
+# test), instead of an AttributeError from deep inside a lesson cell.
+_PRIVATE_NAMES = ("_conn", "_execute")
+
+
+def _aiosqlite_version():
+    try:
+        return version("aiosqlite")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 async def break_connection(conn):
@@ -20,14 +39,26 @@ async def break_connection(conn):
     dropped it. ``conn`` itself is not closed: its worker thread still runs until someone calls
     ``await conn.close()``.
     """
+    missing = [name for name in _PRIVATE_NAMES if not hasattr(type(conn), name)]
+    if missing:
+        raise RuntimeError(
+            f"break_connection() needs aiosqlite's Connection.{' and .'.join(missing)}, which this "
+            f"aiosqlite ({_aiosqlite_version()}) lacks: the lessons run on aiosqlite 0.19 to 0.22."
+        )
     sqlite_connection = conn._conn  # aiosqlite's sqlite3.Connection (raises if already closed)
     # sqlite3 objects may only be used on the thread that made them: close it on that thread.
     await conn._execute(sqlite_connection.close)
 
 
 def is_closed(conn):
-    """True once ``await conn.close()`` has run on this aiosqlite connection."""
-    return conn._connection is None
+    """True once ``await conn.close()`` has run on this aiosqlite connection (or before it opened)."""
+    try:
+        conn.in_transaction  # noqa: B018 -- a public property that reads the sqlite3 connection
+    except ValueError:  # aiosqlite's "no active connection"
+        return True
+    except sqlite3.ProgrammingError:  # closed underneath it (break_connection): still open, holding its thread
+        return False
+    return False
 
 
 def still_open(connections):
