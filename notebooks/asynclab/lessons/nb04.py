@@ -7,9 +7,18 @@
 - ``server_idle(svc)``: wait until the local server has no request in flight.
 """
 
+from __future__ import annotations
+
 import asyncio
 import sqlite3
+from collections.abc import Iterable
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import aiosqlite
+
+    from ..services import Services
 
 __all__ = ["break_connection", "close_all", "is_closed", "server_idle", "still_open"]
 
@@ -24,14 +33,14 @@ __all__ = ["break_connection", "close_all", "is_closed", "server_idle", "still_o
 _PRIVATE_NAMES = ("_conn", "_execute")
 
 
-def _aiosqlite_version():
+def _aiosqlite_version() -> str:
     try:
         return version("aiosqlite")
     except PackageNotFoundError:
         return "unknown"
 
 
-async def break_connection(conn):
+async def break_connection(conn: aiosqlite.Connection) -> None:
     """Close the SQLite connection *underneath* the aiosqlite connection ``conn``.
 
     Afterwards every query on ``conn`` raises ``sqlite3.ProgrammingError: Cannot operate on a
@@ -50,7 +59,7 @@ async def break_connection(conn):
     await conn._execute(sqlite_connection.close)
 
 
-def is_closed(conn):
+def is_closed(conn: aiosqlite.Connection) -> bool:
     """True once ``await conn.close()`` has run on this aiosqlite connection (or before it opened)."""
     try:
         conn.in_transaction  # noqa: B018 -- a public property that reads the sqlite3 connection
@@ -61,7 +70,7 @@ def is_closed(conn):
     return False
 
 
-def still_open(connections):
+def still_open(connections: Iterable[aiosqlite.Connection]) -> list[str]:
     """Names (``conn.name``, else repr) of the aiosqlite connections that were never closed.
 
     A broken connection (see ``break_connection``) counts as open: it still holds its thread.
@@ -69,7 +78,7 @@ def still_open(connections):
     return [getattr(conn, "name", repr(conn)) for conn in connections if not is_closed(conn)]
 
 
-async def close_all(connections):
+async def close_all(connections: list[aiosqlite.Connection]) -> list[str]:
     """Close every connection in ``connections`` that is still open; returns their names."""
     names = still_open(connections)
     for conn in connections:
@@ -78,7 +87,7 @@ async def close_all(connections):
     return names
 
 
-async def server_idle(svc, timeout=1.0):
+async def server_idle(svc: Services, timeout: float = 1.0) -> int:
     """Wait until the server has no request in flight (at most ``timeout`` s); return the count.
 
     A server notices that a client hung up only when it next writes to the connection, so the
