@@ -493,6 +493,17 @@ def test_settle_waits_for_cleanup_that_awaits():
 # -- the block's own lane -----------------------------------------------------------------
 
 
+def test_a_block_task_that_hides_what_it_waits_on_is_one_step():
+    # The block's lane reads asyncio's private Task._fut_waiter; a task class without it (another
+    # event loop's, a future asyncio's) gets the whole block as one step, and nothing scheduled.
+    from asynclab.timeline.block_task import BlockRecord
+
+    task = SimpleNamespace(get_coro=lambda: None, get_name=lambda: "cell")
+    record = BlockRecord(Timeline(show=False), task, loop=SimpleNamespace(), start=1.0)
+    record.stop(3.0, "result")
+    assert record.steps([], [], now=3.0, running_now=False) == [1.0, 3.0]
+
+
 def test_block_lane_shows_its_waits_and_its_blocking_work():
     async def body(tl):
         await asyncio.sleep(0.05)
