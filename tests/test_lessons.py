@@ -1,15 +1,11 @@
 """The lessons' helpers that reach into a library: asynclab.lessons.nb04 and aiosqlite."""
 
 import asyncio
-import re
 import sqlite3
-import tomllib
 
 import aiosqlite
 import pytest
 from asynclab.lessons.nb04 import break_connection, close_all, is_closed, still_open
-from checkout import ROOT
-from packaging.requirements import Requirement
 
 
 def test_a_broken_connection_fails_every_query_yet_stays_open_until_closed():
@@ -37,12 +33,3 @@ def test_without_aiosqlite_s_private_names_break_connection_says_what_is_missing
         asyncio.run(break_connection(NotQuiteAiosqlite()))
     with pytest.raises(RuntimeError, match=r"Connection\._execute,"):
         asyncio.run(break_connection(type("Half", (), {"_conn": None})()))
-
-
-def test_the_lock_keeps_within_the_package_s_bounds():
-    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    pins = dict(re.findall(r"^([A-Za-z0-9_.\-]+)==([^\s;]+)", (ROOT / "requirements.txt").read_text(), re.M))
-    pins = {name.lower().replace("_", "-"): pin for name, pin in pins.items()}
-    for dependency in map(Requirement, dependencies):
-        pin = pins[dependency.name.lower()]
-        assert dependency.specifier.contains(pin), f"requirements.txt pins {dependency.name}=={pin}: {dependency}"
