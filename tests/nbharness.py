@@ -228,7 +228,7 @@ def run_fresh(
         resources={"metadata": {"path": str(path.parent)}},
     )
     if python:  # a kernel on another interpreter (Binder's Python)
-        client.kernel_manager_class = _kernel_manager_for(python)
+        client.kernel_manager_class = kernel_manager_for(python)
     report = RunReport(path.name, "fresh kernel" + (f", {Path(python).parent.parent.name}" if python else ""))
     started = time.perf_counter()
     with tempfile.TemporaryFile(mode="w+") as kernel_stderr:
@@ -267,7 +267,8 @@ def _seconds_between(a: str, b: str) -> float:
     return (parse(b) - parse(a)).total_seconds()
 
 
-def _kernel_manager_for(python: str):
+def kernel_manager_for(python: str):
+    """A kernel manager class that starts its kernels with the interpreter ``python``."""
     from jupyter_client.manager import AsyncKernelManager
 
     class OtherPythonKernelManager(AsyncKernelManager):

@@ -8,7 +8,7 @@ import time
 import nbformat
 import pytest
 from checkout import NOTEBOOKS_DIR, ROOT
-from nbharness import _kernel_manager_for
+from nbharness import kernel_manager_for
 
 # `make .venv-colab/.test` builds it from tests/stacks/colab-requirements.txt on Python 3.13.
 COLAB_PYTHON = ROOT / ".venv-colab" / "bin" / "python"
@@ -72,7 +72,7 @@ def run_cells(python=None):
         nb, timeout=60, kernel_name="python3", allow_errors=True, resources={"metadata": {"path": str(NOTEBOOKS_DIR)}}
     )
     if python:
-        client.kernel_manager_class = _kernel_manager_for(str(python))
+        client.kernel_manager_class = kernel_manager_for(str(python))
     client.execute()
     return dict(zip(CELLS, nb.cells))
 
