@@ -27,11 +27,11 @@ import time
 from pathlib import Path
 
 import nbformat
-from navigation import BADGES, notebook_paths  # this folder is on the path when the script runs
+from checkout import NOTEBOOKS_DIR, ROOT, output_problems  # this folder is on the path when the script runs
+from navigation import BADGES, notebook_paths
 from nbclient import NotebookClient
 
-ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = ROOT / "notebooks"
+NOTEBOOKS = NOTEBOOKS_DIR
 CONFIG_DIR = ROOT / "site"
 SOURCE = ROOT / "build" / "site-src"
 OUTPUT = ROOT / "build" / "site"
@@ -45,15 +45,13 @@ class BuildError(SystemExit):
 
 
 def problems_in(nb) -> list[str]:
-    """Error outputs and stderr text, one line each, naming the cell."""
-    found = []
-    for number, cell in enumerate(nb.cells, 1):
-        for output in cell.get("outputs", []):
-            if output.output_type == "error":
-                found.append(f"cell {number}: {output.ename}: {output.evalue}")
-            elif output.output_type == "stream" and output.name == "stderr":
-                found.append(f"cell {number}: stderr: {output.text.strip()[:200]}")
-    return found
+    """Error outputs and stderr text (as the notebook tests judge them), one line each, naming the cell."""
+    return [
+        f"cell {number}: {problem}"
+        for number, cell in enumerate(nb.cells, 1)
+        for output in cell.get("outputs", [])
+        for problem in output_problems(output)
+    ]
 
 
 def image_outputs(cell) -> list[dict]:

@@ -16,10 +16,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from checkout import ROOT  # this folder is on the path when the script runs
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-ROOT = Path(__file__).resolve().parents[1]
 RUNTIME = [ROOT / "requirements.txt"]
 TEST = [ROOT / "requirements.txt", ROOT / "requirements-test.txt"]
 LOCKS = {"runtime": RUNTIME, "test": TEST}

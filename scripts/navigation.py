@@ -15,12 +15,11 @@ changes that line and runs this script.
 
 import re
 import sys
-from pathlib import Path
 from urllib.parse import quote
 
 import nbformat
+from checkout import ROOT  # this folder is on the path when the script runs
 
-ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 README = ROOT / "README.md"
 NAV, INDEX, BADGES = "<!--NAVIGATION-->", "<!--INDEX-->", "<!--BADGES-->"

@@ -22,7 +22,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from checkout import ROOT  # this folder is on the path when the script runs
+
 MANIFEST = ROOT / "build" / "test-envs.json"
 LOCKS = [ROOT / "requirements.txt", ROOT / "requirements-test.txt"]
 SID = ROOT / "scripts" / "sid_pythons.sh"

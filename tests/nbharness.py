@@ -31,9 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
-
-ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS_DIR = ROOT / "notebooks"
+from checkout import NOTEBOOKS_DIR, free_port
+from checkout import output_problems as problems_in_output
 
 GUARD_MARK = "__asynclab_guard__"
 
@@ -154,16 +153,6 @@ def code_cells(path: Path) -> list[str]:
     return [c.source for c in nb.cells if c.cell_type == "code"]
 
 
-def problems_in_output(output: dict) -> list[str]:
-    """What in one output (nbformat dict or iopub content) counts as a failure."""
-    kind = output.get("output_type") or output.get("msg_type")
-    if kind == "error":
-        return [f"error output: {output.get('ename')}: {output.get('evalue')}"]
-    if kind == "stream" and output.get("name") == "stderr":
-        return [f"stderr: {output.get('text', '').strip()[:500]}"]
-    return []
-
-
 def guard_result(text: str) -> dict | None:
     for line in text.splitlines():
         if line.startswith(GUARD_MARK):
@@ -239,7 +228,7 @@ def run_fresh(
         resources={"metadata": {"path": str(path.parent)}},
     )
     if python:  # a kernel on another interpreter (Binder's Python)
-        client.kernel_manager_class = _kernel_manager_for(python)
+        client.kernel_manager_class = kernel_manager_for(python)
     report = RunReport(path.name, "fresh kernel" + (f", {Path(python).parent.parent.name}" if python else ""))
     started = time.perf_counter()
     with tempfile.TemporaryFile(mode="w+") as kernel_stderr:
@@ -278,7 +267,8 @@ def _seconds_between(a: str, b: str) -> float:
     return (parse(b) - parse(a)).total_seconds()
 
 
-def _kernel_manager_for(python: str):
+def kernel_manager_for(python: str):
+    """A kernel manager class that starts its kernels with the interpreter ``python``."""
     from jupyter_client.manager import AsyncKernelManager
 
     class OtherPythonKernelManager(AsyncKernelManager):
@@ -378,12 +368,6 @@ class JupyterServer:
     @property
     def headers(self):
         return {"Authorization": f"token {self.token}"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def run_all_queued(server: JupyterServer, path: Path, *, rounds: int = 2, bound: float = 120) -> list[RunReport]:
@@ -512,5 +496,5 @@ async def _execute_queued(ws, sources: list[str], *, bound: float) -> list[CellR
                 cell.stdout += content.get("text", "")
     # An error reply also arrives as an error output: keep one line for it.
     for cell in cells.values():
-        cell.errors = list(dict.fromkeys(e.removeprefix("error output: ") for e in cell.errors))
+        cell.errors = list(dict.fromkeys(cell.errors))
     return list(cells.values())

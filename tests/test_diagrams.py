@@ -43,12 +43,13 @@ def timeline_with(requests, phases=1):
 
     async def main():
         async with Timeline("many at once", show=False) as tl:
-            start = tl._started_at
-            for depth in range(phases):
-                tl.span(f"phase level {depth}").__enter__()
+            start = tl.started_at
             await asyncio.sleep(0.05)
-            for span in tl._user_spans:
-                span[4] = start + 0.05
+            # Nested phases on the block's lane, each ending at 50 ms.
+            block_lane = asyncio.current_task().get_name()
+            for depth in range(phases):
+                phase = {"label": f"phase level {depth}", "start": start + 0.0001 * depth, "end": start + 0.05}
+                tl.add_spans([phase], lane=block_lane, kind="phase")
             tl.add_spans(
                 [
                     {"label": f"GET /slow?delay=0.1&n={n}", "start": start + 0.001 * n, "end": start + 0.04}
@@ -70,7 +71,7 @@ def test_concurrent_requests_get_sub_rows_and_labels_never_overlap(requests):
 
 
 def test_the_server_lane_grows_with_the_requests_in_flight():
-    few, many = (drawing.Layout(timeline_with(n)._snapshot(), None) for n in (1, 8))
+    few, many = (drawing.Layout(timeline_with(n).snapshot(), None) for n in (1, 8))
     assert few.height[-1] == 1.0
     assert many.height[-1] > 4 * few.height[-1]
     assert many.depth[-1] == 8
@@ -79,7 +80,7 @@ def test_the_server_lane_grows_with_the_requests_in_flight():
 def test_a_label_too_long_for_its_bar_is_shortened_not_spilled():
     async def main():
         async with Timeline(show=False) as tl:
-            start = tl._started_at
+            start = tl.started_at
             await asyncio.sleep(0.01)
             tl.add_spans(
                 [
@@ -155,7 +156,7 @@ def test_running_and_waiting_differ_in_grayscale():
 
     for color in drawing.PALETTE:
         running = np.array(to_rgb(color))
-        waiting = drawing._lighter(running, drawing.WAITING_TINT)
+        waiting = drawing.lighter(running, drawing.WAITING_TINT)
         luminance = [lab(linear(c))[0] for c in (running, waiting)]
         assert luminance[1] - luminance[0] > 15, color
 

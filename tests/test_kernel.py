@@ -4,7 +4,7 @@ import subprocess
 import sys
 import textwrap
 
-from nbharness import NOTEBOOKS_DIR
+from checkout import NOTEBOOKS_DIR
 
 # A stand-in for ipykernel's stop button: a SIGINT handler that schedules the task's cancellation.
 SCRIPT = textwrap.dedent("""

@@ -1,15 +1,26 @@
 """The lock installs from wheels alone, with exactly its own pins, on every supported Python and platform."""
 
+import tomllib
+
 import check_wheels
 import pytest
-from nbharness import ROOT
+import test_envs
+from checkout import ROOT
+
+
+def minor(version: str) -> str:
+    return ".".join(version.split(".")[:2])
 
 
 def test_the_matrix_is_every_supported_target():
-    assert check_wheels.PYTHONS == ["3.11.0", "3.11.14", "3.12", "3.13", "3.14", "3.15"]
-    assert set(check_wheels.PLATFORMS) == {"linux-x86_64", "linux-aarch64", "windows-x86_64", "macos-arm64"}
-    runtime = {(py, plat) for kind, py, plat in check_wheels.TARGETS if kind == "runtime"}
-    assert len(runtime) == 24
+    # The Pythons whose wheels are checked are those the tests run on (test_envs.MATRIX), from the
+    # oldest release that pyproject.toml's requires-python admits.
+    assert {minor(py) for py in check_wheels.PYTHONS} == {minor(label) for label in test_envs.MATRIX}
+    oldest = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"].removeprefix(">=")
+    assert f"{oldest}.0" in check_wheels.PYTHONS
+    assert set(check_wheels.PLATFORMS) == set(check_wheels.MARKER_ENV)  # each platform says how to read markers
+    runtime = [(py, plat) for kind, py, plat in check_wheels.TARGETS if kind == "runtime"]
+    assert sorted(runtime) == sorted((py, plat) for py in check_wheels.PYTHONS for plat in check_wheels.PLATFORMS)
     assert {py for kind, py, plat in check_wheels.TARGETS if kind == "test"} == set(check_wheels.PYTHONS)
 
 

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import diagram_checks
 import pytest
-from nbharness import NOTEBOOKS_DIR, run_all_queued, run_fresh
+from checkout import NOTEBOOKS_DIR
+from nbharness import run_all_queued, run_fresh
 
 EXPECTED = [
     "00_start_here",

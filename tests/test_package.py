@@ -19,7 +19,8 @@ from pathlib import Path
 
 import navigation  # scripts/ is on the path (pytest.ini)
 import pytest
-from nbharness import NOTEBOOKS_DIR, ROOT, JupyterServer, run_all_queued, run_fresh
+from checkout import NOTEBOOKS_DIR, ROOT
+from nbharness import JupyterServer, run_all_queued, run_fresh
 from packaging.requirements import Requirement
 from test_notebooks import NOTEBOOKS, assert_clean, by_name
 

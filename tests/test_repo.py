@@ -12,9 +12,20 @@ from urllib.parse import parse_qs, urlsplit
 import check_wheels
 import nbformat
 import pytest
-from nbharness import NOTEBOOKS_DIR, ROOT
+from checkout import NOTEBOOKS_DIR, ROOT
 
 PIN = re.compile(r"^([A-Za-z0-9_.\-]+)==([^\s;]+)")
+
+
+def test_the_scripts_and_the_package_find_the_same_checkout():
+    # scripts/checkout.py is where the tests and scripts find the checkout; the package finds its
+    # own files from asynclab/paths.py. Run from the repository, both name the same folders.
+    import asynclab.paths
+    import checkout
+
+    assert asynclab.paths.ROOT_DIR == checkout.ROOT
+    assert asynclab.paths.NOTEBOOKS_DIR == checkout.NOTEBOOKS_DIR
+    assert asynclab.paths.PACKAGE_DIR == checkout.PACKAGE_DIR
 
 
 def pins(path):
@@ -27,6 +38,16 @@ def pins(path):
         assert match, f"{path.name}: not pinned with ==: {line!r}"
         found[match[1].lower().replace("_", "-")] = match[2]
     return found
+
+
+def test_the_lock_keeps_within_the_package_s_bounds():
+    """pyproject.toml's bounds (aiosqlite's upper one: see asynclab/lessons/nb04.py) hold for the lock."""
+    from packaging.requirements import Requirement
+
+    pinned = pins(ROOT / "requirements.txt")
+    for dependency in map(Requirement, tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]):
+        pin = pinned[dependency.name.lower()]
+        assert dependency.specifier.contains(pin), f"requirements.txt pins {dependency.name}=={pin}: {dependency}"
 
 
 def loose_names(path):
@@ -223,7 +244,7 @@ def test_make_lab_serves_the_start_notebook(tmp_path, label):
     import time
     import urllib.request
 
-    from nbharness import free_port
+    from checkout import free_port
     from test_pythons import environment
 
     prefix, make_vars = [], []

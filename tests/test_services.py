@@ -74,7 +74,7 @@ def nothing_logged_or_left_running(caplog):
     gc.collect()  # finalise anything left unclosed now, while warnings are errors
     problems = [r for r in caplog.records if r.name.split(".")[0] in ("aiohttp", "asyncio")]
     assert not problems, [r.getMessage() for r in problems]
-    assert lifecycle._current is None or not lifecycle._current.running, "a test left services running"
+    assert lifecycle.running_services() is None, "a test left services running"
 
 
 def with_services(scenario, **options):
@@ -609,7 +609,7 @@ def test_connect_without_services_uses_a_database_of_its_own():
         async with asynclab.start_services(latency=0) as svc:  # running services have their own
             assert svc.db_path != path and asynclab.services.database_path() == svc.db_path
 
-    assert lifecycle._current is None or not lifecycle._current.running
+    assert lifecycle.running_services() is None
     asyncio.run(main())
 
 

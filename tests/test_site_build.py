@@ -3,8 +3,8 @@
 import importlib.util
 
 import nbformat
+from checkout import ROOT
 from nbformat.v4 import new_code_cell, new_notebook, new_output
-from nbharness import ROOT
 
 spec = importlib.util.spec_from_file_location("build_site", ROOT / "scripts" / "build_site.py")
 build_site = importlib.util.module_from_spec(spec)

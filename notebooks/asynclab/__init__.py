@@ -10,7 +10,17 @@ self-checks) lives in the submodules so the lesson cells stay short:
 Names are imported lazily, so ``import asynclab`` stays cheap and a cell only pays for what it uses.
 """
 
+from __future__ import annotations
+
 from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what the lazy names below are, for type checkers
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from .paths import DATA_DIR
+    from .services import connect, start_services
+    from .timeline import Timeline
 
 __version__ = "0.1.0"  # the distribution's version too (pyproject.toml reads it from here)
 
@@ -24,7 +34,7 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> Any:
     try:
         module = _EXPORTS[name]
     except KeyError:
@@ -34,11 +44,11 @@ def __getattr__(name):
     return value
 
 
-def __dir__():
+def __dir__() -> list[str]:
     return sorted(list(globals()) + __all__)
 
 
-def _prepare_kernel():
+def _prepare_kernel() -> None:
     # In a notebook, let the stop button interrupt an idle `await` at once (see kernel.py).
     from . import kernel
 
@@ -49,14 +59,14 @@ def _prepare_kernel():
 _prepare_kernel()
 
 
-def load_ipython_extension(ipython):
+def load_ipython_extension(ipython: InteractiveShell) -> None:
     """``%load_ext asynclab``: the ``%%timeline`` cell magic (see magic.py)."""
     from . import magic
 
     magic.load(ipython)
 
 
-def unload_ipython_extension(ipython):
+def unload_ipython_extension(ipython: InteractiveShell) -> None:
     from . import magic
 
     magic.unload(ipython)

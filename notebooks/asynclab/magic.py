@@ -18,9 +18,19 @@ A misused magic (an unknown option, an empty cell, ``%timeline`` on one line) be
 ``UsageError``, which IPython shows as a one-line message.
 """
 
+from __future__ import annotations
+
 import ast
 import shlex
 from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeGuard
+
+if TYPE_CHECKING:
+    from IPython.core.error import UsageError
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from .timeline import Timeline
 
 MAGIC = "%%timeline"
 USAGE = (
@@ -35,7 +45,7 @@ USAGE = (
 _THIS_MODULE = "__import__('asynclab.magic').magic"
 
 
-def _usage_error(message):
+def _usage_error(message: str) -> UsageError:
     from IPython.core.error import UsageError
 
     return UsageError(f"{message}\n{USAGE}")
@@ -49,13 +59,14 @@ class Options:
     live: bool | None = None
 
 
-def parse_options(line):
+def parse_options(line: str) -> Options:
     """The options of ``%%timeline`` (the text after the magic's name); UsageError if wrong."""
     try:
         words = shlex.split(line)
     except ValueError as error:  # e.g. an unclosed quote
         raise _usage_error(f"%%timeline: cannot read the options ({error}).") from None
-    options, titles = Options(), []
+    options = Options()
+    titles: list[str] = []
     words.reverse()
     while words:
         word = words.pop()
@@ -81,11 +92,11 @@ def parse_options(line):
     return options
 
 
-def _has_code(lines):
+def _has_code(lines: list[str]) -> bool:
     return any(line.strip() and not line.strip().startswith("#") for line in lines)
 
 
-def transform_cell(lines):
+def transform_cell(lines: list[str]) -> list[str]:
     """IPython cleanup transformer: rewrite a ``%%timeline`` cell's first line (see module doc)."""
     if not lines or lines[0].split()[:1] != [MAGIC]:
         return lines
@@ -105,7 +116,7 @@ def transform_cell(lines):
     return [header, *lines[1:]]
 
 
-def fail(message):
+def fail(message: str) -> None:
     """What a misused ``%%timeline`` cell runs instead: IPython shows the message alone."""
     from IPython.core.error import UsageError
 
@@ -115,7 +126,7 @@ def fail(message):
 class CellTimeline:
     """The ``async with`` a ``%%timeline`` cell runs in: a Timeline, grouped if asked."""
 
-    def __init__(self, title, *, live, group, namespace):
+    def __init__(self, title: str | None, *, live: bool | None, group: str | None, namespace: dict[str, Any]) -> None:
         from .timeline import Timeline
 
         self._group = group
@@ -123,10 +134,12 @@ class CellTimeline:
         # With --group, the diagram is drawn here at the end, once the grouping can be evaluated.
         self.timeline = Timeline(title, live=live, show=None if group is None else False)
 
-    async def __aenter__(self):
+    async def __aenter__(self) -> Timeline:
         return await self.timeline.__aenter__()
 
-    async def __aexit__(self, exc_type, exc, tb):
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool:
         handled = await self.timeline.__aexit__(exc_type, exc, tb)
         if self._group is not None:
             from . import kernel
@@ -137,7 +150,8 @@ class CellTimeline:
                 display(self.timeline.plot(group=self._evaluate_group(cell_failed=exc_type is not None)))
         return handled
 
-    def _evaluate_group(self, cell_failed):
+    def _evaluate_group(self, cell_failed: bool) -> Any:
+        assert self._group is not None  # only called with --group
         try:
             return eval(self._group, self._namespace)  # the learner's own expression
         except Exception as error:
@@ -149,7 +163,7 @@ class CellTimeline:
 class WrapCellBody(ast.NodeTransformer):
     """IPython AST transformer: the statements after the rewritten first line become its body."""
 
-    def visit_Module(self, module):
+    def visit_Module(self, module: ast.Module) -> ast.Module:
         body = module.body
         if body and _is_cell_header(body[0]) and len(body) > 1:
             body[0].body = body[1:]
@@ -157,22 +171,22 @@ class WrapCellBody(ast.NodeTransformer):
         return module
 
 
-def _is_cell_header(node):
-    try:
-        call = node.items[0].context_expr
-        return (
-            isinstance(node, ast.AsyncWith)
-            and node.lineno == 1
-            and call.func.attr == "CellTimeline"
-            and ast.unparse(call.func.value) == _THIS_MODULE
-            and len(node.body) == 1
-            and isinstance(node.body[0], ast.Pass)
-        )
-    except (AttributeError, IndexError):
+def _is_cell_header(node: ast.stmt) -> TypeGuard[ast.AsyncWith]:
+    if not isinstance(node, ast.AsyncWith) or not node.items:
         return False
+    call = node.items[0].context_expr
+    return (
+        node.lineno == 1
+        and isinstance(call, ast.Call)
+        and isinstance(call.func, ast.Attribute)
+        and call.func.attr == "CellTimeline"
+        and ast.unparse(call.func.value) == _THIS_MODULE
+        and len(node.body) == 1
+        and isinstance(node.body[0], ast.Pass)
+    )
 
 
-def timeline_magic(line, cell=None):
+def timeline_magic(line: str, cell: str | None = None) -> None:
     """%%timeline: record the cell on the kernel's loop and draw its timing diagram."""
     from IPython.core.error import UsageError
 
@@ -189,19 +203,19 @@ def timeline_magic(line, cell=None):
     )
 
 
-timeline_magic.__doc__ += "\n\n" + USAGE
+timeline_magic.__doc__ = f"{timeline_magic.__doc__}\n\n{USAGE}"
 _TRANSFORMER = WrapCellBody()
 
 
-def load(shell):
+def load(shell: InteractiveShell) -> None:
     if transform_cell not in shell.input_transformers_cleanup:
         shell.input_transformers_cleanup.append(transform_cell)
     if not any(isinstance(t, WrapCellBody) for t in shell.ast_transformers):
         shell.ast_transformers.append(_TRANSFORMER)
-    shell.register_magic_function(timeline_magic, "line_cell", "timeline")
+    shell.register_magic_function(timeline_magic, "line_cell", "timeline")  # type: ignore[arg-type]  # IPython's decorator hides the signature
 
 
-def unload(shell):
+def unload(shell: InteractiveShell) -> None:
     if transform_cell in shell.input_transformers_cleanup:
         shell.input_transformers_cleanup.remove(transform_cell)
     shell.ast_transformers[:] = [t for t in shell.ast_transformers if not isinstance(t, WrapCellBody)]

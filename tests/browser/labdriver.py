@@ -14,7 +14,6 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -25,14 +24,13 @@ from pathlib import Path
 from typing import ClassVar
 
 import nbformat
+from checkout import ROOT, free_port
 
 try:
     from playwright.sync_api import Error as PlaywrightError
 except ImportError:  # conftest.py skips the tests and says why
     PlaywrightError = Exception
 
-ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOKS_DIR = ROOT / "notebooks"
 SCREENSHOTS_DIR = ROOT / "build" / "screenshots"
 
 CHROMIUM_ARGS = [
@@ -69,12 +67,6 @@ def refuse_save(model, path, contents_manager, **kwargs):
 
 c.ContentsManager.pre_save_hook = refuse_save
 '''
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class LabServer:

@@ -17,7 +17,8 @@ import statistics
 import time
 
 import pytest
-from labdriver import NOTEBOOKS_DIR, ROOT, SCREENSHOTS_DIR, displays_timeline
+from checkout import NOTEBOOKS_DIR, ROOT
+from labdriver import SCREENSHOTS_DIR, displays_timeline
 from PIL import Image
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

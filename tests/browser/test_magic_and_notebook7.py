@@ -11,8 +11,9 @@ from __future__ import annotations
 import time
 
 import pytest
+from checkout import NOTEBOOKS_DIR, ROOT
 from conftest import ACTION_TIMEOUT
-from labdriver import NOTEBOOKS_DIR, PAGE_TIMEOUT, ROOT, SCREENSHOTS_DIR, Lab, LabServer, Notebook, displays_timeline
+from labdriver import PAGE_TIMEOUT, SCREENSHOTS_DIR, Lab, LabServer, Notebook, displays_timeline
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

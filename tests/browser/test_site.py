@@ -18,7 +18,8 @@ from urllib.parse import unquote, urljoin, urlparse
 import nbformat
 import pytest
 import yaml
-from labdriver import ROOT, SCREENSHOTS_DIR
+from checkout import ROOT
+from labdriver import SCREENSHOTS_DIR
 
 SITE = ROOT / "build" / "site"
 EXECUTED = ROOT / "build" / "site-src"
@@ -146,8 +147,8 @@ def test_hints_and_solutions_are_not_shown(site_page, site_url, stem):
         assert output.count() == 0 or not output.first.is_visible(), f"{stem}: hint/solution output shown"
 
 
-# Red until the diagrams carry Timeline.describe() as their text/plain (the diagrams change): until
-# then the alt text is matplotlib's "<Figure size ...>" placeholder.
+# A diagram's text/plain is its Timeline.describe() account, which build_site.py makes the image's
+# alt text; matplotlib's "<Figure size ...>" placeholder there would mean a diagram lost it.
 @pytest.mark.parametrize("stem", notebook_stems())
 def test_diagram_alt_says_what_it_shows(site_page, site_url, stem):
     open_page(site_page, site_url + f"{stem}.html")

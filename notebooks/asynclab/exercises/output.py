@@ -7,14 +7,7 @@ from __future__ import annotations
 
 import sys
 
-
-def ipython_shell():
-    """The running IPython shell, or None (plain Python, pytest). Never imports IPython itself."""
-    if "IPython" not in sys.modules:
-        return None
-    from IPython import get_ipython
-
-    return get_ipython()
+from .._ipython import ipython_shell
 
 
 class Shown(str):

@@ -3,8 +3,12 @@
 - ``counting_connections()``: how many TCP connections the code inside a ``with`` block opened.
 """
 
+from __future__ import annotations
+
 import asyncio
 import contextlib
+from collections.abc import Iterator
+from typing import Any
 
 __all__ = ["ConnectionCount", "counting_connections"]
 
@@ -12,15 +16,15 @@ __all__ = ["ConnectionCount", "counting_connections"]
 class ConnectionCount:
     """What ``counting_connections()`` gives: ``opened`` is the number of connections opened so far."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.opened = 0
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<ConnectionCount opened={self.opened}>"
 
 
 @contextlib.contextmanager
-def counting_connections():
+def counting_connections() -> Iterator[ConnectionCount]:
     """Count the TCP connections opened on the running event loop while the block runs.
 
         with counting_connections() as connections:
@@ -36,11 +40,12 @@ def counting_connections():
     original = loop.create_connection
     shadowed = loop.__dict__.get("create_connection")  # another counter's wrapper, if nested
 
-    async def create_connection(*args, **kwargs):
+    async def create_connection(*args: Any, **kwargs: Any) -> Any:
         count.opened += 1
         return await original(*args, **kwargs)
 
-    loop.create_connection = create_connection  # an instance attribute: shadows the method
+    # An instance attribute: shadows the method (mypy forbids assigning to a method; that is the point).
+    loop.create_connection = create_connection  # type: ignore[method-assign]
     try:
         yield count
     finally:
@@ -48,4 +53,4 @@ def counting_connections():
             if shadowed is None:
                 del loop.create_connection  # the loop's own method again
             else:
-                loop.create_connection = shadowed
+                loop.create_connection = shadowed  # type: ignore[method-assign]

@@ -7,11 +7,15 @@
   opens, to compare one shared session with a session per request.
 """
 
+from __future__ import annotations
+
 import asyncio
 import contextlib
 import gc
 import types
 import warnings
+from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 
@@ -21,7 +25,7 @@ _COLLECT_ROUNDS = 3  # one freed object can free the next (session, then its con
 
 
 @contextlib.asynccontextmanager
-async def loop_reports():
+async def loop_reports() -> AsyncIterator[list[str]]:
     """``async with loop_reports() as reports:`` collects the reports made during the block.
 
     An object that is garbage-collected while still open (an aiohttp session, a connector, a
@@ -32,9 +36,9 @@ async def loop_reports():
     report into a line of text in ``reports``, and puts the previous handler back.
     """
     loop = asyncio.get_running_loop()
-    reports = []
+    reports: list[str] = []
 
-    def record(loop, context):
+    def record(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         reports.append(f"loop exception handler: {context.get('message')}")
 
     previous = loop.get_exception_handler()
@@ -55,17 +59,19 @@ async def loop_reports():
         loop.set_exception_handler(previous)
 
 
-def _shorten(message, limit=70):
+def _shorten(message: Warning | str, limit: int = 70) -> str:
     text = str(message).split(" <", 1)[0]  # drop the "<aiohttp... object at 0x...>" part
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def connection_counter():
+def connection_counter() -> tuple[aiohttp.TraceConfig, types.SimpleNamespace]:
     """``trace, opened = connection_counter()``: pass ``trace_configs=[trace]`` to a session;
     ``opened.count`` then says how many new TCP connections it made."""
     opened = types.SimpleNamespace(count=0)
 
-    async def on_connection_create_end(session, context, params):
+    async def on_connection_create_end(
+        session: aiohttp.ClientSession, context: types.SimpleNamespace, params: aiohttp.TraceConnectionCreateEndParams
+    ) -> None:
         opened.count += 1
 
     trace = aiohttp.TraceConfig()

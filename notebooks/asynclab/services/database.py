@@ -8,7 +8,10 @@ Tables:
   can show a rollback leaving both balances as they were.
 """
 
+from __future__ import annotations
+
 import csv
+import os
 import shutil
 import sqlite3
 import tempfile
@@ -42,7 +45,7 @@ class TemporaryDatabase:
     exit, whichever comes first (weakref.finalize, which, unlike TemporaryDirectory, never warns).
     """
 
-    def __init__(self, users_csv):
+    def __init__(self, users_csv: str | os.PathLike[str]) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="asynclab-db-"))
         self.path = self.folder / "asynclab.sqlite3"
         self._remove_folder = weakref.finalize(self, shutil.rmtree, self.folder, ignore_errors=True)
@@ -52,15 +55,15 @@ class TemporaryDatabase:
             self.remove()
             raise
 
-    def remove(self):
+    def remove(self) -> None:
         self._remove_folder()  # runs at most once
 
     @property
-    def removed(self):
+    def removed(self) -> bool:
         return not self._remove_folder.alive
 
 
-def fill_database(path, users_csv):
+def fill_database(path: str | os.PathLike[str], users_csv: str | os.PathLike[str]) -> None:
     """Create the tables and load the data (plain sqlite3: it takes a few milliseconds)."""
     with open(users_csv, newline="", encoding="utf-8") as file:
         users = [tuple(row[column] for column in USER_COLUMNS) for row in csv.DictReader(file)]

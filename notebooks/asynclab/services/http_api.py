@@ -12,12 +12,17 @@ Every bad parameter or unknown path gets a JSON answer {"error": "..."} with sta
 Nothing is served from the file system: the items are read once, when the app is made.
 """
 
+from __future__ import annotations
+
 import asyncio
 import json
 import math
 import time
+from pathlib import Path
+from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from .params import BadParameter, seconds, whole_number
 from .state import STATE, RequestRecord, ServerState
@@ -28,17 +33,18 @@ UNCOUNTED_PATHS = {"/stats", "/stats/reset"}  # looking at the counters must not
 CLIENT_GONE = 499  # status logged for a request that was cancelled before it was answered (nginx's code)
 
 
-def error_response(status, message, **extra):
+def error_response(status: int, message: str, **extra: Any) -> web.Response:
     return web.json_response({"error": message, **extra}, status=status)
 
 
 @web.middleware
-async def count_and_log_requests(request, handler):
+async def count_and_log_requests(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Keep the in-flight counters and the request log; answer 429 above max_concurrency."""
     state = request.app[STATE]
     if request.path in UNCOUNTED_PATHS:
         return await handler(request)
     start, status = time.perf_counter(), CLIENT_GONE
+    response: web.StreamResponse
     try:
         limit = state.max_concurrency
         if limit is not None and state.in_flight >= limit:
@@ -64,7 +70,7 @@ async def count_and_log_requests(request, handler):
 
 
 @web.middleware
-async def errors_as_json(request, handler):
+async def errors_as_json(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Turn every refusal into a JSON body, so a client can always call `await resp.json()`."""
     try:
         return await handler(request)
@@ -83,7 +89,7 @@ async def errors_as_json(request, handler):
         return error_response(exc.status, exc.reason)
 
 
-async def get_items(request):
+async def get_items(request: web.Request) -> web.Response:
     state = request.app[STATE]
     page = whole_number(request.query, "page", default=1, minimum=1)
     per_page = whole_number(request.query, "per_page", default=10, minimum=1, maximum=100)
@@ -102,29 +108,29 @@ async def get_items(request):
     )
 
 
-async def get_slow(request):
+async def get_slow(request: web.Request) -> web.Response:
     delay = seconds(request.query, "delay", default=request.app[STATE].latency)
     await asyncio.sleep(delay)
     return web.json_response({"delay": delay})
 
 
-async def get_stats(request):
+async def get_stats(request: web.Request) -> web.Response:
     return web.json_response(request.app[STATE].stats())
 
 
-async def reset_stats(request):
+async def reset_stats(request: web.Request) -> web.Response:
     state = request.app[STATE]
     state.reset_stats()
     return web.json_response(state.stats())
 
 
-async def close_open_websockets(app):
+async def close_open_websockets(app: web.Application) -> None:
     """On shutdown, end WebSocket conversations with a proper close frame instead of a dropped line."""
     for ws in list(app[STATE].open_websockets):
         await ws.close(code=1001, message=b"server shutting down")  # 1001 = going away
 
 
-def make_app(*, items_file, latency, max_concurrency):
+def make_app(*, items_file: Path, latency: float, max_concurrency: int | None) -> web.Application:
     items = json.loads(items_file.read_text(encoding="utf-8"))
     app = web.Application(middlewares=[count_and_log_requests, errors_as_json])
     app[STATE] = ServerState(items=items, latency=latency, max_concurrency=max_concurrency)

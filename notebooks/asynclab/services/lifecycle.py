@@ -1,8 +1,13 @@
 """One set of services per process: start_services() reuses or replaces it; connect() finds its database."""
 
+from __future__ import annotations
+
 import asyncio
 import atexit
 import weakref
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
 
 import aiosqlite
 
@@ -12,12 +17,13 @@ from .runner import Services, check_options
 
 DEFAULT_LATENCY = 0.1  # seconds: long enough to show up in timing diagrams, short enough not to bore
 
-_current = None  # the Services most recently started, whatever its state
-_standalone_database = None  # made by connect() when no services are running
-_start_locks = weakref.WeakKeyDictionary()  # event loop -> asyncio.Lock, so concurrent starts make one server
+_current: Services | None = None  # the Services most recently started, whatever its state
+_standalone_database: TemporaryDatabase | None = None  # made by connect() when no services are running
+# event loop -> asyncio.Lock, so concurrent starts make one server
+_start_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
 
 
-def start_services(*, latency=DEFAULT_LATENCY, max_concurrency=None):
+def start_services(*, latency: float = DEFAULT_LATENCY, max_concurrency: int | None = None) -> ServicesStarter:
     """Start the local HTTP server and database on the running loop, or reuse the ones already running.
 
         svc = await start_services()              # runs until svc.stop() (or the kernel exits)
@@ -33,24 +39,25 @@ def start_services(*, latency=DEFAULT_LATENCY, max_concurrency=None):
 class ServicesStarter:
     """What start_services() returns: something to await, or to use with `async with`."""
 
-    def __init__(self, **options):
-        self._options = options
-        self._services = None
+    def __init__(self, *, latency: float, max_concurrency: int | None) -> None:
+        self._options: dict[str, Any] = {"latency": latency, "max_concurrency": max_concurrency}
+        self._services: Services | None = None
 
-    def __await__(self):
+    def __await__(self) -> Generator[Any, None, Services]:
         return _running_services(**self._options).__await__()
 
-    async def __aenter__(self):
-        self._services = await _running_services(**self._options)
-        return self._services
+    async def __aenter__(self) -> Services:
+        self._services = services = await _running_services(**self._options)
+        return services
 
-    async def __aexit__(self, *exc_info):
-        await self._services.stop()
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._services is not None:  # __aenter__ set it
+            await self._services.stop()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "<start_services(): use `await` or `async with` on it to get the running services>"
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         # Reached only for names a starter lacks, like svc.base_url after a forgotten `await`.
         raise AttributeError(
             f"start_services() returns something to await: write "
@@ -58,7 +65,7 @@ class ServicesStarter:
         )
 
 
-async def _running_services(*, latency, max_concurrency):
+async def _running_services(*, latency: float, max_concurrency: int | None) -> Services:
     global _current
     loop = asyncio.get_running_loop()
     async with _start_locks.setdefault(loop, asyncio.Lock()):
@@ -67,11 +74,11 @@ async def _running_services(*, latency, max_concurrency):
             return _current
         if _current is not None:
             await _current.stop()  # never two servers: the old one goes first
-        _current = Services(latency=latency, max_concurrency=max_concurrency)
-        return await _current.start()
+        _current = services = Services(latency=latency, max_concurrency=max_concurrency)
+        return await services.start()
 
 
-def connect():
+def connect() -> aiosqlite.Connection:
     """An aiosqlite connection to the examples' database: `async with asynclab.connect() as db:`.
 
     With services running, that is their database (svc.db_path). Without them, it is a database of
@@ -82,10 +89,17 @@ def connect():
     return aiosqlite.connect(database_path())
 
 
-def database_path():
+def running_services() -> Services | None:
+    """The services running in this process (on any loop), or None."""
+    if _current is not None and _current.running:
+        return _current
+    return None
+
+
+def database_path() -> Path:
     """The file connect() opens."""
     global _standalone_database
-    if _current is not None and _current.running:
+    if _current is not None and _current.running and _current.db_path is not None:
         return _current.db_path
     if _standalone_database is None or _standalone_database.removed:
         _standalone_database = TemporaryDatabase(DATA_DIR / "users.csv")
@@ -93,7 +107,7 @@ def database_path():
 
 
 @atexit.register
-def _stop_at_exit():
+def _stop_at_exit() -> None:
     # A kernel shutting down leaves its loop stopped but open: running the stop on it ends every
     # connection properly, so no "unclosed transport" or "Task was destroyed" warning is printed.
     if _current is not None:

@@ -1,7 +1,10 @@
 """Reading query parameters strictly: every bad value becomes a clear 400 message, never a 500 or a hang."""
 
+from __future__ import annotations
+
 import math
 import re
+from collections.abc import Collection, Mapping
 
 MAX_DELAY = 5.0  # seconds: the longest any request may be asked to wait (delay, interval)
 
@@ -13,7 +16,7 @@ class BadParameter(ValueError):
     """A query parameter the server refuses; the message is sent back as the 400 error."""
 
 
-def whole_number(query, name, *, default, minimum, maximum=None):
+def whole_number(query: Mapping[str, str], name: str, *, default: int, minimum: int, maximum: int | None = None) -> int:
     """The parameter as an int between minimum and maximum (inclusive), or `default` when absent."""
     raw = query.get(name)
     if raw is None:
@@ -28,7 +31,7 @@ def whole_number(query, name, *, default, minimum, maximum=None):
     return value
 
 
-def seconds(query, name, *, default, maximum=MAX_DELAY):
+def seconds(query: Mapping[str, str], name: str, *, default: float, maximum: float = MAX_DELAY) -> float:
     """The parameter as a float number of seconds from 0 to maximum, or `default` when absent."""
     raw = query.get(name)
     if raw is None:
@@ -39,7 +42,7 @@ def seconds(query, name, *, default, maximum=MAX_DELAY):
     return value
 
 
-def one_of(query, name, *, default, choices):
+def one_of(query: Mapping[str, str], name: str, *, default: str, choices: Collection[str]) -> str:
     """The parameter as one of a few fixed words, or `default` when absent."""
     raw = query.get(name, default)
     if raw not in choices:

@@ -1,7 +1,11 @@
 """Services: one aiohttp server and one SQLite database, started on (and tied to) one event loop."""
 
+from __future__ import annotations
+
 import asyncio
 import socket
+from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
@@ -9,14 +13,14 @@ from ..paths import DATA_DIR
 from .database import TemporaryDatabase
 from .http_api import make_app
 from .params import MAX_DELAY
-from .state import STATE
+from .state import STATE, RequestRecord, ServerState
 
 HOST = "127.0.0.1"  # local only: nothing outside this machine can reach the examples' server
 SHUTDOWN_GRACE = 1.0  # seconds stop() lets unfinished requests finish before cancelling them
 STOP_ELSEWHERE_TIMEOUT = 10.0  # seconds to wait for a stop that runs on another thread's loop
 
 
-def check_options(latency, max_concurrency):
+def check_options(latency: object, max_concurrency: object) -> None:
     if isinstance(latency, bool) or not isinstance(latency, (int, float)) or not 0 <= latency <= MAX_DELAY:
         raise ValueError(f"latency must be a number of seconds from 0 to {MAX_DELAY:g}, got {latency!r}")
     if max_concurrency is not None and (
@@ -25,7 +29,7 @@ def check_options(latency, max_concurrency):
         raise ValueError(f"max_concurrency must be None or a whole number >= 1, got {max_concurrency!r}")
 
 
-def listening_socket():
+def listening_socket() -> socket.socket:
     """A socket on a free port (port 0: the OS picks one), so a new server never hits "address in use".
 
     Made here rather than by aiohttp so the server can always close it, even after its loop is gone.
@@ -40,7 +44,7 @@ def listening_socket():
     return sock
 
 
-def running_loop_in_this_thread():
+def running_loop_in_this_thread() -> asyncio.AbstractEventLoop | None:
     try:
         return asyncio.get_running_loop()
     except RuntimeError:
@@ -50,106 +54,107 @@ def running_loop_in_this_thread():
 class Services:
     """The running local services. Made by `await asynclab.start_services()`; see the package docs."""
 
-    def __init__(self, *, latency, max_concurrency):
+    def __init__(self, *, latency: float, max_concurrency: int | None) -> None:
         self.data_dir = DATA_DIR
-        self.base_url = None  # e.g. "http://127.0.0.1:41234", set once started
-        self.db_path = None  # pathlib.Path of the SQLite file, set once started
-        self._options = {"latency": latency, "max_concurrency": max_concurrency}
-        self._loop = None
-        self._state = None  # counters and request log shared with the handlers (state.ServerState)
-        self._runner = None
-        self._socket = None
-        self._database = None
+        self.base_url: str | None = None  # e.g. "http://127.0.0.1:41234", set once started
+        self.db_path: Path | None = None  # pathlib.Path of the SQLite file, set once started
+        self._options: dict[str, Any] = {"latency": latency, "max_concurrency": max_concurrency}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        # counters and request log shared with the handlers
+        self._state: ServerState | None = None
+        self._runner: web.AppRunner | None = None
+        self._socket: socket.socket | None = None
+        self._database: TemporaryDatabase | None = None
         self._status = "new"  # -> "starting" -> "running" -> "stopping" -> "stopped"
-        self._stopping = None  # the task doing the stop, shared by everyone who asks to stop
+        self._stopping: asyncio.Task[None] | None = None  # the task doing the stop, shared by everyone who asks to stop
 
     # --- what the notebooks use ------------------------------------------------------------------
 
     @property
-    def requests(self):
+    def requests(self) -> list[RequestRecord]:
         """The answered requests, oldest first: a list of RequestRecord(label, start, end, status, path).
 
         A fresh list on every access (the last 10,000 requests at most); clear it with clear_requests().
         """
         return list(self._state.request_log) if self._state else []
 
-    def clear_requests(self):
+    def clear_requests(self) -> None:
         if self._state:
             self._state.request_log.clear()
 
-    def stats(self):
+    def stats(self) -> dict[str, int]:
         """{"in_flight": ..., "max_in_flight": ..., "served": ...}, the same as GET /stats."""
         return self._state.stats() if self._state else {"in_flight": 0, "max_in_flight": 0, "served": 0}
 
-    def reset_stats(self):
+    def reset_stats(self) -> None:
         """Start counting max_in_flight and served from zero again, like POST /stats/reset."""
         if self._state:
             self._state.reset_stats()
 
     @property
-    def latency(self):
+    def latency(self) -> float:
         """Seconds every request waits unless it asks for another `delay`. Can be changed while running."""
         return self._options["latency"]
 
     @latency.setter
-    def latency(self, value):
+    def latency(self, value: float) -> None:
         self.set_options(latency=value, max_concurrency=self.max_concurrency)
 
     @property
-    def max_concurrency(self):
+    def max_concurrency(self) -> int | None:
         """Above this many requests in flight the server answers 429 (None: no limit). Can be changed."""
         return self._options["max_concurrency"]
 
     @max_concurrency.setter
-    def max_concurrency(self, value):
+    def max_concurrency(self, value: int | None) -> None:
         self.set_options(latency=self.latency, max_concurrency=value)
 
-    def set_options(self, *, latency, max_concurrency):
+    def set_options(self, *, latency: float, max_concurrency: int | None) -> None:
         check_options(latency, max_concurrency)
         self._options = {"latency": latency, "max_concurrency": max_concurrency}
         if self._state:
             self._state.latency, self._state.max_concurrency = latency, max_concurrency
 
     @property
-    def running(self):
-        return self._status == "running" and not self._loop.is_closed()
+    def running(self) -> bool:
+        return self._status == "running" and self._loop is not None and not self._loop.is_closed()
 
-    def is_running_on(self, loop):
+    def is_running_on(self, loop: asyncio.AbstractEventLoop) -> bool:
         return self.running and self._loop is loop
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         where = self.base_url or "not started"
         return f"<Services {where} {self._status}, {len(self.requests)} requests logged>"
 
     # --- starting --------------------------------------------------------------------------------
 
-    async def start(self):
+    async def start(self) -> Services:
         if self._status != "new":
             raise RuntimeError("a Services object starts once; call asynclab.start_services() for a new one")
         self._loop = asyncio.get_running_loop()
         self._status = "starting"
         try:
             # Filling the database takes a few milliseconds of blocking work: keep it off the loop.
-            self._database = await asyncio.to_thread(TemporaryDatabase, self.data_dir / "users.csv")
-            self.db_path = self._database.path
+            self._database = database = await asyncio.to_thread(TemporaryDatabase, self.data_dir / "users.csv")
+            self.db_path = database.path
             app = make_app(items_file=self.data_dir / "items.json", **self._options)
             self._state = app[STATE]
             # No access log (svc.requests is the log) and no signal handlers (the kernel owns those).
             self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_GRACE)
             await self._runner.setup()
-            self._socket = listening_socket()
-            await web.SockSite(self._runner, self._socket, backlog=1024).start()
+            self._socket = sock = listening_socket()
+            await web.SockSite(self._runner, sock, backlog=1024).start()
         except BaseException:
             await self._shutdown()
             raise
-        host, port = self._socket.getsockname()
+        host, port = sock.getsockname()
         self.base_url = f"http://{host}:{port}"
         self._status = "running"
         return self
 
     # --- stopping --------------------------------------------------------------------------------
 
-    async def stop(self):
+    async def stop(self) -> None:
         """Stop the server and delete the database. Calling it again (or concurrently) is harmless."""
         if self._status in ("new", "stopped"):
             return
@@ -161,7 +166,7 @@ class Services:
             self._stopping = self._loop.create_task(self._shutdown())
         await asyncio.shield(self._stopping)  # a cancelled caller doesn't cut the stop short
 
-    def stop_blocking(self):
+    def stop_blocking(self) -> None:
         """stop() for code without a running loop in this thread (atexit, or a worker thread)."""
         loop = self._loop
         if self._status in ("new", "stopped"):
@@ -176,7 +181,7 @@ class Services:
         else:
             loop.run_until_complete(self.stop())
 
-    async def _shutdown(self):
+    async def _shutdown(self) -> None:
         self._status = "stopping"
         try:
             if self._runner is not None:
@@ -184,7 +189,7 @@ class Services:
         finally:
             self._release()
 
-    def _release(self):
+    def _release(self) -> None:
         """Close the listening socket and delete the database; safe to repeat."""
         if self._socket is not None:
             self._socket.close()

@@ -17,8 +17,11 @@ GET /ws?count=5&interval=0.1&end=close&delay=<latency>
                the client closes with code 1002 (protocol error), and the next iteration stops.
 """
 
+from __future__ import annotations
+
 import asyncio
 import contextlib
+from typing import Any
 
 from aiohttp import WSMsgType, web
 
@@ -32,7 +35,7 @@ FRAME_WITH_RESERVED_OPCODE = bytes([0x80 | 0x3, 0x00])
 CLIENT_REACTION_TIMEOUT = 5.0  # how long end=error waits for the client to close after the bad frame
 
 
-async def get_stream(request):
+async def get_stream(request: web.Request) -> web.StreamResponse:
     query = request.query
     lines = whole_number(query, "lines", default=5, minimum=0, maximum=MAX_LINES)
     interval = seconds(query, "interval", default=0.1)
@@ -53,7 +56,7 @@ async def get_stream(request):
     return response
 
 
-async def get_ws(request):
+async def get_ws(request: web.Request) -> web.WebSocketResponse:
     query = request.query
     count = whole_number(query, "count", default=5, minimum=0, maximum=MAX_MESSAGES)
     interval = seconds(query, "interval", default=0.1)
@@ -84,7 +87,7 @@ async def get_ws(request):
     return ws
 
 
-async def send_messages(ws, count, interval):
+async def send_messages(ws: web.WebSocketResponse, count: int, interval: float) -> None:
     for number in range(1, count + 1):
         if number > 1:
             await asyncio.sleep(interval)
@@ -94,7 +97,7 @@ async def send_messages(ws, count, interval):
             await ws.send_str(f"message {number} of {count}")
 
 
-async def echo_text_messages(ws):
+async def echo_text_messages(ws: web.WebSocketResponse) -> None:
     """Runs beside send_messages: answers each text message; ends when the connection closes."""
     async for message in ws:
         if message.type == WSMsgType.TEXT and not ws.closed:
@@ -102,7 +105,7 @@ async def echo_text_messages(ws):
                 await ws.send_str(f"echo: {message.data}")
 
 
-async def stop_task(task):
+async def stop_task(task: asyncio.Task[Any]) -> None:
     """Cancel a helper task and wait for it (asyncio.wait, unlike await, never mistakes its
     cancellation for our own)."""
     task.cancel()

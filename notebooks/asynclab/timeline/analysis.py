@@ -1,9 +1,18 @@
 """Numbers from a timeline: per-lane totals and "how many at the same time"."""
 
+from __future__ import annotations
+
 import html
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from .model import Lane, Snapshot, Span
+
+Interval = tuple[float, float]
+LabelledInterval = tuple[str, float, float]
 
 
-class Summary(list):
+class Summary(list[dict[str, Any]]):
     """Per-lane totals: a list of dicts with keys lane, busy, waiting, total, count.
 
     Times are seconds. ``busy``: time the task's own code ran; ``waiting``: time it was
@@ -15,7 +24,7 @@ class Summary(list):
 
     COLUMNS = ("lane", "busy", "waiting", "total", "count")
 
-    def _cells(self):
+    def _cells(self) -> Iterator[list[str]]:
         for row in self:
             yield (
                 [row["lane"]]
@@ -23,7 +32,7 @@ class Summary(list):
                 + [str(row["count"])]
             )
 
-    def __str__(self):
+    def __str__(self) -> str:
         rows = [list(self.COLUMNS), *list(self._cells())]
         widths = [max(len(row[i]) for row in rows) for i in range(len(self.COLUMNS))]
         lines = [
@@ -32,7 +41,7 @@ class Summary(list):
         ]
         return "\n".join(lines)
 
-    def _repr_html_(self):
+    def _repr_html_(self) -> str:
         head = "".join(f"<th>{name}</th>" for name in self.COLUMNS)
         body = "".join(
             "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in cells) + "</tr>" for cells in self._cells()
@@ -40,18 +49,18 @@ class Summary(list):
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def summarize(snapshot):
+def summarize(snapshot: Snapshot) -> Summary:
     lanes = snapshot.lanes
     busy = [0.0] * len(lanes)
     waiting = [0.0] * len(lanes)
     count = [0] * len(lanes)
-    for lane, start, end in zip(*snapshot.running):
-        busy[lane] += end - start
-        count[lane] += 1
-    for lane, start, end, _ in zip(*snapshot.waiting):
-        waiting[lane] += end - start
+    for row, start, end in zip(*snapshot.running):
+        busy[row] += end - start
+        count[row] += 1
+    for row, start, end, _ in zip(*snapshot.waiting):
+        waiting[row] += end - start
     index = {lane.name: i for i, lane in enumerate(lanes)}
-    extra = {}
+    extra: dict[int, list[Interval]] = {}
     for span in snapshot.other:
         extra.setdefault(index[span.lane], []).append((span.start, span.end))
     rows = Summary()
@@ -74,8 +83,8 @@ def summarize(snapshot):
     return rows
 
 
-def _merge(intervals):
-    merged = []
+def _merge(intervals: Iterable[Interval]) -> list[list[float]]:
+    merged: list[list[float]] = []
     for start, end in sorted(intervals):
         if end <= start:
             continue
@@ -86,13 +95,13 @@ def _merge(intervals):
     return merged
 
 
-def _covered(intervals):
+def _covered(intervals: Iterable[Interval]) -> float:
     return sum(end - start for start, end in _merge(intervals))
 
 
-def max_concurrency(snapshot, match=None):
+def max_concurrency(snapshot: Snapshot, match: str | Callable[[Span], bool] | None = None) -> int:
     """Most lanes that were inside a matching span at the same moment (see Timeline)."""
-    per_lane = {}
+    per_lane: dict[str, list[Interval]] = {}
     if match is None:
         for lane in snapshot.lanes:
             task = lane.task
@@ -100,12 +109,14 @@ def max_concurrency(snapshot, match=None):
                 end = task.done if task.done is not None else snapshot.duration
                 per_lane.setdefault(lane.name, []).append((task.created, end))
     else:
+        wanted: Callable[[Span], bool]
         if callable(match):
             wanted = match
         elif isinstance(match, str):
+            label_or_kind = match
 
-            def wanted(span):
-                return span.label == match or span.kind == match
+            def wanted(span: Span) -> bool:
+                return span.label == label_or_kind or span.kind == label_or_kind
         else:
             raise TypeError(
                 "max_concurrency() takes a label or kind such as 'sleep' or "
@@ -132,17 +143,18 @@ MAX_WAITS_NAMED = 3
 MINOR_WAIT = 0.05  # waits shorter than this share of a lane's waiting go unnamed
 
 
-def _ms(seconds):
+def _ms(seconds: float) -> str:
     return f"{seconds:.2f} s" if seconds >= 1 else f"{seconds * 1000:.1f} ms"
 
 
-def _most_at_once(intervals):
+def _most_at_once(intervals: list[Interval]) -> tuple[int, float | None, float | None]:
     """(how many at most, when that began, when it ended) over (start, end) pairs."""
     events = sorted(
         [(start, 1) for start, end in intervals if end > start] + [(end, -1) for start, end in intervals if end > start]
     )
     level = best = 0
-    began = ended = None
+    began: float | None = None
+    ended: float | None = None
     for when, step in events:
         if step < 0 and level == best and began is not None and ended is None:
             ended = when
@@ -152,7 +164,9 @@ def _most_at_once(intervals):
     return best, began, ended
 
 
-def _lane_sentence(lane, running, waiting, spans):
+def _lane_sentence(
+    lane: Lane, running: list[Interval], waiting: list[LabelledInterval], spans: list[LabelledInterval]
+) -> str:
     name = lane.axis_label
     task = lane.task
     if task is None:
@@ -165,7 +179,7 @@ def _lane_sentence(lane, running, waiting, spans):
             f"covering {_ms(_covered([(s, e) for _, s, e in spans]))}."
         )
     busy = sum(end - start for start, end in running)
-    per_label = {}
+    per_label: dict[str, float] = {}
     for label, start, end in waiting:
         per_label[label] = per_label.get(label, 0.0) + end - start
     waited = sum(per_label.values())
@@ -189,20 +203,20 @@ def _lane_sentence(lane, running, waiting, spans):
     return f"{name}: " + "; ".join(parts) + "."
 
 
-def describe(snapshot, title=None):
+def describe(snapshot: Snapshot, title: str | None = None) -> str:
     """A short text account of a timeline: each lane, what it waited on and for how long,
     what overlapped, and the total (see Timeline.describe)."""
     heading = title or snapshot.title or "Timeline"
     if not snapshot.lanes:
         return f"{heading}: nothing recorded."
     n = len(snapshot.lanes)
-    running = [[] for _ in range(n)]
-    waiting = [[] for _ in range(n)]
-    spans = [[] for _ in range(n)]
-    for lane, start, end in zip(*snapshot.running):
-        running[lane].append((start, end))
-    for lane, start, end, label in zip(*snapshot.waiting):
-        waiting[lane].append((label, start, end))
+    running: list[list[Interval]] = [[] for _ in range(n)]
+    waiting: list[list[LabelledInterval]] = [[] for _ in range(n)]
+    spans: list[list[LabelledInterval]] = [[] for _ in range(n)]
+    for row, start, end in zip(*snapshot.running):
+        running[row].append((start, end))
+    for row, start, end, label in zip(*snapshot.waiting):
+        waiting[row].append((label, start, end))
     index = {lane.name: i for i, lane in enumerate(snapshot.lanes)}
     for span in snapshot.other:
         spans[index[span.lane]].append((span.label, span.start, span.end))
@@ -218,13 +232,13 @@ def describe(snapshot, title=None):
         lines.append(f"- ... and {n - MAX_DESCRIBED_LANES} more lanes.")
     alive = [(t.created, t.done if t.done is not None else snapshot.duration) for t in tasks]
     at_once, began, ended = _most_at_once(alive)
-    if at_once > 1:
+    if at_once > 1 and began is not None and ended is not None:  # both are set whenever at_once > 0
         lines.append(
             f"Overlap: up to {at_once} tasks ran or waited at the same time (from {_ms(began)} to {_ms(ended)})."
         )
     elif len(tasks) > 1:
         lines.append("Overlap: none; the tasks ran one after another.")
-    shared = {}  # a phase on several lanes (a request, a query): how many at once
+    shared: dict[str, set[str]] = {}  # a phase on several lanes (a request, a query): how many at once
     for span in snapshot.other:
         shared.setdefault(span.label, set()).add(span.lane)
     overlapping = [

@@ -18,10 +18,17 @@ So the block's lane is exact to about a millisecond; the lanes of tasks created 
 block are exact to the microsecond.
 """
 
+from __future__ import annotations
+
+import asyncio
 from bisect import bisect_left, bisect_right
 from time import perf_counter as _clock
+from typing import TYPE_CHECKING, Any
 
 from .waits import describe_wait
+
+if TYPE_CHECKING:
+    from .recorder import Timeline
 
 HEARTBEAT_SECONDS = 0.001
 # Waits ended by a recorded child's step, which bounds the wake-up: no heartbeat needed.
@@ -31,11 +38,11 @@ _CHILD_WAKES = ("gather", "TaskGroup.__aexit__")
 class BlockRecord:
     """What a timeline knows about its block's own task (same reading interface as TaskRecord)."""
 
-    parent = None
+    parent: int | None = None
     index = -1  # capture.BLOCK
-    coro_library = None  # the block runs a notebook cell's (or the caller's) code
+    coro_library: str | None = None  # the block runs a notebook cell's (or the caller's) code
 
-    def __init__(self, owner, task, loop, start):
+    def __init__(self, owner: Timeline, task: asyncio.Task[Any], loop: asyncio.AbstractEventLoop, start: float) -> None:
         self.owner = owner
         self.task = task
         self.loop = loop
@@ -43,15 +50,15 @@ class BlockRecord:
         self.coro_name = _block_coroutine_name(task)
         # One per step: (end, end exact?, last seen waiting, seen running, label of the wait
         # that follows). The step started after "seen waiting" and before "seen running".
-        self.events = []
-        self.outcome = None  # how the block ended: "result" / "exception" / "cancelled"
-        self.error = None
-        self.end = None
+        self.events: list[tuple[float, bool, float, float | None, str | None]] = []
+        self.outcome: str | None = None  # how the block ended: "result" / "exception" / "cancelled"
+        self.error: str | None = None
+        self.end: float | None = None
         self._seen_waiting = 0.0
-        self._seen_running = None
-        self._waiter = None
+        self._seen_running: float | None = None
+        self._waiter: asyncio.Future[Any] | None = None
         self._stopped = False
-        self._heartbeat = None
+        self._heartbeat: asyncio.TimerHandle | None = None
         if not hasattr(task, "_fut_waiter"):
             # A task class that hides what it waits on: the lane can only show the whole
             # block as one step.
@@ -61,10 +68,10 @@ class BlockRecord:
         # soon after (not exactly after: other ready callbacks may come first).
         loop.call_soon(self._after_step, False)
 
-    def name(self):
+    def name(self) -> str:
         return self.task.get_name()
 
-    def _beat(self):
+    def _beat(self) -> None:
         self._heartbeat = None
         if not self._stopped and self._waiter is not None:
             # A callback is running, so the task is not: unless the loop runs nested inside
@@ -73,11 +80,11 @@ class BlockRecord:
                 self._seen_waiting = _clock()
             self._heartbeat = self.loop.call_later(HEARTBEAT_SECONDS, self._beat)
 
-    def _on_wake(self, future):
+    def _on_wake(self, future: asyncio.Future[Any]) -> None:
         self._waiter = None
         self._after_step(True)
 
-    def _after_step(self, exact):
+    def _after_step(self, exact: bool) -> None:
         if self._stopped:
             return
         now = _clock()
@@ -104,12 +111,12 @@ class BlockRecord:
         if not woken_by_child and self._heartbeat is None:
             self._heartbeat = self.loop.call_later(HEARTBEAT_SECONDS, self._beat)
 
-    def _add_event(self, now, exact, label):
+    def _add_event(self, now: float, exact: bool, label: str | None) -> None:
         self.events.append((now, exact, self._seen_waiting, self._seen_running, label))
         self._seen_waiting = 0.0
         self._seen_running = None
 
-    def stop(self, now, outcome, error=None):
+    def stop(self, now: float, outcome: str, error: str | None = None) -> None:
         """The block ended (we are inside the task's last step)."""
         self._stopped = True
         self.end = now
@@ -121,19 +128,21 @@ class BlockRecord:
             self._waiter.remove_done_callback(self._on_wake)
             self._waiter = None
 
-    def steps(self, child_starts, child_ends, now, running_now):
+    def steps(
+        self, child_starts: list[float], child_ends: list[float], now: float, running_now: bool
+    ) -> list[float | str]:
         """The task's steps as a flat log like TaskRecord.steps, given the sorted starts and
         ends of the steps of every recorded child task."""
 
-        def last_child_end_before(t):
+        def last_child_end_before(t: float) -> float:
             i = bisect_right(child_ends, t)
             return child_ends[i - 1] if i else float("-inf")
 
-        def first_child_start_after(t):
+        def first_child_start_after(t: float) -> float:
             i = bisect_left(child_starts, t)
             return child_starts[i] if i < len(child_starts) else float("inf")
 
-        log = []
+        log: list[float | str] = []
         previous_end = None
         for t, exact, seen, running, label in self.events:
             if previous_end is None:
@@ -160,12 +169,12 @@ class BlockRecord:
         return log
 
 
-def _is_running(coro):
+def _is_running(coro: object) -> bool:
     running = getattr(coro, "cr_running", None)
     return getattr(coro, "gi_running", False) if running is None else running
 
 
-def _block_coroutine_name(task):
+def _block_coroutine_name(task: asyncio.Task[Any]) -> str:
     name = getattr(task.get_coro(), "__qualname__", "") or ""
     if name.startswith("InteractiveShell."):  # IPython runs each cell in run_cell_async()
         return "cell"

@@ -17,20 +17,30 @@ generator through C code only (an ``islice``), each step is one resumption of th
 and it logs floats into a list.
 """
 
+from __future__ import annotations
+
 import asyncio
 import contextvars
 import weakref
 from asyncio import tasks as _tasks
+from collections.abc import Callable, Generator
 from itertools import islice
 from time import perf_counter as _clock
+from typing import TYPE_CHECKING, Any
 
 from .waits import coroutine_name, describe_wait, library_package
+
+if TYPE_CHECKING:
+    from .recorder import Timeline
+
 
 # The timelines whose blocks enclose the running code, outermost first. Tasks copy the
 # context they were created in, so every task started inside a block inherits it: that is
 # what makes recording transitive, and what leaves out tasks created elsewhere (ipykernel's
 # own tasks, tasks that existed before the block).
-ACTIVE_TIMELINES = contextvars.ContextVar("asynclab_active_timelines", default=())
+ACTIVE_TIMELINES: contextvars.ContextVar[tuple[Timeline, ...]] = contextvars.ContextVar(
+    "asynclab_active_timelines", default=()
+)
 
 BLOCK = -1  # the parent "index" of tasks created by the block's own task
 
@@ -39,7 +49,12 @@ class _EndOfTiming(Exception):
     """Thrown into a task's timing generator when its timeline ends."""
 
 
-def _timed_steps(coro, log, clock=_clock, describe_wait=describe_wait):
+def _timed_steps(
+    coro: Any,
+    log: Callable[[float | str], None],
+    clock: Callable[[], float] = _clock,
+    describe_wait: Callable[[Any, Any], str] = describe_wait,
+) -> Generator[Any, Any, Any]:
     """The steps of one task: each resumption of this generator is one step of ``coro``.
 
     A generator rather than a method because resuming a suspended generator costs less than
@@ -111,9 +126,21 @@ class TracedCoroutine(islice):
         "steps",
         "task",
     )
+    _coro: Any  # the coroutine, or another timeline's TracedCoroutine around it
+    _timer: Generator[Any, Any, Any]
+    created: float
+    error: str | None
+    final_name: str | None
+    index: int
+    outcome: str | None
+    owner: Timeline
+    parent: int | None
+    send: Callable[[Any], Any]
+    steps: list[float | str]
+    task: asyncio.Task[Any] | None
 
-    def __new__(cls, coro, owner, index, parent):
-        steps = []
+    def __new__(cls, coro: Any, owner: Timeline, index: int, parent: int | None) -> TracedCoroutine:
+        steps: list[float | str] = []
         timer = _timed_steps(coro, steps.append)
         self = islice.__new__(cls, timer, None)
         next(timer)
@@ -132,7 +159,7 @@ class TracedCoroutine(islice):
         self.final_name = None  # the task's name when the block ended
         return self
 
-    def throw(self, *args):
+    def throw(self, *args: Any) -> Any:
         # asyncio uses throw() to deliver cancellation and a failed future's exception; it is
         # a step like any other, only rarer, so it stays a plain method.
         log = self.steps.append
@@ -148,7 +175,7 @@ class TracedCoroutine(islice):
             log(describe_wait(self._coro, awaited))
         return awaited
 
-    def _finish(self, exc):
+    def _finish(self, exc: BaseException) -> None:
         if type(exc) is StopIteration:
             self.outcome = "result"
         elif isinstance(exc, asyncio.CancelledError):
@@ -157,13 +184,13 @@ class TracedCoroutine(islice):
             self.outcome = "exception"
             self.error = repr(exc)
 
-    def close(self):
+    def close(self) -> None:
         return self._coro.close()
 
-    def __await__(self):
+    def __await__(self) -> Generator[Any, None, Any]:
         return self._coro.__await__()
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         # Only reached for attributes not defined here: cr_await, cr_frame, cr_code,
         # cr_running, __name__, __qualname__, ...
         if name == "_coro":  # not set yet: do not recurse
@@ -175,23 +202,23 @@ class TracedCoroutine(islice):
                 return coroutine_name(self._coro)
             raise
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<traced {self._coro!r}>"
 
     # -- reading, while the block runs ------------------------------------------------------
 
     @property
-    def coro_name(self):
+    def coro_name(self) -> str:
         return coroutine_name(self._coro)
 
     @property
-    def coro_library(self):
+    def coro_library(self) -> str | None:
         return library_package(self._coro)
 
-    def name(self):
+    def name(self) -> str:
         return self.task.get_name() if self.task is not None else (self.final_name or "Task")
 
-    def stop_timing(self):
+    def stop_timing(self) -> TracedCoroutine | TaskRecord:
         """The block ended: return the record to keep about this task.
 
         After the block the timeline keeps no strong reference to a task, so it changes
@@ -214,7 +241,9 @@ class TracedCoroutine(islice):
             if task.cancelled():  # also when a cancel() arrived as the coroutine returned
                 self.outcome = "cancelled"
             return self
-        if not timer.gi_running:  # it is running only inside a loop nested in its own step
+        # It is running only inside a loop nested in its own step. (typeshed's Generator lacks
+        # gi_running, which every generator object has.)
+        if not timer.gi_running:  # type: ignore[attr-defined]
             timer.throw(_EndOfTiming)  # no more steps are timed
         record = TaskRecord(self, task)
         self.__class__ = _PassThroughCoroutine  # same slots, so the class can be swapped
@@ -226,7 +255,7 @@ class _PassThroughCoroutine(TracedCoroutine):
 
     __slots__ = ()
 
-    def throw(self, *args):
+    def throw(self, *args: Any) -> Any:
         return self._coro.throw(*args)
 
 
@@ -246,32 +275,34 @@ class TaskRecord:
         "steps",
     )
 
-    def __init__(self, traced, task):
+    def __init__(self, traced: TracedCoroutine, task: asyncio.Task[Any]) -> None:
         self.steps = traced.steps  # no more steps are logged: the wrapper now passes through
         self.index = traced.index
         self.parent = traced.parent
         self.created = traced.created
         self.coro_name = traced.coro_name
         self.coro_library = traced.coro_library
-        self.outcome = self.error = None
+        self.outcome: str | None = None
+        self.error: str | None = None
         self.final_name = task.get_name()
         self._task_ref = weakref.ref(task)  # follow its name, without keeping it alive
 
     @property
-    def task(self):
+    def task(self) -> asyncio.Task[Any] | None:
         return self._task_ref()
 
-    def name(self):
+    def name(self) -> str:
         task = self._task_ref()
         return task.get_name() if task is not None else self.final_name
 
 
-def record_index(task, timeline):
-    """Index of ``task``'s record in ``timeline`` (BLOCK for the block's own task), or None."""
+def record_index(
+    task: asyncio.Task[Any] | None, timeline: Timeline, block_task: asyncio.Task[Any] | None
+) -> int | None:
+    """Index of ``task``'s record in ``timeline`` (BLOCK for ``block_task``, the block's own), or None."""
     if task is None:
         return None
-    block = timeline._block
-    if block is not None and task is block.task:
+    if task is block_task:
         return BLOCK
     coro = task.get_coro()
     while isinstance(coro, TracedCoroutine):  # one wrapper per timeline recording the task
@@ -284,20 +315,23 @@ def record_index(task, timeline):
 class TaskFactoryHub:
     """The task factory installed on a loop while at least one timeline records on it."""
 
-    def __init__(self, previous):
+    def __init__(self, previous: Callable[..., Any] | None) -> None:
         self.previous = previous  # the factory to chain to and restore (None = asyncio.Task)
-        self.timelines = []
+        # timeline -> (its list of records, its block's task), for each timeline recording here
+        self.timelines: dict[Timeline, tuple[list[TracedCoroutine | TaskRecord], asyncio.Task[Any]]] = {}
 
-    def __call__(self, loop, coro, **kwargs):
+    def __call__(self, loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
         context = kwargs.get("context")
         stack = ACTIVE_TIMELINES.get() if context is None else context.get(ACTIVE_TIMELINES, ())
-        wrapper = None
+        wrapper: TracedCoroutine | None = None
         if stack:
             parent = asyncio.current_task(loop)
+            timelines = self.timelines
             for timeline in stack:  # outermost first; each wraps the previous wrapper
-                if timeline._hub is self and timeline._recording:
-                    records = timeline._records
-                    coro = TracedCoroutine(coro, timeline, len(records), record_index(parent, timeline))
+                recording = timelines.get(timeline)
+                if recording is not None:
+                    records, block_task = recording
+                    coro = TracedCoroutine(coro, timeline, len(records), record_index(parent, timeline, block_task))
                     records.append(coro)
                     wrapper = coro
         if self.previous is not None:
@@ -311,25 +345,32 @@ class TaskFactoryHub:
         return task
 
 
-def install(loop, timeline):
-    """Make ``timeline`` record new tasks on ``loop``; returns the hub it joined."""
+def install(
+    loop: asyncio.AbstractEventLoop,
+    timeline: Timeline,
+    records: list[TracedCoroutine | TaskRecord],
+    block_task: asyncio.Task[Any],
+) -> TaskFactoryHub:
+    """Make ``timeline`` record new tasks on ``loop`` into ``records``; returns the hub it joined.
+
+    ``block_task`` is the task running the timeline's block: its children's parent is BLOCK.
+    """
     factory = loop.get_task_factory()
     if isinstance(factory, TaskFactoryHub):
         hub = factory
     else:
         hub = TaskFactoryHub(previous=factory)
         loop.set_task_factory(hub)
-    hub.timelines.append(timeline)
+    hub.timelines[timeline] = (records, block_task)
     return hub
 
 
-def uninstall(loop, hub, timeline):
+def uninstall(loop: asyncio.AbstractEventLoop, hub: TaskFactoryHub, timeline: Timeline) -> None:
     """Stop ``timeline`` recording; restore the previous factory when no timeline is left.
 
     If something replaced the hub meanwhile, leave the loop's factory alone: the hub, with no
     timelines, then only passes calls through to the factory it chains to.
     """
-    if timeline in hub.timelines:
-        hub.timelines.remove(timeline)
+    hub.timelines.pop(timeline, None)
     if not hub.timelines and loop.get_task_factory() is hub:
         loop.set_task_factory(hub.previous)

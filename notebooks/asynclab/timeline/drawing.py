@@ -5,9 +5,15 @@ in pyplot's list of open figures. All bars of one kind go into a single collecti
 per bar would take many seconds for tens of thousands of steps.
 """
 
+from __future__ import annotations
+
+import base64
 import io
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
+import numpy.typing as npt
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
@@ -15,7 +21,17 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from .layout import Layout, figure_size, place_axes
+from .layout import Grouping, Layout, figure_size, place_axes
+
+if TYPE_CHECKING:
+    from matplotlib.artist import Artist
+    from matplotlib.axes import Axes
+    from matplotlib.figure import SubFigure
+    from matplotlib.legend import Legend
+
+    from .model import Snapshot
+
+FloatArray = npt.NDArray[np.float64]
 
 DPI = 100
 HIDPI_SCALE = 2  # notebooks get PNGs at twice the pixels, shown at the 1x size: sharp on 2x screens
@@ -51,42 +67,56 @@ class TimelineFigure(Figure):
     """A matplotlib Figure that shows itself in notebooks, with or without pyplot: a 2x PNG
     shown at its 1x size, with the timeline's text account (``describe()``) as its text."""
 
-    described = ()  # (snapshot, title) of each timeline drawn, for the text account
+    described: tuple[tuple[Snapshot, str | None], ...] = ()  # (snapshot, title) of each timeline drawn
     png_compression = DEFAULT_COMPRESSION
 
     @property
-    def description(self):
+    def description(self) -> str:
         from .analysis import describe
 
         return "\n\n".join(describe(snapshot, title) for snapshot, title in self.described) or "An empty timeline."
 
-    def _repr_png_(self):
+    def _repr_png_(self) -> bytes:
         return png_bytes(self, dpi=DPI * HIDPI_SCALE)
 
-    def _ipython_display_(self):
-        from .notebook import show_diagram
+    def _repr_mimebundle_(
+        self, include: object = None, exclude: object = None
+    ) -> tuple[dict[str, str], dict[str, dict[str, int]]]:
+        return diagram_bundle(self)
 
-        show_diagram(self)
+
+def diagram_bundle(figure: Figure) -> tuple[dict[str, str], dict[str, dict[str, int]]]:
+    """The display data and metadata of a finished diagram (a figure from plot()/compare()).
+
+    ``image/png`` is drawn at twice the figure's dpi (base64, as Jupyter sends it) and its
+    metadata gives the 1x ``width``/``height`` in pixels, so it shows at the usual size and
+    stays sharp on 2x screens; ``text/plain`` is ``tl.describe()``'s account of the diagram.
+    """
+    png = png_bytes(figure, dpi=DPI * HIDPI_SCALE)
+    width, height = figure.get_size_inches() * DPI
+    text = getattr(figure, "description", None) or repr(figure)
+    data = {"image/png": base64.b64encode(png).decode("ascii"), "text/plain": text}
+    return data, {"image/png": {"width": round(width), "height": round(height)}}
 
 
-def png_bytes(figure, dpi=None):
+def png_bytes(figure: Figure, dpi: float | None = None) -> bytes:
     buffer = io.BytesIO()
     level = getattr(figure, "png_compression", DEFAULT_COMPRESSION)
     figure.savefig(buffer, format="png", dpi=dpi or figure.dpi, facecolor="white", pil_kwargs={"compress_level": level})
     return buffer.getvalue()
 
 
-def _new_figure(width, height, dpi=DPI):
+def _new_figure(width: float, height: float, dpi: float = DPI) -> TimelineFigure:
     figure = TimelineFigure(figsize=(width, height), dpi=dpi, facecolor="white")
     FigureCanvasAgg(figure)  # a renderer to measure labels with
     figure.patch.set_alpha(1.0)  # opaque: readable on a dark notebook theme too
     return figure
 
 
-def waiting_figure(title):
+def waiting_figure(title: str | None) -> TimelineFigure:
     """The first live frame, before anything happened."""
     figure = _new_figure(8, 1.2, dpi=LIVE_DPI)
-    ax = figure.add_axes([0, 0, 1, 1])
+    ax = figure.add_axes((0, 0, 1, 1))
     ax.set_axis_off()
     ax.text(
         0.5, 0.5, f"{title + ': ' if title else ''}recording...", ha="center", va="center", fontsize=12, color="#555555"
@@ -97,25 +127,26 @@ def waiting_figure(title):
 # -- drawing ------------------------------------------------------------------------------
 
 
-def _boxes(x0, x1, y0, y1):
+def _boxes(x0: npt.ArrayLike, x1: npt.ArrayLike, y0: npt.ArrayLike, y1: npt.ArrayLike) -> FloatArray:
     """(N, 4, 2) rectangle corners for a PolyCollection."""
     return np.stack(
         [np.stack([x0, y0], -1), np.stack([x1, y0], -1), np.stack([x1, y1], -1), np.stack([x0, y1], -1)], axis=1
     )
 
 
-def _lighter(colors, amount):
+def lighter(colors: FloatArray, amount: float) -> FloatArray:
+    """RGB ``colors`` (an array, values 0-1) moved ``amount`` of the way to white: the waiting bars' tint."""
     return colors + (1.0 - colors) * amount
 
 
-def _lane_colors(layout):
+def _lane_colors(layout: Layout) -> FloatArray:
     from matplotlib.colors import to_rgba_array
 
     palette = to_rgba_array(PALETTE)
     return palette[layout.row_of.astype(int) % len(palette)]
 
 
-def _text_width_px(figure, text, fontsize):
+def _text_width_px(figure: Figure | SubFigure, text: str, fontsize: float) -> float:
     renderer = getattr(figure.canvas, "get_renderer", None)
     if renderer is None:  # someone else's figure and canvas: estimate
         return len(text) * fontsize * 0.62 * figure.dpi / 72
@@ -123,7 +154,9 @@ def _text_width_px(figure, text, fontsize):
     return width
 
 
-def _fitted_labels(ax, widths_ms, labels, xmax_ms, fontsize):
+def _fitted_labels(
+    ax: Axes, widths_ms: FloatArray, labels: Sequence[str], xmax_ms: float, fontsize: float
+) -> list[tuple[int, str]]:
     """(index, text) of the labels to write inside their bars, widest bars first: a label
     too long for its bar is shortened with an ellipsis, or left out if too little would be
     left; it never runs into a neighbour."""
@@ -134,19 +167,19 @@ def _fitted_labels(ax, widths_ms, labels, xmax_ms, fontsize):
     char_px = fontsize * 0.45 * ax.figure.dpi / 72  # narrower than most characters
     candidates = np.nonzero(room >= MIN_LABEL_CHARS * char_px)[0]
     candidates = candidates[np.argsort(-widths_ms[candidates], kind="stable")]
-    fitted = []
-    widths = {}  # many bars share a label ("sleep"): measure each text once
+    fitted: list[tuple[int, str]] = []
+    widths: dict[str, float] = {}  # many bars share a label ("sleep"): measure each text once
 
-    def width_of(text):
+    def width_of(text: str) -> float:
         if text not in widths:
             widths[text] = _text_width_px(ax.figure, text, fontsize)
         return widths[text]
 
-    for i in candidates:
-        text = labels[i]
+    for i in candidates.tolist():
+        text: str | None = labels[i]
         if not text:
             continue
-        while width_of(text) > room[i]:
+        while text is not None and width_of(text) > room[i]:
             keep = len(text.rstrip(ELLIPSIS)) - 1
             if keep < MIN_LABEL_CHARS:
                 text = None
@@ -159,7 +192,7 @@ def _fitted_labels(ax, widths_ms, labels, xmax_ms, fontsize):
     return fitted
 
 
-def _draw_steps(ax, snapshot, layout, xmax_ms, live):
+def _draw_steps(ax: Axes, snapshot: Snapshot, layout: Layout, xmax_ms: float, live: bool) -> None:
     colors = _lane_colors(layout)
     min_width = xmax_ms / max(ax.get_window_extent().width, 1) * 0.8  # short steps stay visible
     lanes, starts, ends = (np.asarray(a) for a in snapshot.running)
@@ -169,7 +202,8 @@ def _draw_steps(ax, snapshot, layout, xmax_ms, live):
         x1 = np.maximum(ends * 1000, x0 + min_width)
         ax.add_collection(
             PolyCollection(
-                _boxes(x0, x1, rows - layout.running_half, rows + layout.running_half),
+                # An (N, 4, 2) array is PolyCollection's fast path; its stubs ask for a sequence of polygons.
+                _boxes(x0, x1, rows - layout.running_half, rows + layout.running_half),  # type: ignore[arg-type]
                 facecolors=colors[lanes],
                 edgecolors="none",
                 linewidths=0,
@@ -177,13 +211,13 @@ def _draw_steps(ax, snapshot, layout, xmax_ms, live):
                 zorder=3,
             )
         )
-    lanes, starts, ends, labels = snapshot.waiting
-    lanes, starts, ends = np.asarray(lanes, dtype=int), np.asarray(starts), np.asarray(ends)
+    waiting_lanes, waiting_starts, waiting_ends, labels = snapshot.waiting
+    lanes, starts, ends = np.asarray(waiting_lanes, dtype=int), np.asarray(waiting_starts), np.asarray(waiting_ends)
     if len(lanes):
         rows = layout.step_y[lanes]
         waiting = PolyCollection(
-            _boxes(starts * 1000, ends * 1000, rows - layout.waiting_half, rows + layout.waiting_half),
-            facecolors=_lighter(colors[lanes], WAITING_TINT),
+            _boxes(starts * 1000, ends * 1000, rows - layout.waiting_half, rows + layout.waiting_half),  # type: ignore[arg-type]  # as above
+            facecolors=lighter(colors[lanes], WAITING_TINT),
             edgecolors="none",
             linewidths=0,
             antialiaseds=len(lanes) < 2000,
@@ -210,7 +244,7 @@ def _draw_steps(ax, snapshot, layout, xmax_ms, live):
                 )
 
 
-def _kind_colors(snapshot):
+def _kind_colors(snapshot: Snapshot | _Merged) -> dict[str, str]:
     colors = dict(KIND_COLORS)
     extra = iter(EXTRA_KIND_COLORS * 10)
     for span in snapshot.other:
@@ -219,7 +253,9 @@ def _kind_colors(snapshot):
     return colors
 
 
-def _draw_other_spans(ax, snapshot, layout, xmax_ms, kind_colors, live):
+def _draw_other_spans(
+    ax: Axes, snapshot: Snapshot, layout: Layout, xmax_ms: float, kind_colors: dict[str, str], live: bool
+) -> None:
     """Phases (on task lanes, along the top of the row) and lanes of spans only, each
     overlapping span on a sub-row of its own."""
     from matplotlib.colors import to_rgba
@@ -228,7 +264,14 @@ def _draw_other_spans(ax, snapshot, layout, xmax_ms, kind_colors, live):
     if not spans:
         return
     index = {lane.name: i for i, lane in enumerate(snapshot.lanes)}
-    x0, x1, y0, y1, faces, edges, labels, centers = [], [], [], [], [], [], [], []
+    x0: list[float] = []
+    x1: list[float] = []
+    y0: list[float] = []
+    y1: list[float] = []
+    faces: list[tuple[float, float, float, float]] = []
+    edges: list[tuple[float, float, float, float]] = []
+    labels: list[str] = []
+    centers: list[float] = []
     for span, level in zip(spans, layout.levels):
         lane = index[span.lane]
         if layout.task_lane[lane]:  # phases of a task: along the top of its row
@@ -247,16 +290,20 @@ def _draw_other_spans(ax, snapshot, layout, xmax_ms, kind_colors, live):
         edges.append(to_rgba(color, 0.9))
         labels.append(span.label)
         centers.append((top + bottom) / 2)
-    x0, x1 = np.array(x0), np.array(x1)
+    left, right = np.array(x0), np.array(x1)
     ax.add_collection(
         PolyCollection(
-            _boxes(x0, x1, np.array(y0), np.array(y1)), facecolors=faces, edgecolors=edges, linewidths=0.6, zorder=5
+            _boxes(left, right, np.array(y0), np.array(y1)),  # type: ignore[arg-type]  # as in _draw_steps
+            facecolors=faces,
+            edgecolors=edges,
+            linewidths=0.6,
+            zorder=5,
         )
     )
     if not live:
-        for i, text in _fitted_labels(ax, x1 - x0, labels, xmax_ms, 6.5):
+        for i, text in _fitted_labels(ax, right - left, labels, xmax_ms, 6.5):
             ax.text(
-                (x0[i] + x1[i]) / 2,
+                (left[i] + right[i]) / 2,
                 centers[i],
                 text,
                 ha="center",
@@ -268,11 +315,11 @@ def _draw_other_spans(ax, snapshot, layout, xmax_ms, kind_colors, live):
             )
 
 
-def _draw_mark_labels(ax, xs, rows, labels):
+def _draw_mark_labels(ax: Axes, xs: FloatArray, rows: FloatArray, labels: Sequence[str]) -> None:
     """Mark labels above their lane, left out where one would cover another."""
     late = 0.75 * ax.get_xlim()[1]  # near the right edge: write the label leftwards
     px_per_ms = ax.get_window_extent().width / ax.get_xlim()[1]
-    taken = {}  # row -> [(left, right) in ms]
+    taken: dict[float, list[tuple[float, float]]] = {}  # row -> [(left, right) in ms]
     for x, y, label in list(zip(xs, rows, labels))[:MAX_TEXT_LABELS]:
         text = f" {label} "
         width = _text_width_px(ax.figure, text, 7) / px_per_ms
@@ -293,7 +340,7 @@ def _draw_mark_labels(ax, xs, rows, labels):
         )
 
 
-def _draw_markers(ax, snapshot, layout, live):
+def _draw_markers(ax: Axes, snapshot: Snapshot, layout: Layout, live: bool) -> None:
     if snapshot.created:
         lanes, times = zip(*snapshot.created)
         ax.scatter(
@@ -328,12 +375,12 @@ def _draw_markers(ax, snapshot, layout, live):
             _draw_mark_labels(ax, xs, rows, labels)
 
 
-def _legend_handles(snapshot, kind_colors):
+def _legend_handles(snapshot: Snapshot, kind_colors: dict[str, str]) -> list[Artist]:
     """The legend entries for what a timeline's diagram shows."""
-    handles = [
+    handles: list[Artist] = [
         Patch(facecolor=PALETTE[0], label="running"),
         Patch(
-            facecolor=_lighter(np.array(_rgb(PALETTE[0])), WAITING_TINT),
+            facecolor=tuple(lighter(np.array(_rgb(PALETTE[0])), WAITING_TINT).tolist()),
             hatch="////",
             edgecolor="#808080",
             linewidth=0,
@@ -353,7 +400,9 @@ def _legend_handles(snapshot, kind_colors):
     return handles
 
 
-def _draw(ax, snapshot, layout, xmax_ms, live, kind_colors):
+def _draw(
+    ax: Axes, snapshot: Snapshot, layout: Layout, xmax_ms: float, live: bool, kind_colors: dict[str, str]
+) -> None:
     """Everything for one timeline on one axes (the legend is the figure's)."""
     ax.set_facecolor("white")
     ax.set_xlim(0, xmax_ms)
@@ -392,23 +441,23 @@ def _draw(ax, snapshot, layout, xmax_ms, live, kind_colors):
     _draw_markers(ax, snapshot, layout, live)
 
 
-def _shortened(text, length):
+def _shortened(text: str, length: int) -> str:
     return text if len(text) <= length else text[: length - 1].rstrip() + ELLIPSIS
 
 
-def _rgb(color):
+def _rgb(color: str) -> tuple[float, float, float]:
     from matplotlib.colors import to_rgb
 
     return to_rgb(color)
 
 
-def _title(snapshot, title, live):
+def _title(snapshot: Snapshot, title: str | None, live: bool) -> str:
     text = title or snapshot.title or "Timeline"
     state = "recording... " if live else ""
     return f"{text}  ({state}{snapshot.duration * 1000:.1f} ms)"
 
 
-def _empty(ax):
+def _empty(ax: Axes) -> None:
     ax.set_axis_off()
     ax.text(0.5, 0.5, NOTHING_RECORDED, ha="center", va="center", fontsize=11, color="#444444", transform=ax.transAxes)
 
@@ -417,9 +466,9 @@ LEGEND_FONT = 7.5
 LEGEND_ROW = 0.2  # inches per row of legend entries
 
 
-def _legend_columns(handles, width_in):
+def _legend_columns(handles: Sequence[Artist], width_in: float) -> tuple[int, int]:
     """Legend columns so that the legend fits the width given (inches); and its rows."""
-    entries = [0.45 + len(h.get_label()) * LEGEND_FONT * 0.55 / 72 for h in handles]
+    entries = [0.45 + len(str(h.get_label())) * LEGEND_FONT * 0.55 / 72 for h in handles]
     for columns in range(len(entries), 0, -1):
         rows = -(-len(entries) // columns)
         widest = [max(entries[c::columns]) for c in range(columns)]
@@ -428,7 +477,9 @@ def _legend_columns(handles, width_in):
     return 1, len(entries)
 
 
-def _legend(figure, handles, anchor, width_in, **where):
+def _legend(
+    figure: Figure, handles: Sequence[Artist], anchor: tuple[float, float], width_in: float, **where: Any
+) -> Legend:
     columns, _ = _legend_columns(handles, width_in)
     return figure.legend(
         handles=handles,
@@ -443,12 +494,19 @@ def _legend(figure, handles, anchor, width_in, **where):
     )
 
 
-def plot(snapshot, ax=None, group=None, live=False):
+@overload
+def plot(snapshot: Snapshot, ax: None = None, group: Grouping | None = None, live: bool = False) -> TimelineFigure: ...
+@overload
+def plot(snapshot: Snapshot, ax: Axes, group: Grouping | None = None, live: bool = False) -> Figure | SubFigure: ...
+def plot(
+    snapshot: Snapshot, ax: Axes | None = None, group: Grouping | None = None, live: bool = False
+) -> Figure | SubFigure:
     """The figure for one timeline (see Timeline.plot)."""
     if not snapshot.lanes:
         if ax is None:
             figure = _new_figure(8, 2)
-            ax = figure.add_axes([0, 0, 1, 1])
+            _empty(figure.add_axes((0, 0, 1, 1)))
+            return figure
         _empty(ax)
         return ax.figure
     layout = Layout(snapshot, group)
@@ -489,12 +547,12 @@ COMPARE_GAP = 0.55  # inches between the panels of compare(): the lower panel's 
 PANEL_TITLE = 0.3  # inches above the top panel for its title
 
 
-def compare(first, second, titles=None):
+def compare(first: Snapshot, second: Snapshot, titles: Sequence[str | None] | None = None) -> TimelineFigure:
     """Two timelines stacked on one time axis (see Timeline.compare)."""
     snapshots = [first, second]
-    titles = list(titles) if titles is not None else [None, None]
-    if len(titles) != 2:
-        raise ValueError(f"compare(titles=...) needs two titles, got {titles!r}")
+    names = list(titles) if titles is not None else [None, None]
+    if len(names) != 2:
+        raise ValueError(f"compare(titles=...) needs two titles, got {names!r}")
     layouts = [Layout(s, None) if s.lanes else None for s in snapshots]
     drawn = [(s, layout) for s, layout in zip(snapshots, layouts) if layout is not None]
     width, _, left, right, top, bottom = figure_size([layout for _, layout in drawn], [s for s, _ in drawn], False)
@@ -503,17 +561,17 @@ def compare(first, second, titles=None):
     scale = min(1.0, 12.0 / sum(panels))  # many lanes: thinner rows, as in plot()
     panels = [h * scale for h in panels]
     kind_colors = _kind_colors(_Merged(snapshots))
-    handles = {}
+    handles: dict[str, Artist] = {}
     for snapshot in snapshots:
         for handle in _legend_handles(snapshot, kind_colors):
-            handles.setdefault(handle.get_label(), handle)
+            handles.setdefault(str(handle.get_label()), handle)
     _, legend_rows = _legend_columns(list(handles.values()), width - left - right)
     top = 0.12 + LEGEND_ROW * legend_rows + PANEL_TITLE
     height = top + sum(panels) + COMPARE_GAP + bottom
     figure = _new_figure(width, height)
-    figure.described = tuple(zip(snapshots, titles))
+    figure.described = tuple(zip(snapshots, names))
     xmax_ms = max(max(s.duration for s in snapshots) * 1000, 1e-3) * 1.01
-    axes = []
+    axes: list[Axes] = []
     panel_top = height - top
     for n, (snapshot, layout) in enumerate(zip(snapshots, layouts)):
         box = place_axes(left, right, height - panel_top, panel_top - panels[n], width, height)
@@ -524,7 +582,7 @@ def compare(first, second, titles=None):
             _empty(ax)
             continue
         _draw(ax, snapshot, layout, xmax_ms, False, kind_colors)
-        ax.set_title(_title(snapshot, titles[n], False), loc="left", fontsize=10, fontweight="bold")
+        ax.set_title(_title(snapshot, names[n], False), loc="left", fontsize=10, fontweight="bold")
     axes[0].tick_params(labelbottom=False)  # the time axis is shared: label it once
     axes[-1].set_xlabel("time since each block started (ms)", fontsize=9)
     _legend(figure, list(handles.values()), (left / width, 1 - 0.08 / height), width - left - right, loc="upper left")
@@ -534,5 +592,5 @@ def compare(first, second, titles=None):
 class _Merged:
     """Just enough of a snapshot to pick the same kind colours in both timelines."""
 
-    def __init__(self, snapshots):
+    def __init__(self, snapshots: Sequence[Snapshot]) -> None:
         self.other = [span for s in snapshots for span in s.other]

@@ -5,25 +5,33 @@ other spans of a task lane may overlap its steps in ways a single thread cannot 
 get a second thread just below ("<lane> · phase").
 """
 
+from __future__ import annotations
+
 import json
+import os
+from typing import Any
+
+from .model import Snapshot
 
 
-def _us(seconds):
+def _us(seconds: float) -> float:
     return round(seconds * 1e6, 3)
 
 
-def chrome_trace(snapshot):
+def chrome_trace(snapshot: Snapshot) -> dict[str, Any]:
     """The trace as a dict: {"traceEvents": [...], "displayTimeUnit": "ms"}."""
     pid = 1
-    events = [{"ph": "M", "pid": pid, "name": "process_name", "args": {"name": snapshot.title or "asynclab timeline"}}]
+    events: list[dict[str, Any]] = [
+        {"ph": "M", "pid": pid, "name": "process_name", "args": {"name": snapshot.title or "asynclab timeline"}}
+    ]
     names = snapshot.lane_names
 
-    def thread(tid, name):
+    def thread(tid: int, name: str) -> None:
         events.append({"ph": "M", "pid": pid, "tid": tid, "name": "thread_name", "args": {"name": name}})
         events.append({"ph": "M", "pid": pid, "tid": tid, "name": "thread_sort_index", "args": {"sort_index": tid}})
 
-    def slice_(tid, name, cat, start, end, **args):
-        event = {
+    def slice_(tid: int, name: str, cat: str, start: float, end: float, **args: Any) -> None:
+        event: dict[str, Any] = {
             "ph": "X",
             "pid": pid,
             "tid": tid,
@@ -38,12 +46,12 @@ def chrome_trace(snapshot):
 
     for i, lane in enumerate(snapshot.lanes):
         thread(2 * i + 1, lane.axis_label)
-    for lane, start, end in zip(*snapshot.running):
-        slice_(2 * lane + 1, "running", "running", start, end)
-    for lane, start, end, label in zip(*snapshot.waiting):
-        slice_(2 * lane + 1, f"waiting: {label}", "waiting", start, end, awaited=label)
+    for row, start, end in zip(*snapshot.running):
+        slice_(2 * row + 1, "running", "running", start, end)
+    for row, start, end, label in zip(*snapshot.waiting):
+        slice_(2 * row + 1, f"waiting: {label}", "waiting", start, end, awaited=label)
     index = {name: i for i, name in enumerate(names)}
-    extra_threads = set()
+    extra_threads: set[int] = set()
     for span in snapshot.other:
         i = index[span.lane]
         if snapshot.lanes[i].task is None:
@@ -54,17 +62,17 @@ def chrome_trace(snapshot):
                 extra_threads.add(tid)
                 thread(tid, f"{span.lane} · {span.kind}")
         slice_(tid, span.label or span.kind, span.kind, span.start, span.end)
-    for lane, when, label in snapshot.marks:
+    for row, when, label in snapshot.marks:
         events.append(
-            {"ph": "i", "s": "t", "pid": pid, "tid": 2 * lane + 1, "name": label, "cat": "mark", "ts": _us(when)}
+            {"ph": "i", "s": "t", "pid": pid, "tid": 2 * row + 1, "name": label, "cat": "mark", "ts": _us(when)}
         )
-    for lane, when, outcome in snapshot.outcomes:
+    for row, when, outcome in snapshot.outcomes:
         events.append(
             {
                 "ph": "i",
                 "s": "t",
                 "pid": pid,
-                "tid": 2 * lane + 1,
+                "tid": 2 * row + 1,
                 "name": f"done ({outcome})",
                 "cat": "task",
                 "ts": _us(when),
@@ -73,7 +81,7 @@ def chrome_trace(snapshot):
     return {"traceEvents": events, "displayTimeUnit": "ms"}
 
 
-def write_chrome_trace(snapshot, path):
+def write_chrome_trace(snapshot: Snapshot, path: str | os.PathLike[str]) -> str | os.PathLike[str]:
     with open(path, "w", encoding="utf-8") as f:
         json.dump(chrome_trace(snapshot), f)
     return path

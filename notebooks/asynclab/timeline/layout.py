@@ -6,7 +6,18 @@ y grows downwards, in "row units" (one unit is one ordinary lane). A lane whose 
 depth, so no two bars, and no two labels, are drawn on top of one another.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from .model import Snapshot, Span
+
+# plot(group=...): a dict {lane: group} or a function lane -> group
+Grouping = Mapping[str, Any] | Callable[[str], Any]
 
 MAX_AXES_HEIGHT = 12.0  # inches: with many lanes, rows get thinner instead
 SPAN_ROW = 0.6  # row units per sub-row of a lane of spans only (a "server" lane)
@@ -14,11 +25,11 @@ PHASE_ROW = 0.32  # row units per level of phases along the top of a task's lane
 PHASE_ROW_NESTED = 0.38  # ...when phases nest: room for a label on each level
 
 
-def sub_rows(spans):
+def sub_rows(spans: Sequence[Span]) -> list[int]:
     """Sub-row of each span within its lane, so that overlapping spans do not cover each
     other: nested phases step down one level; overlapping requests take turns."""
     rows = [0] * len(spans)
-    row_ends = {}  # lane -> end time of the last span on each sub-row
+    row_ends: dict[str, list[float]] = {}  # lane -> end time of the last span on each sub-row
     for i in sorted(range(len(spans)), key=lambda i: (spans[i].start, -spans[i].end)):
         ends = row_ends.setdefault(spans[i].lane, [])
         free = [r for r, end in enumerate(ends) if end <= spans[i].start]
@@ -40,9 +51,9 @@ class Layout:
     ``depth`` the number of sub-rows of each lane (0 if it has no such spans).
     """
 
-    def __init__(self, snapshot, group):
+    def __init__(self, snapshot: Snapshot, group: Grouping | None) -> None:
         order = list(range(len(snapshot.lanes)))
-        self.groups = []  # [group name, first row, last row]
+        self.groups: list[list[Any]] = []  # [group name, first row, last row]
         if group is not None:
             lookup = group.get if isinstance(group, dict) else group
             if not callable(lookup):
@@ -50,7 +61,7 @@ class Layout:
                     f"plot(group=...) takes a dict {{lane: group}} or a function lane -> group, not {group!r}"
                 )
             names = [lookup(snapshot.lanes[i].name) for i in order]
-            first_seen = {}
+            first_seen: dict[Any, int] = {}
             for name in names:
                 first_seen.setdefault(name, len(first_seen))
             order.sort(key=lambda i: first_seen[names[i]])
@@ -88,21 +99,23 @@ class Layout:
         self.step_y = np.where(self.has_phases, self.top + self.height - 0.38, self.center)
 
     @property
-    def rows(self):
+    def rows(self) -> int:
         return len(self.order)
 
     @property
-    def total_height(self):
+    def total_height(self) -> float:
         """Height of all rows, in row units."""
         return float(self.height.sum())
 
-    def row_extent(self, first, last):
+    def row_extent(self, first: int, last: int) -> tuple[float, float]:
         """Top and bottom (row units) of rows ``first`` to ``last`` (row numbers)."""
         first_lane, last_lane = self.order[first], self.order[last]
         return self.top[first_lane], self.top[last_lane] + self.height[last_lane]
 
 
-def figure_size(layouts, snapshots, live):
+def figure_size(
+    layouts: Sequence[Layout], snapshots: Sequence[Snapshot], live: bool
+) -> tuple[float, float, float, float, float, float]:
     """Figure width and height, and the margins around the axes (inches)."""
     units = sum(layout.total_height for layout in layouts)
     row_height = 0.34 if any(layout.has_phases for layout in layouts) else 0.28
@@ -116,6 +129,8 @@ def figure_size(layouts, snapshots, live):
     return width, axes_height + top + bottom, left, right, top, bottom
 
 
-def place_axes(left, right, top, bottom, width, height):
+def place_axes(
+    left: float, right: float, top: float, bottom: float, width: float, height: float
+) -> tuple[float, float, float, float]:
     """Axes rectangle in figure fractions, from margins in inches."""
-    return [left / width, bottom / height, 1 - (left + right) / width, 1 - (top + bottom) / height]
+    return (left / width, bottom / height, 1 - (left + right) / width, 1 - (top + bottom) / height)

@@ -6,12 +6,24 @@ become "running" spans and the gaps between steps become "waiting" spans labelle
 task awaited.
 """
 
+from __future__ import annotations
+
 import asyncio
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from time import perf_counter as _clock
+from typing import Any
 
-from .capture import BLOCK
+from .block_task import BlockRecord
+from .capture import BLOCK, TaskRecord, TracedCoroutine
+
+# A span given to tl.span()/add_spans(): [lane key, kind, label, start, end or None while open],
+# and a mark: (lane key, label, time). A lane key is a record's index (BLOCK: the block's task)
+# or a lane name.
+LaneKey = int | str
+UserSpan = list[Any]
+UserMark = tuple[LaneKey, str, float]
 
 _DEFAULT_TASK_NAME = re.compile(r"Task-\d+\Z")
 
@@ -33,7 +45,7 @@ class Span:
     end: float
 
     @property
-    def duration(self):
+    def duration(self) -> float:
         return self.end - self.start
 
 
@@ -73,27 +85,40 @@ class Snapshot:
     that 100,000 of them can be drawn without building an object per span.
     """
 
-    def __init__(self, timeline, now=None):
-        self.title = timeline.title
-        self.lanes = []
-        self.running = ([], [], [])  # lane index, start, end
-        self.waiting = ([], [], [], [])  # lane index, start, end, label
-        self.other = []  # Span objects: phases, server spans, ...
-        self.marks = []  # (lane index, time, label)
-        self.outcomes = []  # (lane index, time, outcome)
-        self.created = []  # (lane index, time)
-        if timeline._started_at is None:
+    def __init__(
+        self,
+        title: str | None,
+        started_at: float | None,
+        ended_at: float | None,
+        block: BlockRecord | None,
+        records: list[TracedCoroutine | TaskRecord],
+        user_spans: Iterable[UserSpan],
+        user_marks: Iterable[UserMark],
+        now: float | None = None,
+    ) -> None:
+        """``block`` is the block task's record, ``records`` those of the tasks created inside;
+        ``user_spans`` and ``user_marks`` are what ``tl.span()``/``add_spans()``/``mark()``
+        recorded. Times are absolute ``perf_counter()`` seconds; ``ended_at`` is None while the
+        block runs (then the snapshot ends at ``now``, or at the present moment)."""
+        self.title = title
+        self.lanes: list[Lane] = []
+        self.running: tuple[list[int], list[float], list[float]] = ([], [], [])  # lane index, start, end
+        # lane index, start, end, label
+        self.waiting: tuple[list[int], list[float], list[float], list[str]] = ([], [], [], [])
+        self.other: list[Span] = []  # phases, server spans, ...
+        self.marks: list[tuple[int, float, str]] = []  # (lane index, time, label)
+        self.outcomes: list[tuple[int, float, str]] = []  # (lane index, time, outcome)
+        self.created: list[tuple[int, float]] = []  # (lane index, time)
+        if started_at is None or block is None:
             self.duration = 0.0
             return
-        t0 = timeline._started_at
-        end = timeline._ended_at
+        t0 = started_at
+        end = ended_at
         if end is None:
             end = _clock() if now is None else now
         self.duration = end - t0
-        self._lane_of = {}  # record index (BLOCK: the block's task) or lane name -> lane
-        child_steps = []
-        block = timeline._block
-        records = timeline._records
+        self._lane_of: dict[LaneKey, int] = {}  # record index (BLOCK: the block's task) or lane name -> lane
+        child_steps: list[tuple[float, float]] = []
         # Lane order is creation order, the block's own task first.
         names = _unique([block.name()] + [r.name() for r in records])
         self._add_task_lane(block, BLOCK, names[0], t0)
@@ -104,30 +129,32 @@ class Snapshot:
         running_now = block.end is None and _current_task() is block.task
         block_log = block.steps([s for s, _ in child_steps], [e for _, e in child_steps], end, running_now)
         self._read_steps(block_log, 0, block.created, True, t0, end, None)
-        for lane_key, kind, label, start, stop in timeline._user_spans:
+        for lane_key, kind, label, start, stop in user_spans:
             if stop is None:
                 stop = end  # a span still open: draw it up to now
             if stop < t0 or start > end:
                 continue
             index = self._lane_index(lane_key)
             self.other.append(Span(self.lanes[index].name, kind, label, max(start, t0) - t0, min(stop, end) - t0))
-        for lane_key, label, when in timeline._user_marks:
+        for lane_key, label, when in user_marks:
             if t0 <= when <= end:
                 self.marks.append((self._lane_index(lane_key), when - t0, label))
 
     # -- building -------------------------------------------------------------------------
 
-    def _add_task_lane(self, record, key, name, t0):
+    def _add_task_lane(self, record: BlockRecord | TracedCoroutine | TaskRecord, key: int, name: str, t0: float) -> int:
         """A lane for a task; ``key`` is its record's index (BLOCK for the block's task)."""
         index = len(self.lanes)
         block = key == BLOCK
         parent = record.parent
         parent_name = self.lanes[self._lane_of[parent]].name if parent in self._lane_of else None
         outcome = record.outcome
-        if block:
+        done: float | None
+        if isinstance(record, BlockRecord):
             done = (record.end - t0) if record.end is not None else None
         else:
-            done = _last_float(record.steps) - t0 if outcome is not None else None
+            last = _last_float(record.steps)
+            done = last - t0 if outcome is not None and last is not None else None
             task = record.task
             if outcome == "result" and task is not None and task.done() and task.cancelled():
                 outcome = "cancelled"  # a cancel() arrived as its coroutine returned
@@ -152,7 +179,7 @@ class Snapshot:
             self.outcomes.append((index, info.done, info.outcome))
         return index
 
-    def _lane_index(self, lane_key):
+    def _lane_index(self, lane_key: LaneKey) -> int:
         index = self._lane_of.get(lane_key)
         if index is None:  # a lane of its own: a name given to span()/add_spans()
             name = str(lane_key)
@@ -163,7 +190,16 @@ class Snapshot:
                 self._lane_of[name] = index
         return index
 
-    def _read_steps(self, log, lane, created, finished, t0, end, collect):
+    def _read_steps(
+        self,
+        log: Iterable[Any],
+        lane: int,
+        created: float,
+        finished: bool,
+        t0: float,
+        end: float,
+        collect: list[tuple[float, float]] | None,
+    ) -> None:
         """Flat step log -> running spans, and waiting spans for the gaps between steps."""
         r_lane, r_start, r_end = self.running
         w_lane, w_start, w_end, w_label = self.waiting
@@ -206,14 +242,14 @@ class Snapshot:
     # -- reading --------------------------------------------------------------------------
 
     @property
-    def lane_names(self):
+    def lane_names(self) -> list[str]:
         return [lane.name for lane in self.lanes]
 
     @property
-    def tasks(self):
+    def tasks(self) -> list[TaskInfo]:
         return [lane.task for lane in self.lanes if lane.task is not None]
 
-    def spans(self):
+    def spans(self) -> list[Span]:
         """Every span as a Span object, in order of start time."""
         names = self.lane_names
         out = [Span(names[lane], "running", "", start, end) for lane, start, end in zip(*self.running)]
@@ -223,9 +259,9 @@ class Snapshot:
         return out
 
 
-def _unique(names):
+def _unique(names: list[str]) -> list[str]:
     """Lane names must be unique: a second task named "worker" becomes "worker (2)"."""
-    seen = {}
+    seen: dict[str, int] = {}
     out = []
     for name in names:
         count = seen.get(name, 0) + 1
@@ -234,7 +270,7 @@ def _unique(names):
     return out
 
 
-def _axis_label(name, coro_name, block, library=None):
+def _axis_label(name: str, coro_name: str | None, block: bool, library: str | None = None) -> str:
     if library and coro_name and _DEFAULT_TASK_NAME.match(name):
         # A library's own task (aiohttp closing a connection): say whose, in words.
         words = coro_name.rsplit(".", 1)[-1].strip("_").replace("_", " ")
@@ -246,14 +282,14 @@ def _axis_label(name, coro_name, block, library=None):
     return name
 
 
-def _last_float(log):
+def _last_float(log: list[float | str]) -> float | None:
     for item in reversed(log):
         if type(item) is float:
             return item
     return None
 
 
-def _current_task():
+def _current_task() -> asyncio.Task[Any] | None:
     try:
         return asyncio.current_task()
     except RuntimeError:  # no running loop (e.g. plotting from a plain script)

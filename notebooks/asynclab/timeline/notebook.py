@@ -8,17 +8,24 @@ refresher keeps itself to about a tenth of the loop's time, and each frame it dr
 a "live diagram" lane, so the final figure shows honestly when drawing held up the loop. Pass
 ``live=False`` for timings untouched by it. The final figure replaces the live one at the end.
 
-Final diagrams are shown as ``diagram_bundle`` makes them: a 2x PNG displayed at its 1x size,
+Final diagrams are shown as ``drawing.diagram_bundle`` makes them: a 2x PNG displayed at its 1x size,
 and the timeline's text account as the text (screen readers, and the reading edition's alt text).
 """
 
+from __future__ import annotations
+
 import asyncio
-import base64
 import contextvars
-import sys
 from time import perf_counter as _clock
+from typing import TYPE_CHECKING, Any
 
 from .capture import ACTIVE_TIMELINES
+
+if TYPE_CHECKING:
+    from IPython.display import DisplayHandle, Image
+    from matplotlib.figure import Figure
+
+    from .recorder import Timeline
 
 LIVE_AFTER = 1.0  # seconds before the first live frame: shorter blocks are never held up
 REFRESH_SECONDS = 0.25  # then at most four frames a second...
@@ -26,37 +33,11 @@ REFRESH_BUDGET = 0.1  # ...and at most this share of the time spent drawing them
 DRAWING_LANE = "live diagram"
 
 
-def in_ipython():
-    ipython = sys.modules.get("IPython")
-    return ipython is not None and ipython.get_ipython() is not None
-
-
-def in_jupyter_kernel():
-    """True inside a Jupyter kernel (not in a terminal IPython, not in a plain script)."""
-    ipython = sys.modules.get("IPython")
-    shell = ipython.get_ipython() if ipython is not None else None
-    return getattr(shell, "kernel", None) is not None
-
-
-def diagram_bundle(figure):
-    """The display data and metadata of a finished diagram (a figure from plot()/compare()).
-
-    ``image/png`` is drawn at twice the figure's dpi (base64, as Jupyter sends it) and its
-    metadata gives the 1x ``width``/``height`` in pixels, so it shows at the usual size and
-    stays sharp on 2x screens; ``text/plain`` is ``tl.describe()``'s account of the diagram.
-    """
-    from . import drawing
-
-    png = drawing.png_bytes(figure, dpi=drawing.DPI * drawing.HIDPI_SCALE)
-    width, height = figure.get_size_inches() * drawing.DPI
-    text = getattr(figure, "description", None) or repr(figure)
-    data = {"image/png": base64.b64encode(png).decode("ascii"), "text/plain": text}
-    return data, {"image/png": {"width": round(width), "height": round(height)}}
-
-
-def show_diagram(figure, handle=None):
-    """Display a finished diagram (see ``diagram_bundle``), or replace what ``handle`` shows."""
+def show_diagram(figure: Figure, handle: DisplayHandle | None = None) -> None:
+    """Display a finished diagram (see ``drawing.diagram_bundle``), or replace what ``handle`` shows."""
     from IPython.display import display
+
+    from .drawing import diagram_bundle
 
     data, metadata = diagram_bundle(figure)
     if handle is None:
@@ -66,13 +47,13 @@ def show_diagram(figure, handle=None):
 
 
 class NotebookDisplay:
-    def __init__(self, timeline, live):
+    def __init__(self, timeline: Timeline, live: bool) -> None:
         self.timeline = timeline
         self.live = live
-        self._handle = None
-        self._refresher = None
+        self._handle: DisplayHandle | None = None
+        self._refresher: asyncio.Task[Any] | None = None
 
-    def open(self):
+    def open(self) -> None:
         """Show a first frame (live mode); also loads matplotlib before the clock starts."""
         from . import drawing
 
@@ -82,27 +63,29 @@ class NotebookDisplay:
             self._handle = display(self._frame(drawing.waiting_figure(self.timeline.title)), display_id=True)
 
     @staticmethod
-    def _frame(figure):
+    def _frame(figure: Figure) -> Image:
         from IPython.display import Image
 
         from . import drawing
 
         return Image(data=drawing.png_bytes(figure, dpi=drawing.LIVE_DPI), format="png")
 
-    def start_live(self, loop):
+    def start_live(self, loop: asyncio.AbstractEventLoop) -> None:
         context = contextvars.copy_context()
         context.run(ACTIVE_TIMELINES.set, ())  # so that no timeline records the refresher
         self._refresher = loop.create_task(self._refresh(), context=context)
 
-    async def _refresh(self):
+    async def _refresh(self) -> None:
         from . import drawing
 
+        handle = self._handle
+        assert handle is not None  # open() showed the first frame
         delay = LIVE_AFTER
         while True:
             await asyncio.sleep(delay)
             began = _clock()
-            figure = drawing.plot(self.timeline._snapshot(), live=True)
-            self._handle.update(self._frame(figure))
+            figure = drawing.plot(self.timeline.snapshot(), live=True)
+            handle.update(self._frame(figure))
             figure.clear()
             ended = _clock()
             self.timeline.add_spans(
@@ -110,12 +93,13 @@ class NotebookDisplay:
             )
             delay = max(REFRESH_SECONDS, (ended - began) / REFRESH_BUDGET)
 
-    async def close(self):
+    async def close(self) -> None:
         """Stop refreshing and show the final figure."""
         refresher, self._refresher = self._refresher, None
         if refresher is not None:
             refresher.cancel()
             await asyncio.wait([refresher])  # returns even though it was cancelled
-            if not refresher.cancelled() and refresher.exception() is not None:
-                raise refresher.exception()  # a drawing error: show it rather than lose it
+            error = None if refresher.cancelled() else refresher.exception()
+            if error is not None:
+                raise error  # a drawing error: show it rather than lose it
         show_diagram(self.timeline.plot(), self._handle)

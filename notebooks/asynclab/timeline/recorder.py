@@ -1,15 +1,42 @@
 """``Timeline``: record what every task of a block did and when, then draw it."""
 
+from __future__ import annotations
+
 import asyncio
 import contextlib
+import contextvars
 import inspect
+import os
 import threading
+from collections.abc import Awaitable, Callable, Iterable
 from time import perf_counter as _clock
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
+from .._ipython import in_ipython, in_jupyter_kernel
 from . import analysis, export
 from .block_task import BlockRecord
-from .capture import ACTIVE_TIMELINES, BLOCK, install, record_index, uninstall
-from .model import Snapshot
+from .capture import (
+    ACTIVE_TIMELINES,
+    BLOCK,
+    TaskFactoryHub,
+    TaskRecord,
+    TracedCoroutine,
+    install,
+    record_index,
+    uninstall,
+)
+from .model import LaneKey, Snapshot, Span, TaskInfo, UserMark, UserSpan
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure, SubFigure
+
+    from .analysis import Summary
+    from .drawing import TimelineFigure
+    from .layout import Grouping
+    from .notebook import NotebookDisplay
+
 
 # Loop turns granted at the end of a block so that async generators the block abandoned
 # (``break`` out of ``async for``) get their ``aclose()`` task created and started while the
@@ -50,30 +77,30 @@ class Timeline:
     its clean-up awaits something, call ``await tl.settle()`` at the end of the block.
     """
 
-    def __init__(self, title=None, *, show=None, live=None):
+    def __init__(self, title: str | None = None, *, show: bool | None = None, live: bool | None = None) -> None:
         for name, value in (("show", show), ("live", live)):
             if value not in (None, True, False):
                 raise TypeError(f"Timeline({name}=...) takes True, False or None, not {value!r}")
         self.title = title
         self._show = show
         self._live = live
-        self._started_at = None  # perf_counter() when the block started
-        self._ended_at = None
+        self._started_at: float | None = None  # perf_counter() when the block started
+        self._ended_at: float | None = None
         self._recording = False
-        self._loop = None
-        self._hub = None
-        self._block = None  # BlockRecord of the block's own task
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._hub: TaskFactoryHub | None = None
+        self._block: BlockRecord | None = None  # BlockRecord of the block's own task
         # One record per task created inside, in creation order: the TracedCoroutine
         # while the block runs, a TaskRecord after.
-        self._records = []
-        self._user_spans = []  # [lane key, kind, label, start, end or None while open]
-        self._user_marks = []  # (lane key, label, time)
-        self._token = None
-        self._display = None
+        self._records: list[TracedCoroutine | TaskRecord] = []
+        self._user_spans: list[UserSpan] = []  # [lane key, kind, label, start, end or None while open]
+        self._user_marks: list[UserMark] = []  # (lane key, label, time)
+        self._token: contextvars.Token[tuple[Timeline, ...]] | None = None
+        self._display: NotebookDisplay | None = None
 
     # -- recording --------------------------------------------------------------------
 
-    async def __aenter__(self):
+    async def __aenter__(self) -> Timeline:
         if self._started_at is not None:
             raise RuntimeError(
                 "This Timeline has already recorded a block: create a new Timeline() for each `async with`."
@@ -90,16 +117,18 @@ class Timeline:
             display.open()  # before the clock starts: importing matplotlib takes a while
             self._display = display
         self._loop = loop
-        self._started_at = _clock()
-        self._block = BlockRecord(self, task, loop, self._started_at)
+        self._started_at = started_at = _clock()
+        self._block = BlockRecord(self, task, loop, started_at)
         self._recording = True
         self._token = ACTIVE_TIMELINES.set((*ACTIVE_TIMELINES.get(), self))
-        self._hub = install(loop, self)
+        self._hub = install(loop, self, self._records, task)
         if display is not None and display.live:
             display.start_live(loop)
         return self
 
-    async def __aexit__(self, exc_type, exc, tb):
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool:
         outcome, error = _outcome_of(exc_type, exc)
         try:
             # Only for a normal end or an ordinary exception: a cancelled or interrupted
@@ -121,27 +150,29 @@ class Timeline:
                 # The block's own exception is the one worth seeing.
         return False
 
-    def _stop_recording(self, outcome, error):
+    def _stop_recording(self, outcome: str, error: str | None) -> None:
+        assert self._block is not None and self._loop is not None and self._hub is not None and self._token is not None
         self._recording = False
-        self._ended_at = _clock()
-        self._block.stop(self._ended_at, outcome, error)
+        self._ended_at = ended_at = _clock()
+        self._block.stop(ended_at, outcome, error)
         uninstall(self._loop, self._hub, self)
-        self._records = [traced.stop_timing() for traced in self._records]
+        # While the block runs, every record is the task's TracedCoroutine.
+        self._records = [traced.stop_timing() for traced in cast("list[TracedCoroutine]", self._records)]
         try:
             ACTIVE_TIMELINES.reset(self._token)
         except (ValueError, RuntimeError):  # ended in another context than it started in
             ACTIVE_TIMELINES.set(tuple(t for t in ACTIVE_TIMELINES.get() if t is not self))
 
-    def _make_display(self):
+    def _make_display(self) -> NotebookDisplay | None:
         from . import notebook
 
-        show = notebook.in_jupyter_kernel() if self._show is None else self._show
-        if not show or not notebook.in_ipython():
+        show = in_jupyter_kernel() if self._show is None else self._show
+        if not show or not in_ipython():
             return None
-        live = self._live is not False and notebook.in_jupyter_kernel()
+        live = self._live is not False and in_jupyter_kernel()
         return notebook.NotebookDisplay(self, live=live)
 
-    def _require_recording(self, what):
+    def _require_recording(self, what: str) -> None:
         if not self._recording:
             state = "has not started" if self._started_at is None else "has already ended"
             raise RuntimeError(
@@ -154,7 +185,8 @@ class Timeline:
                 f"is running."
             )
 
-    def _lane_key(self, lane):
+    def _lane_key(self, lane: str | asyncio.Task[Any] | None) -> LaneKey:
+        block_task = self._block.task if self._block is not None else None
         if lane is None:
             try:
                 task = asyncio.current_task()
@@ -163,14 +195,15 @@ class Timeline:
             if task is None:
                 thread = threading.current_thread()
                 return BLOCK if thread is threading.main_thread() else f"thread {thread.name}"
-            return _first_known(record_index(task, self), task.get_name())
+            return _first_known(record_index(task, self, block_task), task.get_name())
         if isinstance(lane, str):
             return lane
         if isinstance(lane, asyncio.Future) and hasattr(lane, "get_name"):
-            return _first_known(record_index(lane, self), lane.get_name())
+            lane_task = cast("asyncio.Task[Any]", lane)  # a task, or what a task factory made
+            return _first_known(record_index(lane_task, self, block_task), lane_task.get_name())
         raise TypeError(f"lane= takes a lane name (str) or a task, not {lane!r}")
 
-    def span(self, label, lane=None, kind="phase"):
+    def span(self, label: object, lane: str | asyncio.Task[Any] | None = None, kind: object = "phase") -> _SpanRecorder:
         """A named phase, for ``with`` or ``async with``: records when it was entered and left.
 
         ``lane`` defaults to the current task's lane; ``kind`` groups phases by colour.
@@ -179,19 +212,19 @@ class Timeline:
         self._require_recording("span")
         return _SpanRecorder(self._user_spans, self._lane_key(lane), str(kind), str(label))
 
-    def mark(self, label, lane=None):
+    def mark(self, label: object, lane: str | asyncio.Task[Any] | None = None) -> None:
         """Record an instant (drawn as a small triangle with its label)."""
         self._require_recording("mark")
         self._user_marks.append((self._lane_key(lane), str(label), _clock()))
 
-    async def run(self, work, *, name=None):
+    async def run(self, work: Awaitable[Any] | Callable[[], Awaitable[Any]], *, name: str | None = None) -> Any:
         """Run ``work`` as a task of its own inside this timeline and return its result.
 
         ``work`` is a coroutine (``main()``) or an async function (``main``). Unlike the
         block's own task, such a task is timed exactly, step by step.
         """
         self._require_recording("run")
-        awaitable = work
+        awaitable: Any = work
         if callable(work) and not inspect.isawaitable(work):
             awaitable = work()
             if not inspect.isawaitable(awaitable):
@@ -207,7 +240,7 @@ class Timeline:
             awaitable = _await(awaitable)
         return await asyncio.get_running_loop().create_task(awaitable, name=name)
 
-    async def settle(self, timeout=1.0):
+    async def settle(self, timeout: float = 1.0) -> bool:
         """Wait until the tasks recorded so far have finished, without cancelling them.
 
         Gives up after ``timeout`` seconds. Returns True if everything finished. Use it at the
@@ -232,14 +265,14 @@ class Timeline:
             await asyncio.wait(pending, timeout=remaining)
 
     @staticmethod
-    def current():
+    def current() -> Timeline | None:
         """The innermost timeline recording around the running code, or None."""
         for timeline in reversed(ACTIVE_TIMELINES.get()):
             if timeline._recording:
                 return timeline
         return None
 
-    def add_spans(self, records, lane, kind="server"):
+    def add_spans(self, records: Iterable[Any], lane: str, kind: object = "server") -> int:
         """Add spans measured elsewhere, e.g. the requests the local server handled.
 
         Each record has ``label``, ``start`` and ``end`` (attributes or keys) in absolute
@@ -253,45 +286,73 @@ class Timeline:
             )
         if not isinstance(lane, str):
             raise TypeError(f"add_spans(records, lane): lane is a name (str), not {lane!r}")
+        started_at = self._started_at
         end = self._ended_at if self._ended_at is not None else _clock()
         added = 0
         for record in records:
             label, start, stop = _read_external(record)
-            if stop < self._started_at or start > end or stop < start:
+            if stop < started_at or start > end or stop < start:
                 continue
-            self._user_spans.append([lane, str(kind), str(label), max(start, self._started_at), min(stop, end)])
+            self._user_spans.append([lane, str(kind), str(label), max(start, started_at), min(stop, end)])
             added += 1
         return added
 
     # -- reading ----------------------------------------------------------------------
 
-    def _snapshot(self):
-        return Snapshot(self)
+    @property
+    def started_at(self) -> float | None:
+        """``time.perf_counter()`` when the block started, or None before it started.
+
+        The clock of ``add_spans()``'s records: ``tl.started_at + 0.01`` is 10 ms into the block.
+        """
+        return self._started_at
 
     @property
-    def spans(self):
+    def ended_at(self) -> float | None:
+        """``time.perf_counter()`` when the block ended, or None while it runs (or before)."""
+        return self._ended_at
+
+    @property
+    def recording(self) -> bool:
+        """True while the block runs (from entering ``async with`` to leaving it)."""
+        return self._recording
+
+    def snapshot(self) -> Snapshot:
+        """Everything recorded so far, read once (a ``model.Snapshot``: lanes, spans, tasks)."""
+        return Snapshot(
+            self.title,
+            self._started_at,
+            self._ended_at,
+            self._block,
+            self._records,
+            self._user_spans,
+            self._user_marks,
+        )
+
+    @property
+    def spans(self) -> list[Span]:
         """Every span (``Span``: lane, kind, label, start, end), in order of start."""
-        return self._snapshot().spans()
+        return self.snapshot().spans()
 
     @property
-    def tasks(self):
+    def tasks(self) -> list[TaskInfo]:
         """``TaskInfo`` of each lane's task (name, parent, created, done, outcome, exception)."""
-        return self._snapshot().tasks
+        return self.snapshot().tasks
 
     @property
-    def lanes(self):
+    def lanes(self) -> list[str]:
         """Lane names in drawing order: the block's own task, tasks by creation, other lanes."""
-        return self._snapshot().lane_names
+        return self.snapshot().lane_names
 
     @property
-    def duration(self):
+    def duration(self) -> float:
         """Seconds from the start of the block to its end (or to now, while it runs)."""
         if self._started_at is None:
             return 0.0
         end = self._ended_at if self._ended_at is not None else _clock()
         return end - self._started_at
 
-    def max_concurrency(self, label_or_kind=None):
+    def max_concurrency(self, label_or_kind: str | Callable[[Span], bool] | None = None) -> int:
         """How many lanes were inside a matching span at the same moment, at most.
 
         ``label_or_kind`` matches a span's label or kind (``"sleep"``, ``"Lock.acquire"``,
@@ -300,17 +361,21 @@ class Timeline:
         Several overlapping matches on one lane count once; spans that only touch do not
         overlap. E.g. ``tl.max_concurrency("sleep") == 3``: three tasks slept at once.
         """
-        return analysis.max_concurrency(self._snapshot(), label_or_kind)
+        return analysis.max_concurrency(self.snapshot(), label_or_kind)
 
-    def summary(self):
+    def summary(self) -> Summary:
         """Per-lane totals in seconds (a list of dicts that prints as a table)."""
-        return analysis.summarize(self._snapshot())
+        return analysis.summarize(self.snapshot())
 
-    def to_chrome_trace(self, path):
+    def to_chrome_trace(self, path: str | os.PathLike[str]) -> str | os.PathLike[str]:
         """Write the timeline as JSON that https://ui.perfetto.dev and chrome://tracing open."""
-        return export.write_chrome_trace(self._snapshot(), path)
+        return export.write_chrome_trace(self.snapshot(), path)
 
-    def plot(self, ax=None, group=None):
+    @overload
+    def plot(self, ax: None = None, group: Grouping | None = None) -> TimelineFigure: ...
+    @overload
+    def plot(self, ax: Axes, group: Grouping | None = None) -> Figure | SubFigure: ...
+    def plot(self, ax: Axes | None = None, group: Grouping | None = None) -> Figure | SubFigure:
         """Draw the timeline; returns the matplotlib Figure.
 
         ``group`` maps a lane name to a group name (a dict, or a function) to draw lanes of the
@@ -319,30 +384,32 @@ class Timeline:
         """
         from . import drawing
 
-        return drawing.plot(self._snapshot(), ax=ax, group=group)
+        return drawing.plot(self.snapshot(), ax=ax, group=group)
 
-    def compare(self, other, titles=None):
+    def compare(self, other: Timeline, titles: tuple[str, str] | None = None) -> TimelineFigure:
         """Draw this timeline above ``other`` on one shared time axis; returns the Figure."""
         from . import drawing
 
         if not isinstance(other, Timeline):
             raise TypeError(f"compare() takes another Timeline, not {_describe(other)}")
-        return drawing.compare(self._snapshot(), other._snapshot(), titles=titles)
+        return drawing.compare(self.snapshot(), other.snapshot(), titles=titles)
 
-    def describe(self):
+    def describe(self) -> str:
         """A short text account of the diagram (a str): each lane, what it waited on and for
         how long, what overlapped, and the total. ``print(tl.describe())`` shows it."""
-        return analysis.describe(self._snapshot())
+        return analysis.describe(self.snapshot())
 
-    def _repr_png_(self):
+    def _repr_png_(self) -> bytes:
         from . import drawing
 
         return drawing.png_bytes(self.plot(), dpi=drawing.DPI * drawing.HIDPI_SCALE)
 
-    def _ipython_display_(self):
-        self.plot()._ipython_display_()
+    def _ipython_display_(self) -> None:
+        from .notebook import show_diagram
 
-    def __repr__(self):
+        show_diagram(self.plot())
+
+    def __repr__(self) -> str:
         if self._started_at is None:
             state = "not started"
         else:
@@ -358,27 +425,29 @@ class _SpanRecorder:
 
     __slots__ = ("_entry", "_kind", "_label", "_lane", "_spans")
 
-    def __init__(self, spans, lane, kind, label):
+    def __init__(self, spans: list[UserSpan], lane: LaneKey, kind: str, label: str) -> None:
         self._spans, self._lane, self._kind, self._label = spans, lane, kind, label
-        self._entry = None
+        self._entry: UserSpan = []
 
-    def __enter__(self):
+    def __enter__(self) -> _SpanRecorder:
         self._entry = [self._lane, self._kind, self._label, _clock(), None]
         self._spans.append(self._entry)  # drawn while still open, up to "now"
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, *exc_info: object) -> Literal[False]:
         self._entry[4] = _clock()
         return False
 
-    async def __aenter__(self):
+    async def __aenter__(self) -> _SpanRecorder:
         return self.__enter__()
 
-    async def __aexit__(self, *exc_info):
+    async def __aexit__(self, *exc_info: object) -> Literal[False]:
         return self.__exit__(*exc_info)
 
 
-def span(label, lane=None, kind="phase"):
+def span(
+    label: object, lane: str | asyncio.Task[Any] | None = None, kind: object = "phase"
+) -> _SpanRecorder | contextlib.nullcontext[None]:
     """Record a phase on the running timeline, if there is one; otherwise do nothing.
 
     For library and lesson code that should show up in a diagram only when someone is
@@ -390,18 +459,18 @@ def span(label, lane=None, kind="phase"):
     return timeline.span(label, lane=lane, kind=kind)
 
 
-def mark(label, lane=None):
+def mark(label: object, lane: str | asyncio.Task[Any] | None = None) -> None:
     """Record an instant on the running timeline, if there is one."""
     timeline = Timeline.current()
     if timeline is not None:
         timeline.mark(label, lane=lane)
 
 
-def _first_known(index, name):
+def _first_known(index: int | None, name: str) -> LaneKey:
     return name if index is None else index
 
 
-def _outcome_of(exc_type, exc):
+def _outcome_of(exc_type: type[BaseException] | None, exc: BaseException | None) -> tuple[str, str | None]:
     if exc_type is None:
         return "result", None
     if issubclass(exc_type, asyncio.CancelledError):
@@ -409,7 +478,7 @@ def _outcome_of(exc_type, exc):
     return "exception", repr(exc)
 
 
-def _read_external(record):
+def _read_external(record: Any) -> tuple[Any, float, float]:
     try:
         if isinstance(record, dict):
             return record["label"], float(record["start"]), float(record["end"])
@@ -420,12 +489,12 @@ def _read_external(record):
         ) from None
 
 
-def _describe(value):
+def _describe(value: object) -> str:
     text = repr(value)
     if len(text) > 60:
         text = text[:57] + "..."
     return f"{text} ({type(value).__name__})"
 
 
-async def _await(awaitable):
+async def _await(awaitable: Awaitable[Any]) -> Any:
     return await awaitable

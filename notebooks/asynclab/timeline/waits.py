@@ -8,34 +8,35 @@ awaited. We name the wait after the innermost library function with a public nam
 names ("connect", "socket read"); an ``async for`` waits on ``anext(<generator>)``.
 """
 
+from __future__ import annotations
+
 import asyncio
 import gc
 import os
 import site
 import sysconfig
 import types
+from typing import Any
 
 
-def _library_dirs():
+def _library_dirs() -> tuple[str, ...]:
     paths = sysconfig.get_paths()
-    dirs = {paths.get(key) for key in ("stdlib", "platstdlib", "purelib", "platlib")}
+    dirs = {paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib") if paths.get(key)}
     try:
         dirs.update(site.getsitepackages())
     except AttributeError:  # some virtualenv builds lack it
         pass
-    dirs.discard(None)
     dirs.update({os.path.realpath(d) for d in list(dirs)})
     return tuple(d.rstrip(os.sep) + os.sep for d in dirs)
 
 
-def _third_party_dirs():
+def _third_party_dirs() -> tuple[str, ...]:
     paths = sysconfig.get_paths()
-    dirs = {paths.get("purelib"), paths.get("platlib")}
+    dirs = {paths[key] for key in ("purelib", "platlib") if paths.get(key)}
     try:
         dirs.update(site.getsitepackages())
     except AttributeError:
         pass
-    dirs.discard(None)
     dirs.update({os.path.realpath(d) for d in list(dirs)})
     return tuple(d.rstrip(os.sep) + os.sep for d in dirs)
 
@@ -45,13 +46,13 @@ _THIRD_PARTY_DIRS = _third_party_dirs()
 # Objects whose references are not a coroutine they are running (a Future's references are
 # its callbacks, which may be methods of anything).
 _OPAQUE = (str, bytes, int, float, tuple, list, dict, type(None))
-_code_cache = {}  # code object -> _Frame
+_code_cache: dict[types.CodeType, _Frame] = {}  # code object -> _Frame
 
 
 class _Frame:
     __slots__ = ("is_library", "is_plumbing", "is_public", "qualname")
 
-    def __init__(self, code):
+    def __init__(self, code: types.CodeType) -> None:
         self.qualname = short_name(getattr(code, "co_qualname", code.co_name))
         filename = code.co_filename
         self.is_library = filename.startswith((*_LIBRARY_DIRS, "<frozen"))
@@ -61,14 +62,14 @@ class _Frame:
         self.is_plumbing = code.co_name in ("__await__", "__iter__")
 
 
-def _frame(code):
+def _frame(code: types.CodeType) -> _Frame:
     frame = _code_cache.get(code)
     if frame is None:
         frame = _code_cache[code] = _Frame(code)
     return frame
 
 
-def async_generator_of(awaitable):
+def async_generator_of(awaitable: object) -> types.AsyncGeneratorType[Any, Any] | None:
     """The async generator behind an ``asend``/``athrow`` awaitable (they expose no attribute)."""
     for ref in gc.get_referents(awaitable):
         if isinstance(ref, types.AsyncGeneratorType):
@@ -76,19 +77,19 @@ def async_generator_of(awaitable):
     return None
 
 
-def short_name(qualname):
+def short_name(qualname: str) -> str:
     """``outer.<locals>.ticker`` -> ``ticker``: where a function was defined is noise here."""
     return qualname.rpartition("<locals>.")[2]
 
 
-def _generator_step_label(awaitable):
+def _generator_step_label(awaitable: object) -> str:
     agen = async_generator_of(awaitable)
     name = short_name(agen.__qualname__) if agen is not None else "async generator"
     verb = "anext" if type(awaitable).__name__ == "async_generator_asend" else "aclose"
     return f"{verb}({name})"
 
 
-def library_package(coro):
+def library_package(coro: object) -> str | None:
     """The installed package a coroutine's code comes from ("aiohttp"), or None for code of
     the standard library, the lessons or a notebook."""
     code = getattr(coro, "cr_code", None)
@@ -99,7 +100,7 @@ def library_package(coro):
     return None
 
 
-def coroutine_name(coro):
+def coroutine_name(coro: object) -> str:
     """A readable name for what a task runs: ``worker``, ``aclose(ticker)``, ..."""
     name = getattr(coro, "__qualname__", None)
     if isinstance(name, str) and name:
@@ -112,11 +113,11 @@ def coroutine_name(coro):
     return type(coro).__name__
 
 
-def _await_chain(coro):
+def _await_chain(coro: object) -> list[types.CodeType | str]:
     """Code objects of the coroutines awaiting one another (outermost first); an async
     generator step (which hides its frames) ends the chain as a ready-made label."""
-    chain = []
-    obj = coro
+    chain: list[types.CodeType | str] = []
+    obj: Any = coro
     for _ in range(200):  # a cycle is impossible, but a bound is cheap insurance
         if obj is None:
             break
@@ -149,13 +150,13 @@ def _await_chain(coro):
     return chain
 
 
-def _drives_context_manager(code):
+def _drives_context_manager(code: types.CodeType | str) -> bool:
     """``@asynccontextmanager``'s ``__aenter__``/``__aexit__``: what the generator awaits
     (``Queue.get``, ``Lock.acquire``) says more than ``anext(acquire)``."""
     return getattr(code, "co_qualname", "").startswith("_AsyncGeneratorContextManager.")
 
 
-def _wrapped_coroutine(obj):
+def _wrapped_coroutine(obj: object) -> types.CoroutineType[Any, Any, Any] | types.GeneratorType[Any, Any, Any] | None:
     if isinstance(obj, _OPAQUE) or asyncio.isfuture(obj):
         return None
     for ref in gc.get_referents(obj):
@@ -164,13 +165,13 @@ def _wrapped_coroutine(obj):
     return None
 
 
-def describe_wait(coro, awaited):
+def describe_wait(coro: object, awaited: Any) -> str:
     """Label what ``coro`` waits on, right after a step in which it yielded ``awaited``."""
     if hasattr(awaited, "get_coro"):  # awaiting another task
         return "await " + awaited.get_name()
     if type(awaited).__name__ == "_GatheringFuture":
         return "gather"
-    below_user = []  # library frames since the deepest frame of the user's code
+    below_user: list[_Frame] = []  # library frames since the deepest frame of the user's code
     for item in _await_chain(coro):
         if isinstance(item, str):  # an async generator step
             if not below_user:
@@ -205,7 +206,7 @@ _FRIENDLY = {
 }
 
 
-def _friendly(qualname):
+def _friendly(qualname: str) -> str:
     owner, _, method = qualname.rpartition(".")
     if owner in _SOCKET_READERS and method.startswith("read"):
         return "socket read"
