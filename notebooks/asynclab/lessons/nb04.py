@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import types
 from collections.abc import Iterable
 from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import aiosqlite
@@ -101,7 +102,7 @@ async def server_idle(svc: Services, timeout: float = 1.0) -> int:
     return svc.stats()["in_flight"]
 
 
-def held_response(stream):
+def held_response(stream: types.AsyncGeneratorType[Any, Any]) -> Any:
     """The ``response`` that a paused async generator (``stream_lines``) holds open.
 
     Reads the generator's local variables while it waits at its ``yield``: what the lesson shows is
