@@ -4,6 +4,7 @@
   seconds for one (the wait, not the work), and always give it back.
 - ``q2``: ``session_pool(size)``: a queue of ``size`` aiohttp sessions, every one closed at the end.
 - ``q3``: ``borrow_healthy(queue, connect, is_healthy)``: lend a connection, replacing a broken one.
+- ``q4``: ``process_all(items, handle, workers)``, a transfer: a fixed set of workers sharing one queue.
 
 In the notebook::
 
@@ -23,12 +24,14 @@ import aiohttp
 import aiosqlite
 
 from ..lessons.nb04 import break_connection, is_closed
+from ..timeline import span
 from . import diagnose
 from .core import Exercise
 from .demo import fake_fetch
+from .schedule import Job
 from .trial import cancel_during
 
-__all__ = ["is_healthy", "q1", "q2", "q3"]
+__all__ = ["is_healthy", "q1", "q2", "q3", "q4"]
 
 
 async def _enter_bounded(manager, limit):
@@ -545,4 +548,131 @@ async def _judge_borrow_healthy(trial, borrow_healthy, connect):
     trial.expect(
         _contents(queue) == [good],
         "After the block raised ValueError, the connection was not back in the queue: give it back in `finally:`.",
+    )
+
+
+# --- q4 (transfer): a fixed set of workers sharing one queue ----------------------------------------
+
+
+async def process_all(items, handle, workers):
+    queue = asyncio.Queue()
+    for index, item in enumerate(items):
+        queue.put_nowait((index, item))
+    results = [None] * len(items)
+
+    async def worker():
+        while True:
+            index, item = await queue.get()
+            try:
+                results[index] = await handle(item)
+            finally:
+                queue.task_done()
+
+    async with asyncio.TaskGroup() as tg:  # a failing handle cancels the other workers, and raises
+        running = [tg.create_task(worker()) for _ in range(workers)]
+        await queue.join()  # every item taken and marked done
+        for task in running:
+            task.cancel()  # idle now, waiting on the empty queue: stop them
+    return results
+
+
+q4 = Exercise(
+    "process_all",
+    expects="async function",
+    reference=process_all,
+    hints=[
+        "Put every `(index, item)` pair in an `asyncio.Queue` first; then start `workers` tasks, each a "
+        "`while True` loop that takes the next pair, awaits `handle(item)` and stores the result at its index.",
+        "`await queue.join()` returns once every item has been marked done: call `queue.task_done()` after "
+        "each `handle`, in a `finally`, so a failure counts too. Then cancel the workers, which wait on the "
+        "empty queue for ever.",
+        "Start the workers in an `asyncio.TaskGroup`: if a `handle` raises, it cancels the other workers and "
+        "raises the error, instead of leaving `join()` waiting.",
+    ],
+    success="`process_all` kept `workers` calls running while items waited, never more, returned the results "
+    "in order, and left no worker behind, also when a `handle` failed.",
+)
+
+Q4_SECONDS = [0.15, 0.05, 0.05, 0.1, 0.05, 0.15, 0.05, 0.05, 0.1]
+
+
+class TimedHandler:
+    """``await handle(item)`` for the check: item ``i`` takes ``seconds[i]``, drawn as a span; may fail."""
+
+    def __init__(self, seconds, fail_on=None):
+        self.seconds, self.fail_on = seconds, fail_on
+
+    async def __call__(self, item):
+        with span(f"item {item}", kind="handle"):
+            await asyncio.sleep(self.seconds[item])
+        if item == self.fail_on:
+            raise ValueError(f"item {item} could not be handled")
+        return item * 10
+
+
+def _handle_jobs(timeline) -> list[Job]:
+    """Every item is ready when the block starts (spans are in seconds since then)."""
+    return [Job(0.0, s.start, s.end) for s in timeline.spans if s.kind == "handle"]
+
+
+def _workers_left(before: set) -> list:
+    current = asyncio.current_task()
+    return [t for t in asyncio.all_tasks() - before if not t.done() and t is not current]
+
+
+@q4.judge
+async def judge_process_all(trial, process_all):
+    # Promises: (1) the results in the order of `items`; (2) at most `workers` calls at once, and
+    # `workers` whenever items wait; (3) no worker left running when it returns; (4) a failing
+    # `handle` makes it raise that error, also with no worker left and no hang.
+    items = list(range(len(Q4_SECONDS)))
+    before = asyncio.all_tasks()
+    async with trial.step("`process_all(items, handle, 3)`", timeline=True) as tl:
+        results = await process_all(items, TimedHandler(Q4_SECONDS), 3)
+        left = _workers_left(before)
+        trial.expect(
+            not left,
+            f"`process_all` returned, but {len(left)} of its tasks were still running (waiting for more "
+            f"items): once `queue.join()` has returned, cancel the workers, or end each with a sentinel.",
+        )
+    trial.expect_equal(
+        list(results) if isinstance(results, tuple) else results,
+        [item * 10 for item in items],
+        "`process_all(items, handle, 3)` returned",
+    )
+    jobs = _handle_jobs(tl)
+    trial.expect(
+        tl.max_concurrency("handle") <= 3,
+        f"{tl.max_concurrency('handle')} `handle` calls ran at once with `workers=3`: start exactly "
+        f"`workers` worker tasks, and have each handle one item at a time.",
+    )
+    await trial.expect_slots_busy(
+        jobs,
+        limit=3,
+        what="`handle` calls",
+        waiting="items",
+        reference_args=(items, TimedHandler(Q4_SECONDS), 3),
+        advice="Let each worker take the next item as soon as it is free: a `while True` loop around "
+        "`await queue.get()`.",
+    )
+
+    before = asyncio.all_tasks()
+    async with trial.step("`process_all(items, handle, 2)` with a `handle` that raises ValueError on item 3"):
+        raised = None
+        try:
+            await process_all(items[:6], TimedHandler(Q4_SECONDS, fail_on=3), 2)
+        except Exception as exc:
+            raised = exc
+        left = _workers_left(before)
+        trial.expect(
+            not left,
+            f"After `handle` failed, {len(left)} of `process_all`'s tasks were still running: start the "
+            f"workers in an `asyncio.TaskGroup`, which cancels the others when one fails.",
+        )
+    leaf, _ = diagnose.first_leaf(raised) if raised is not None else (None, None)
+    trial.expect(
+        isinstance(leaf, ValueError),
+        f"`handle` raised ValueError on item 3, but `process_all` "
+        f"{'returned normally' if raised is None else f'raised {type(raised).__name__}'}: let the error reach "
+        f"the caller (a `TaskGroup` raises it in an `ExceptionGroup`, which is fine).",
     )
