@@ -604,6 +604,65 @@ def test_probes_restore_everything_they_patch():
     asyncio.run(main())
 
 
+def test_a_step_interrupted_while_starting_its_probes_restores_them():
+    """A kernel interrupt that lands while the last probe starts: what was started is undone."""
+    import warnings
+
+    from asynclab.exercises.probes import BlockingSleepWatcher
+    from asynclab.exercises.trial import Trial
+    from asynclab.timeline.recorder import ACTIVE_TIMELINES
+
+    def snapshot():
+        return (
+            time.sleep,
+            aiohttp.ClientSession.__init__,
+            sys.get_coroutine_origin_tracking_depth(),
+            list(warnings.filters),
+            asyncio.get_running_loop().get_task_factory(),
+        )
+
+    def interrupt_the_sleep_watcher(frame, event, arg):
+        if event == "call" and frame.f_code is BlockingSleepWatcher.__enter__.__code__:
+            raise KeyboardInterrupt  # as Ctrl-C (a kernel interrupt) landing right there would
+        return None
+
+    async def main():
+        before = snapshot()
+        trial = Trial(q1, async_range_ok, {})
+        sys.settrace(interrupt_the_sleep_watcher)
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                async with trial.step("`async_range(3, 0.01)`", timeline=True):
+                    pass
+        finally:
+            sys.settrace(None)
+        assert snapshot() == before
+        assert ACTIVE_TIMELINES.get() == ()  # the timeline it had started has stopped too
+        assert await q1.check(async_range_ok, show=False)  # and the next check runs as usual
+
+    asyncio.run(main())
+
+
+def test_the_verdicts_live_in_a_leaf_module_that_core_and_trial_share():
+    import ast
+
+    from asynclab.exercises import Failure, NotAnswered, core, exceptions, trial
+
+    package = NOTEBOOKS / "asynclab" / "exercises"
+
+    def imports(module):
+        tree = ast.parse((package / f"{module}.py").read_text())
+        return {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 1}
+
+    assert imports("exceptions") == set()
+    assert "core" not in imports("trial")
+    assert core.Failure is trial.Failure is exceptions.Failure is Failure
+    assert core.NotAnswered is NotAnswered and issubclass(Failure, core.Verdict)
+    assert (Failure.status, NotAnswered.status) == (core.FAILED, core.NOT_ANSWERED)
+    with pytest.raises(TypeError):
+        core.Verdict("a verdict says which one it is")
+
+
 def test_checks_run_together_take_turns():
     async def main():
         return await asyncio.gather(

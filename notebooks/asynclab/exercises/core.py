@@ -17,32 +17,13 @@ import weakref
 from dataclasses import dataclass
 
 from . import diagnose, output
-
-PASSED, FAILED, NOT_ANSWERED, ERROR = "passed", "failed", "not answered", "error"
+from .exceptions import ERROR, FAILED, NOT_ANSWERED, PASSED, Failure, NotAnswered, Verdict
+from .trial import Trial
 
 DEFAULT_HANG_HINT = (
     "Is a loop missing its stop condition (a `break`, or a counter that never changes), "
     "or is it awaiting something that never finishes?"
 )
-
-
-class Verdict(Exception):
-    """Raised inside a judge to end the check with a verdict (use ``trial.fail`` rather than raising)."""
-
-    status = FAILED
-
-    def __init__(self, message: str, *, timelines=None):
-        super().__init__(message)
-        self.message = message
-        self.timelines = timelines  # (learner's, reference) when the problem is about timing
-
-
-class Failure(Verdict):
-    status = FAILED
-
-
-class NotAnswered(Verdict):
-    status = NOT_ANSWERED
 
 
 # How each status is introduced: plain text, then Markdown for Jupyter.
@@ -218,8 +199,6 @@ class Exercise:
 
     async def _run_judge_bounded(self, answer, namespace, time_limit) -> None:
         """Run the judge in its own task, so a hanging answer can be stopped after ``time_limit``."""
-        from .trial import Trial  # trial.py imports this module
-
         if self._judge is None:
             raise RuntimeError(f"exercise {self.name!r} has no judge")
         trial = Trial(self, answer, namespace)
