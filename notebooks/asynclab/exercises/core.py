@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from . import diagnose, output
 from .exceptions import ERROR, FAILED, NOT_ANSWERED, PASSED, Failure, NotAnswered, Verdict
+from .probes import TrialWindow
 from .trial import Trial
 
 DEFAULT_HANG_HINT = (
@@ -164,7 +165,8 @@ class Exercise:
             if answer is _MISSING:
                 answer = namespace.get(self.name, _MISSING)
             async with _one_check_at_a_time():
-                result = await self._judge_answer(answer, namespace, time_limit or self.time_limit)
+                with TrialWindow():  # only what this check creates is judged, and nothing of it leaks
+                    result = await self._judge_answer(answer, namespace, time_limit or self.time_limit)
         except Exception as exc:  # a bug in asynclab or in this exercise's judge, not the learner's fault
             result = Result(
                 ERROR,

@@ -6,6 +6,9 @@
 - ``SessionTracker``: did it leave an ``aiohttp.ClientSession`` open?
 - ``UnawaitedCoroutines``: was a coroutine created and dropped without ``await``?
 
+``TrialWindow`` spans a whole check: it keeps what earlier cells and checks left behind out of
+this check's verdict, and what this check leaves behind out of later cells' output.
+
 Every probe restores what it touched when it stops, so nothing outlives a check. None of them
 creates a task, so they never show up in a timeline or in the task count they measure.
 """
@@ -19,6 +22,7 @@ import gc
 import sys
 import threading
 import time
+import types
 import warnings
 
 from . import diagnose
@@ -270,6 +274,41 @@ class UnawaitedCoroutines:
                 where = diagnose.code_at(filename, lineno)
                 break
         return name, where
+
+
+def collect_garbage_quietly() -> None:
+    """``gc.collect()``, with every warning the collected objects give while finalized dropped."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gc.collect()
+
+
+class TrialWindow:
+    """Around a whole check: only what the check itself creates can be blamed on the answer.
+
+    On the way in, the garbage that earlier cells and earlier checks left is collected. A
+    coroutine that an earlier wrong answer dropped inside a reference cycle (e.g. held by the
+    frames of the exception it raised) would otherwise be found by the garbage collector at any
+    moment later, possibly during this check's steps, where ``UnawaitedCoroutines`` would blame
+    this answer for it and quote the other answer's code. Its warning is dropped here: it is not
+    this check's, and its own check has given its verdict. Then every coroutine still alive is held
+    until the window closes, so none created before can be dropped (and warn) meanwhile: a "never
+    awaited" warning inside the window is about a coroutine that the check's code created.
+
+    On the way out, this check's own garbage is collected the same way, so nothing it made warns
+    later in another cell's output, with the judges' files in the warning's traceback.
+    """
+
+    def __enter__(self):
+        collect_garbage_quietly()
+        self._alive = [obj for obj in gc.get_objects() if type(obj) is types.CoroutineType]
+        return self
+
+    def __exit__(self, *exc):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self._alive.clear()  # a coroutine dropped meanwhile by code outside the check ends here
+        collect_garbage_quietly()
 
 
 class WatchedAsyncGenerator:
