@@ -663,6 +663,61 @@ def test_the_verdicts_live_in_a_leaf_module_that_core_and_trial_share():
         core.Verdict("a verdict says which one it is")
 
 
+async def _coroutine_function():
+    pass
+
+
+async def _async_generator_function():
+    yield
+
+
+def _generator_function():
+    yield
+
+
+def _plain_function():
+    pass
+
+
+@contextlib.contextmanager
+def _context_manager_function():
+    yield
+
+
+class _Empty:
+    pass
+
+
+@pytest.mark.parametrize(
+    "expects, answer, words",
+    [
+        ("async function", _async_generator_function, "is an async generator (it contains `yield`)"),
+        ("async function", _generator_function, "is a regular generator function; define it with `async def`"),
+        ("async function", _plain_function, "is a regular function; define it with `async def`"),
+        ("async function", _coroutine_function, None),
+        ("async function", _Empty, None),
+        ("async generator", _generator_function, "is a regular generator (`def` with `yield`)"),
+        ("async generator", _plain_function, "`yield` each item so `async for` can use it"),
+        ("async generator", _coroutine_function, None),
+        ("async generator", _async_generator_function, None),
+        ("async context manager", _Empty, "has no `__aenter__` method"),
+        ("async context manager", _async_generator_function, "put `@contextlib.asynccontextmanager` above it"),
+        ("async context manager", _context_manager_function, "is a regular generator function; write it as"),
+        ("async context manager", _coroutine_function, "`answer()` returns a coroutine, but `async with`"),
+        ("async context manager", _plain_function, None),
+        ("async iterable", _Empty, "has no `__aiter__` method"),
+        ("async iterable", _generator_function, "is a regular generator; define it with `async def`"),
+        ("async iterable", _plain_function, None),
+        ("async iterable", 3, "should be a function or a class, but it is a int"),
+    ],
+)
+def test_every_row_of_the_shape_table_says_its_problem(expects, answer, words):
+    from asynclab.exercises.diagnose import shape_problem
+
+    problem = shape_problem(answer, expects, "answer")
+    assert problem == words if words is None else words in problem
+
+
 def test_checks_run_together_take_turns():
     async def main():
         return await asyncio.gather(
