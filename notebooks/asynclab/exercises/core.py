@@ -141,7 +141,7 @@ class Exercise:
     @property
     def label(self) -> str | None:
         """The variable this exercise is stored in (``q1``), for messages like "run `q1.hint()`"."""
-        module = sys.modules.get(self._module)
+        module = sys.modules.get(self._module) if self._module else None
         for key, value in vars(module).items() if module else ():
             if value is self:
                 return key
@@ -269,7 +269,7 @@ class Exercise:
 
 # The probes patch process-wide things (time.sleep, warnings, the loop's task factory) for the
 # duration of a check, so two checks on one loop (`asyncio.gather(q1.check(), q2.check())`) take turns.
-_check_locks = weakref.WeakKeyDictionary()
+_check_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
 
 
 def _one_check_at_a_time() -> asyncio.Lock:

@@ -65,7 +65,7 @@ def code_at(filename: str, lineno: int) -> str:
 def learner_location(exc: BaseException) -> str:
     """The innermost line of the learner's own code in the exception's traceback, or ''."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if is_learner_file(f.filename)]
-    return code_at(frames[-1].filename, frames[-1].lineno) if frames else ""
+    return code_at(frames[-1].filename, frames[-1].lineno or 0) if frames else ""
 
 
 # --- exceptions ---------------------------------------------------------------------------------

@@ -182,7 +182,7 @@ async def judge_borrow(trial, borrow):
     _check_given_back(trial, queue, "conn-1", "After the block")
 
     # The wait is bounded.
-    empty = asyncio.Queue()
+    empty: asyncio.Queue[str] = asyncio.Queue()
     manager = await trial.context_manager(borrow, empty, 0.2, doing="`borrow(queue, 0.2)`")
 
     async with trial.step("`async with borrow(queue, 0.2):` on an empty queue"):
@@ -291,7 +291,7 @@ async def judge_borrow(trial, borrow):
 @asynccontextmanager
 async def session_pool(size):
     sessions = [aiohttp.ClientSession() for _ in range(size)]
-    queue = asyncio.Queue()
+    queue: asyncio.Queue[aiohttp.ClientSession] = asyncio.Queue()
     for session in sessions:
         queue.put_nowait(session)
     try:

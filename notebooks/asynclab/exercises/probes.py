@@ -24,6 +24,8 @@ import threading
 import time
 import types
 import warnings
+from collections.abc import Callable
+from typing import Any
 
 from . import diagnose
 
@@ -48,10 +50,11 @@ class LoopLagMonitor:
         self.interval = interval
         self.longest_lag = 0.0
         self.most_cpu = 0.0
-        self._loop = self._handle = None
+        self._loop: asyncio.AbstractEventLoop  # set by start()
+        self._handle: asyncio.TimerHandle | None = None
         self._due = self._cpu_at_arm = self._gc_at_arm = 0.0
         self._gc_seconds = 0.0  # total time spent in garbage collection while monitoring
-        self._gc_started = None
+        self._gc_started: float | None = None
 
     def start(self):
         self._loop = asyncio.get_running_loop()
@@ -97,7 +100,7 @@ class BlockingSleepWatcher:
 
     def __init__(self):
         self.calls: list[tuple[float, str]] = []  # (seconds, "line 4: `time.sleep(0.2)`" or "")
-        self._original = None
+        self._original: Callable[..., None] | None = None
 
     def __enter__(self):
         original = self._original = time.sleep
@@ -120,7 +123,8 @@ class BlockingSleepWatcher:
         return self
 
     def __exit__(self, *exc):
-        time.sleep = self._original
+        if self._original is not None:
+            time.sleep = self._original
 
     @property
     def total(self) -> float:
@@ -128,7 +132,7 @@ class BlockingSleepWatcher:
 
 
 # Set in the context of the code under check; tasks it creates inherit it, so their tasks do too.
-_tracking = contextvars.ContextVar("asynclab_task_tracker", default=None)
+_tracking: contextvars.ContextVar[TaskTracker | None] = contextvars.ContextVar("asynclab_task_tracker", default=None)
 
 
 class TaskTracker:
@@ -140,7 +144,9 @@ class TaskTracker:
 
     def __init__(self):
         self.created: list[asyncio.Task] = []
-        self._loop = self._previous = self._token = None
+        self._loop: asyncio.AbstractEventLoop  # set by __enter__
+        self._previous: Any = None  # the loop's task factory before ours
+        self._token: contextvars.Token[TaskTracker | None] | None = None
 
     def __enter__(self):
         self._loop = asyncio.get_running_loop()
@@ -159,7 +165,8 @@ class TaskTracker:
         return task
 
     def __exit__(self, *exc):
-        _tracking.reset(self._token)
+        if self._token is not None:
+            _tracking.reset(self._token)
         # Restore only if nobody stacked another factory on top of ours meanwhile.
         if self._loop.get_task_factory() == self._factory:
             self._loop.set_task_factory(self._previous)
@@ -239,12 +246,15 @@ class UnawaitedCoroutines:
 
     def __init__(self):
         self.found: list[tuple[str, str]] = []  # (coroutine name, "line 4: `asyncio.sleep(1)`" or "")
-        self._catcher = None
+        self._catcher: warnings.catch_warnings | None = None
+        self._records: list[warnings.WarningMessage] = []
         self._depth = 0
 
     def __enter__(self):
         self._catcher = warnings.catch_warnings(record=True)
-        self._records = self._catcher.__enter__()
+        records = self._catcher.__enter__()  # with record=True, the list the warnings go to
+        assert records is not None
+        self._records = records
         warnings.filterwarnings("always", message=r"coroutine .* was never awaited", category=RuntimeWarning)
         self._depth = sys.get_coroutine_origin_tracking_depth()
         sys.set_coroutine_origin_tracking_depth(max(self._depth, self.ORIGIN_DEPTH))
@@ -252,7 +262,8 @@ class UnawaitedCoroutines:
 
     def __exit__(self, *exc):
         sys.set_coroutine_origin_tracking_depth(self._depth)
-        self._catcher.__exit__(*exc)
+        if self._catcher is not None:
+            self._catcher.__exit__(*exc)
         for record in self._records:
             if issubclass(record.category, RuntimeWarning) and "was never awaited" in str(record.message):
                 self.found.append(self._describe(record.source, str(record.message)))

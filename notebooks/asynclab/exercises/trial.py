@@ -13,10 +13,14 @@ import asyncio
 import contextlib
 import inspect
 import traceback
+from typing import TYPE_CHECKING, NoReturn
 
 from . import diagnose, schedule
 from .exceptions import Failure, NotAnswered, Verdict
 from .probes import BlockingSleepWatcher, LoopLagMonitor, SessionTracker, TaskTracker, UnawaitedCoroutines
+
+if TYPE_CHECKING:
+    from ..timeline import Timeline
 
 # A late loop whose thread neither computed nor called time.sleep may be blocked in some other
 # call (a synchronous request), or may only be on a machine too busy to give it the CPU: only a
@@ -39,8 +43,9 @@ async def cancel_during(body, after=0.05):
     await asyncio.sleep(after)
     task.cancel()
     await asyncio.wait([task])
-    if not task.cancelled() and task.exception() is not None:
-        raise task.exception()
+    error = None if task.cancelled() else task.exception()
+    if error is not None:
+        raise error
     return task
 
 
@@ -60,7 +65,7 @@ class Trial:
         self.answer = answer
         self.name = exercise.name
         self.doing = f"`{exercise.name}`"  # the learner's code running now, for the time-limit message
-        self.timeline = None  # the Timeline of the latest step run with timeline=True
+        self.timeline: Timeline | None = None  # the Timeline of the latest step run with timeline=True
         self._namespace = namespace
 
     def lookup(self, name: str, default=None):
@@ -213,7 +218,7 @@ class Trial:
 
     # --- judging ----------------------------------------------------------------------------------
 
-    def fail(self, message: str, *, timelines=None):
+    def fail(self, message: str, *, timelines=None) -> NoReturn:
         """End the check: the answer is wrong, and ``message`` says why (in the learner's terms)."""
         raise Failure(message, timelines=timelines)
 
@@ -306,6 +311,8 @@ class Trial:
 
     async def _against_reference(self, reference_args):
         """The reference's timeline, and "X s instead of about Y s" for a message."""
+        if self.timeline is None:
+            raise RuntimeError("a comparison of timings needs a step run with timeline=True first")
         reference = await self.reference_timeline(*reference_args)
         return reference, f"{self.timeline.duration:.2f} s instead of about {reference.duration:.2f} s"
 
@@ -327,7 +334,7 @@ class Trial:
         """
         idle, stretch = schedule.idle_capacity(jobs, limit)
         work = sum(job.end - job.start for job in jobs)
-        if not jobs or idle < IDLE_SHARE * work:
+        if not jobs or stretch is None or idle < IDLE_SHARE * work:
             return
         if schedule.ran_in_batches(jobs, limit):
             reason = (
@@ -378,7 +385,7 @@ class Step:
 
     def __init__(self, trial: Trial, doing: str, timeline: bool):
         self.trial, self.doing, self.use_timeline = trial, doing, timeline
-        self.timeline = None
+        self.timeline: Timeline | None = None
 
     async def __aenter__(self):
         self.trial.doing = self.doing
@@ -398,8 +405,9 @@ class Step:
             if self.use_timeline:
                 from ..timeline import Timeline  # only exercises about timing pay for importing it
 
-                self.timeline = await stack.enter_async_context(Timeline(show=False))
-                self.trial.timeline = self.timeline
+                timeline = Timeline(show=False)
+                await stack.enter_async_context(timeline)
+                self.timeline = self.trial.timeline = timeline
             self.sleeps = stack.enter_context(BlockingSleepWatcher())
             # Started last and stopped first, so the probes' and the timeline's own bookkeeping
             # never counts as blocking.
@@ -425,6 +433,7 @@ class Step:
 
     def _judge_exception(self, exc: Exception) -> Verdict:
         leaf, _ = diagnose.first_leaf(exc)
+        verdict: Verdict
         if isinstance(leaf, NotImplementedError):
             verdict = NotAnswered(
                 f"{self.doing} still raises NotImplementedError. Fill in "
