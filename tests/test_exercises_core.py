@@ -520,9 +520,18 @@ def test_hints_are_revealed_one_at_a_time_then_run_out(capsys):
 
 def test_demo_hints_end_with_a_pointer_to_the_solution(capsys):
     exercise = Exercise("f", hints=list(q2.hints))
-    for _ in q2.hints:
-        exercise.hint()
-    assert ".solution()" in exercise.hint()
+    total = len(q2.hints)
+    assert total >= 2
+    assert [exercise.hint() for _ in range(total)] == q2.hints  # each one once, in order
+    shown = capsys.readouterr().out.splitlines()
+    assert shown == [
+        f"Hint {n} of {total}: {hint}" + (" (`.hint()` on this exercise again for the next one)" if n < total else "")
+        for n, hint in enumerate(q2.hints, 1)
+    ]
+    assert exercise.hint() == (
+        f"No more hints: you have seen all {total}. `.solution()` on this exercise shows a full answer."
+    )
+    assert capsys.readouterr().out.startswith("No more hints")
 
 
 def test_solution_shows_the_reference_source(capsys):
