@@ -10,6 +10,7 @@ import asyncio
 import gc
 import re
 import warnings
+from pathlib import Path
 
 from asynclab.exercises import nb01, nb02, nb03
 from asynclab.exercises.nb02 import download
@@ -79,3 +80,49 @@ def test_nothing_of_a_check_warns_after_it_and_no_message_shows_internal_paths(c
         assert not INTERNAL.search(result.message), result.message
         assert [str(w.message) for w in later] == []
     assert capfd.readouterr().err == ""
+
+
+def test_in_a_kernel_a_wrong_answer_leaves_nothing_for_later_cells(tmp_path):
+    """The notebook case: the cells after a wrong answer's check show nothing of it."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebooks = Path(__file__).resolve().parents[1] / "notebooks"
+    cells = [
+        "import asyncio, gc\nfrom asynclab.exercises.nb02 import q1, q3, download",
+        "async def fetch_in_order(urls):\n"
+        "    done, _ = await asyncio.wait([download(url) for url in urls])\n"
+        "    return [task.result() for task in done]\n"
+        "await q1.check()",
+        "async def download_stream(urls, limit):\n"
+        "    semaphore = asyncio.Semaphore(limit)\n"
+        "    async def download_one(url):\n"
+        "        async with semaphore:\n"
+        "            return await download(url)\n"
+        "    async with asyncio.TaskGroup() as tg:\n"
+        "        tasks = [tg.create_task(download_one(url)) async for url in urls]\n"
+        "    return [task.result() for task in tasks]\n"
+        "await q3.check()",
+        "gc.collect()\nprint('collected')",
+    ]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    client = NotebookClient(
+        nb, timeout=60, kernel_name="python3", allow_errors=True, resources={"metadata": {"path": str(notebooks)}}
+    )
+    client.execute()
+
+    def text(cell):
+        return "".join(o.get("text", "") + o.get("data", {}).get("text/plain", "") for o in cell.outputs)
+
+    stderr_or_errors = [
+        o
+        for cell in nb.cells
+        for o in cell.outputs
+        if o.output_type == "error" or (o.output_type == "stream" and o.name == "stderr")
+    ]
+    assert stderr_or_errors == []
+    assert "Passing coroutines is forbidden" in text(nb.cells[1])
+    assert "✔ Correct!" in text(nb.cells[2])
+    assert text(nb.cells[3]).strip() == "collected"
+    for cell in nb.cells:
+        assert not INTERNAL.search(text(cell)), text(cell)
