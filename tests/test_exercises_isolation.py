@@ -10,11 +10,12 @@ import asyncio
 import gc
 import re
 import warnings
-from pathlib import Path
 
+import pytest
 from asynclab.exercises import nb01, nb02, nb03
 from asynclab.exercises.nb02 import download
 from exercise_checks import assert_fails, assert_passes
+from nbharness import ROOT, _kernel_manager_for
 
 # What a learner must never read: the judges' files and the package's own paths.
 INTERNAL = re.compile(r"asynclab[/\\]|exercises[/\\]|trial\.py|probes\.py|core\.py|nb0\d\.py")
@@ -82,12 +83,26 @@ def test_nothing_of_a_check_warns_after_it_and_no_message_shows_internal_paths(c
     assert capfd.readouterr().err == ""
 
 
-def test_in_a_kernel_a_wrong_answer_leaves_nothing_for_later_cells(tmp_path):
+COLAB_PYTHON = ROOT / ".venv-colab" / "bin" / "python"
+
+
+@pytest.mark.parametrize(
+    "python",
+    [
+        pytest.param(None, id="this-venv"),
+        pytest.param(
+            COLAB_PYTHON,
+            id="colab-ipython-7.34",
+            marks=pytest.mark.skipif(not COLAB_PYTHON.exists(), reason="no Colab-like stack: make .venv-colab/.test"),
+        ),
+    ],
+)
+def test_in_a_kernel_a_wrong_answer_leaves_nothing_for_later_cells(python):
     """The notebook case: the cells after a wrong answer's check show nothing of it."""
     import nbformat
     from nbclient import NotebookClient
 
-    notebooks = Path(__file__).resolve().parents[1] / "notebooks"
+    notebooks = ROOT / "notebooks"
     cells = [
         "import asyncio, gc\nfrom asynclab.exercises.nb02 import q1, q3, download",
         "async def fetch_in_order(urls):\n"
@@ -109,6 +124,8 @@ def test_in_a_kernel_a_wrong_answer_leaves_nothing_for_later_cells(tmp_path):
     client = NotebookClient(
         nb, timeout=60, kernel_name="python3", allow_errors=True, resources={"metadata": {"path": str(notebooks)}}
     )
+    if python:
+        client.kernel_manager_class = _kernel_manager_for(str(python))
     client.execute()
 
     def text(cell):
