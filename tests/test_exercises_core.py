@@ -520,9 +520,18 @@ def test_hints_are_revealed_one_at_a_time_then_run_out(capsys):
 
 def test_demo_hints_end_with_a_pointer_to_the_solution(capsys):
     exercise = Exercise("f", hints=list(q2.hints))
-    for _ in q2.hints:
-        exercise.hint()
-    assert ".solution()" in exercise.hint()
+    total = len(q2.hints)
+    assert total >= 2
+    assert [exercise.hint() for _ in range(total)] == q2.hints  # each one once, in order
+    shown = capsys.readouterr().out.splitlines()
+    assert shown == [
+        f"Hint {n} of {total}: {hint}" + (" (`.hint()` on this exercise again for the next one)" if n < total else "")
+        for n, hint in enumerate(q2.hints, 1)
+    ]
+    assert exercise.hint() == (
+        f"No more hints: you have seen all {total}. `.solution()` on this exercise shows a full answer."
+    )
+    assert capsys.readouterr().out.startswith("No more hints")
 
 
 def test_solution_shows_the_reference_source(capsys):
@@ -602,6 +611,120 @@ def test_probes_restore_everything_they_patch():
         assert snapshot() == before
 
     asyncio.run(main())
+
+
+def test_a_step_interrupted_while_starting_its_probes_restores_them():
+    """A kernel interrupt that lands while the last probe starts: what was started is undone."""
+    import warnings
+
+    from asynclab.exercises.probes import BlockingSleepWatcher
+    from asynclab.exercises.trial import Trial
+    from asynclab.timeline.recorder import ACTIVE_TIMELINES
+
+    def snapshot():
+        return (
+            time.sleep,
+            aiohttp.ClientSession.__init__,
+            sys.get_coroutine_origin_tracking_depth(),
+            list(warnings.filters),
+            asyncio.get_running_loop().get_task_factory(),
+        )
+
+    def interrupt_the_sleep_watcher(frame, event, arg):
+        if event == "call" and frame.f_code is BlockingSleepWatcher.__enter__.__code__:
+            raise KeyboardInterrupt  # as Ctrl-C (a kernel interrupt) landing right there would
+        return None
+
+    async def main():
+        before = snapshot()
+        trial = Trial(q1, async_range_ok, {})
+        sys.settrace(interrupt_the_sleep_watcher)
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                async with trial.step("`async_range(3, 0.01)`", timeline=True):
+                    pass
+        finally:
+            sys.settrace(None)
+        assert snapshot() == before
+        assert ACTIVE_TIMELINES.get() == ()  # the timeline it had started has stopped too
+        assert await q1.check(async_range_ok, show=False)  # and the next check runs as usual
+
+    asyncio.run(main())
+
+
+def test_the_verdicts_live_in_a_leaf_module_that_core_and_trial_share():
+    import ast
+
+    from asynclab.exercises import Failure, NotAnswered, core, exceptions, trial
+
+    package = NOTEBOOKS / "asynclab" / "exercises"
+
+    def imports(module):
+        tree = ast.parse((package / f"{module}.py").read_text())
+        return {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 1}
+
+    assert imports("exceptions") == set()
+    assert "core" not in imports("trial")
+    assert core.Failure is trial.Failure is exceptions.Failure is Failure
+    assert core.NotAnswered is NotAnswered and issubclass(Failure, core.Verdict)
+    assert (Failure.status, NotAnswered.status) == (core.FAILED, core.NOT_ANSWERED)
+    with pytest.raises(TypeError):
+        core.Verdict("a verdict says which one it is")
+
+
+async def _coroutine_function():
+    pass
+
+
+async def _async_generator_function():
+    yield
+
+
+def _generator_function():
+    yield
+
+
+def _plain_function():
+    pass
+
+
+@contextlib.contextmanager
+def _context_manager_function():
+    yield
+
+
+class _Empty:
+    pass
+
+
+@pytest.mark.parametrize(
+    "expects, answer, words",
+    [
+        ("async function", _async_generator_function, "is an async generator (it contains `yield`)"),
+        ("async function", _generator_function, "is a regular generator function; define it with `async def`"),
+        ("async function", _plain_function, "is a regular function; define it with `async def`"),
+        ("async function", _coroutine_function, None),
+        ("async function", _Empty, None),
+        ("async generator", _generator_function, "is a regular generator (`def` with `yield`)"),
+        ("async generator", _plain_function, "`yield` each item so `async for` can use it"),
+        ("async generator", _coroutine_function, None),
+        ("async generator", _async_generator_function, None),
+        ("async context manager", _Empty, "has no `__aenter__` method"),
+        ("async context manager", _async_generator_function, "put `@contextlib.asynccontextmanager` above it"),
+        ("async context manager", _context_manager_function, "is a regular generator function; write it as"),
+        ("async context manager", _coroutine_function, "`answer()` returns a coroutine, but `async with`"),
+        ("async context manager", _plain_function, None),
+        ("async iterable", _Empty, "has no `__aiter__` method"),
+        ("async iterable", _generator_function, "is a regular generator; define it with `async def`"),
+        ("async iterable", _plain_function, None),
+        ("async iterable", 3, "should be a function or a class, but it is a int"),
+    ],
+)
+def test_every_row_of_the_shape_table_says_its_problem(expects, answer, words):
+    from asynclab.exercises.diagnose import shape_problem
+
+    problem = shape_problem(answer, expects, "answer")
+    assert problem == words if words is None else words in problem
 
 
 def test_checks_run_together_take_turns():

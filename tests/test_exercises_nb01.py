@@ -317,7 +317,9 @@ class CountdownOffByOne:
 
 
 def test_q2_off_by_one_fails():
-    assert_fails(check(q2, CountdownOffByOne), "gave [2, 1, 0]; expected [3, 2, 1]")
+    assert_fails(
+        check(q2, CountdownOffByOne), "`async for` over `Countdown(3, 0.2)` gave [2, 1, 0]; expected [3, 2, 1]"
+    )
 
 
 class CountdownNoWait:
@@ -455,7 +457,9 @@ async def first_n_no_return(source, n):
 
 
 def test_q3_a_missing_return_fails():
-    assert_fails(check(q3, first_n_no_return), "returned None", "Is a `return` missing?")
+    assert_fails(
+        check(q3, first_n_no_return), "`first_n(source, 3)` on a source of 0, 1, ..., 9 returned None. Is a `return`"
+    )
 
 
 # --- answers that break one requirement each (see REQUIREMENTS at the end) -------------------------------
@@ -499,8 +503,22 @@ async def first_n_exactly_n(source, n):
         return [await anext(source) for _ in range(n)]  # StopAsyncIteration when the source is shorter
 
 
+async def first_n_or_nothing(source, n):
+    items = []
+    async with contextlib.aclosing(source):
+        async for item in source:
+            items.append(item)
+            if len(items) == n:
+                return items
+    return []  # fewer than n: gives up instead of returning what there was
+
+
 def test_q3_a_shorter_source_must_give_all_its_items():
-    assert_fails(check(q3, first_n_exactly_n), "`first_n(source, 5)`")
+    assert_fails(check(q3, first_n_exactly_n), "`first_n(source, 5)` raised StopAsyncIteration", "await anext(source)")
+    assert_fails(
+        check(q3, first_n_or_nothing),
+        "`first_n(source, 5)` on a source of only 'a', 'b' returned []; expected ['a', 'b']",
+    )
 
 
 # Each requirement of a prompt or sentence of a success message -> the judge's words for a
@@ -548,7 +566,7 @@ REQUIREMENTS = [
     ),
     ("q1", "stop after the last page", "requests for", "test_q1_asking_for_a_page_after_the_last_fails"),
     ("q1", "... and move on to the next page", "stop condition", "test_q1_never_moving_to_the_next_page_fails"),
-    ("q2", "yields 3, 2, 1", "expected", "test_q2_off_by_one_fails"),
+    ("q2", "yields 3, 2, 1", "`async for` over `Countdown(", "test_q2_off_by_one_fails"),
     ("q2", "waits `delay` before each number", "await asyncio.sleep(self.delay)", "test_q2_not_waiting_fails"),
     ("q2", "... without blocking the loop", "event loop was blocked", "test_q2_time_sleep_fails"),
     ("q2", "by hand: a class", "is a function", "test_q2_an_async_generator_function_fails"),
@@ -564,7 +582,7 @@ REQUIREMENTS = [
     (
         "q3",
         "... or all of them if it has fewer",
-        "`first_n(source, 5)`",
+        "on a source of only 'a', 'b' returned",
         "test_q3_a_shorter_source_must_give_all_its_items",
     ),
     (
@@ -575,7 +593,12 @@ REQUIREMENTS = [
     ),
     ("q3", "don't read more items than you need", "right after appending", "test_q3_reading_one_item_too_many_fails"),
     ("q3", "... none at all for n = 0", "`first_n(source, 0)` returned", "test_q3_n_zero_fails"),
-    ("q3", "an async function that returns a list", "Is a `return` missing?", "test_q3_a_missing_return_fails"),
+    (
+        "q3",
+        "an async function that returns a list",
+        "on a source of 0, 1, ..., 9 returned",
+        "test_q3_a_missing_return_fails",
+    ),
 ]
 
 

@@ -190,7 +190,8 @@ def test_limited_without_semaphore():
     assert_fails(
         result, "10 of your calls of `fetch` ran at the same time; at most 3 should", "one `asyncio.Semaphore(limit)`"
     )
-    assert result.timelines is not None  # the learner's diagram beside the reference one
+    yours, reference = result.timelines  # the learner's diagram beside the reference one
+    assert yours.duration < reference.duration  # all 10 at once is quicker than 3 at a time, and wrong
 
 
 def test_limited_semaphore_created_per_call():
@@ -452,7 +453,8 @@ def test_limited_in_batches_leaves_calls_waiting():
         "idle slots",
         "a new call starts as soon as one ends",
     )
-    assert result.timelines is not None
+    yours, reference = result.timelines
+    assert yours.duration > 1.1 * reference.duration  # each batch waits for its slowest call
 
 
 def test_limited_order_of_a_set_is_not_called_finishing_order():

@@ -33,6 +33,11 @@ What every check catches on its own, before or while the judge runs the code
   a task that failed with nobody awaiting it;
 - a hang: stopped after ``time_limit`` seconds (default 5) with a hint about a missing stop condition.
 
+Only what the check itself ran is judged: the garbage of earlier cells and checks is collected
+before it starts (quietly), and its own garbage before it returns, so a coroutine an earlier answer
+dropped is never blamed on this one, and nothing of a check warns later in another cell
+(``probes.TrialWindow``).
+
 How to write an exercise module (``asynclab/exercises/nbXX.py``)
 ---------------------------------------------------------------
 One module per notebook; ``demo.py`` is a complete example. For each exercise:

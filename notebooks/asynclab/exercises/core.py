@@ -17,32 +17,14 @@ import weakref
 from dataclasses import dataclass
 
 from . import diagnose, output
-
-PASSED, FAILED, NOT_ANSWERED, ERROR = "passed", "failed", "not answered", "error"
+from .exceptions import ERROR, FAILED, NOT_ANSWERED, PASSED, Failure, NotAnswered, Verdict
+from .probes import TrialWindow
+from .trial import Trial
 
 DEFAULT_HANG_HINT = (
     "Is a loop missing its stop condition (a `break`, or a counter that never changes), "
     "or is it awaiting something that never finishes?"
 )
-
-
-class Verdict(Exception):
-    """Raised inside a judge to end the check with a verdict (use ``trial.fail`` rather than raising)."""
-
-    status = FAILED
-
-    def __init__(self, message: str, *, timelines=None):
-        super().__init__(message)
-        self.message = message
-        self.timelines = timelines  # (learner's, reference) when the problem is about timing
-
-
-class Failure(Verdict):
-    status = FAILED
-
-
-class NotAnswered(Verdict):
-    status = NOT_ANSWERED
 
 
 # How each status is introduced: plain text, then Markdown for Jupyter.
@@ -159,7 +141,7 @@ class Exercise:
     @property
     def label(self) -> str | None:
         """The variable this exercise is stored in (``q1``), for messages like "run `q1.hint()`"."""
-        module = sys.modules.get(self._module)
+        module = sys.modules.get(self._module) if self._module else None
         for key, value in vars(module).items() if module else ():
             if value is self:
                 return key
@@ -183,7 +165,8 @@ class Exercise:
             if answer is _MISSING:
                 answer = namespace.get(self.name, _MISSING)
             async with _one_check_at_a_time():
-                result = await self._judge_answer(answer, namespace, time_limit or self.time_limit)
+                with TrialWindow():  # only what this check creates is judged, and nothing of it leaks
+                    result = await self._judge_answer(answer, namespace, time_limit or self.time_limit)
         except Exception as exc:  # a bug in asynclab or in this exercise's judge, not the learner's fault
             result = Result(
                 ERROR,
@@ -218,8 +201,6 @@ class Exercise:
 
     async def _run_judge_bounded(self, answer, namespace, time_limit) -> None:
         """Run the judge in its own task, so a hanging answer can be stopped after ``time_limit``."""
-        from .trial import Trial  # trial.py imports this module
-
         if self._judge is None:
             raise RuntimeError(f"exercise {self.name!r} has no judge")
         trial = Trial(self, answer, namespace)
@@ -288,7 +269,7 @@ class Exercise:
 
 # The probes patch process-wide things (time.sleep, warnings, the loop's task factory) for the
 # duration of a check, so two checks on one loop (`asyncio.gather(q1.check(), q2.check())`) take turns.
-_check_locks = weakref.WeakKeyDictionary()
+_check_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
 
 
 def _one_check_at_a_time() -> asyncio.Lock:

@@ -21,7 +21,9 @@ import re
 import sysconfig
 import textwrap
 import traceback
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent  # notebooks/asynclab
 
@@ -63,7 +65,7 @@ def code_at(filename: str, lineno: int) -> str:
 def learner_location(exc: BaseException) -> str:
     """The innermost line of the learner's own code in the exception's traceback, or ''."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if is_learner_file(f.filename)]
-    return code_at(frames[-1].filename, frames[-1].lineno) if frames else ""
+    return code_at(frames[-1].filename, frames[-1].lineno or 0) if frames else ""
 
 
 # --- exceptions ---------------------------------------------------------------------------------
@@ -194,81 +196,6 @@ def _kind_of(obj) -> str:
     return f"a {type(obj).__name__}"
 
 
-def shape_problem(answer, expects: str | None, name: str) -> str | None:
-    """What is wrong with the answer's kind for ``expects`` (one of ``KINDS``), or None if it fits.
-
-    Only what can be seen without running anything. An ``async def`` without ``yield`` where an
-    async generator is expected passes here: ``Trial.collect`` runs it and tells a returned list
-    apart from a plain coroutine.
-    """
-    if expects is None:
-        return None
-    if inspect.iscoroutine(answer):
-        answer.close()  # nobody will await it: closing keeps "never awaited" warnings away
-        return (
-            f"`{name}` is a coroutine object, not a function: define it with "
-            f"`async def {name}(...)` and don't call it in the same cell"
-        )
-    if not callable(answer):
-        return f"`{name}` should be a function or a class, but it is {_kind_of(answer)}"
-    target = inspect.unwrap(answer) if not inspect.isclass(answer) else answer
-
-    if expects == ASYNC_FUNCTION:
-        if inspect.isasyncgenfunction(target):
-            return (
-                f"`{name}` is an async generator (it contains `yield`); it should `return` "
-                f"its result instead of yielding it"
-            )
-        if inspect.isgeneratorfunction(target):
-            return f"`{name}` is a regular generator function; define it with `async def` and `return` the result"
-        if not inspect.iscoroutinefunction(answer) and not inspect.isclass(answer):
-            return f"`{name}` is a regular function; define it with `async def`"
-        return None
-
-    if expects == ASYNC_GENERATOR:
-        if inspect.isgeneratorfunction(target):
-            return (
-                f"`{name}` is a regular generator (`def` with `yield`); define it with "
-                f"`async def` so it can `await` and be used with `async for`"
-            )
-        if not (inspect.iscoroutinefunction(answer) or inspect.isasyncgenfunction(answer) or inspect.isclass(answer)):
-            return (
-                f"`{name}` is a regular function; define it with `async def` and "
-                f"`yield` each item so `async for` can use it"
-            )
-        return None
-
-    if expects == ASYNC_CONTEXT_MANAGER:
-        if inspect.isclass(answer):
-            return context_manager_class_problem(answer, name)
-        if inspect.isasyncgenfunction(target) and target is answer:
-            return (
-                f"`{name}` is an async generator function; put `@contextlib.asynccontextmanager` "
-                f"above it so `async with` can use it"
-            )
-        if inspect.isgeneratorfunction(target):
-            return (
-                f"`{name}` is a regular generator function; write it as `async def` with "
-                f"`@contextlib.asynccontextmanager` above it"
-            )
-        if inspect.iscoroutinefunction(answer):
-            return (
-                f"`{name}()` returns a coroutine, but `async with` needs an async context manager: "
-                f"write an async generator with one `yield` and decorate it with "
-                f"`@contextlib.asynccontextmanager`, or a class with `async def __aenter__`/`__aexit__`"
-            )
-        return None  # a plain function may return a context manager: checked when it is called
-
-    if expects == ASYNC_ITERABLE:
-        if inspect.isclass(answer):
-            return async_iterable_class_problem(answer, name)
-        if inspect.isgeneratorfunction(target):
-            return f"`{name}` is a regular generator; define it with `async def` so `async for` can use it"
-        return None
-
-    raise ValueError(f"unknown kind {expects!r}; use one of {KINDS}")
-
-
 def context_manager_class_problem(cls, name: str) -> str | None:
     has = {attr: hasattr(cls, attr) for attr in ("__aenter__", "__aexit__", "__enter__")}
     if not has["__aenter__"] and has["__enter__"]:
@@ -296,6 +223,107 @@ def async_iterable_class_problem(cls, name: str) -> str | None:
         return f"`{name}.__aiter__` must be a plain `def` that returns the iterator (usually `self`), not `async def`"
     if hasattr(cls, "__anext__") and not inspect.iscoroutinefunction(cls.__anext__):
         return f"`{name}.__anext__` is a regular method; define it with `async def __anext__(self)`"
+    return None
+
+
+def _is_class(answer, target) -> bool:
+    return inspect.isclass(answer)
+
+
+def _is_generator_function(answer, target) -> bool:
+    return inspect.isgeneratorfunction(target)
+
+
+# For each kind an exercise expects, how an answer can be the wrong kind: rows of (test, problem),
+# tried in order; the first whose test holds decides. A test gets the answer and its target (the
+# function under any decorators; a class is its own). A problem is a message (``{name}`` is the
+# answer's name) or a function ``(answer, name) -> message, or None when it fits``.
+_ShapeRow = tuple[Callable[[Any, Any], bool], str | Callable[[Any, str], str | None]]
+_SHAPE_PROBLEMS: dict[str, list[_ShapeRow]] = {
+    ASYNC_FUNCTION: [
+        (
+            lambda answer, target: inspect.isasyncgenfunction(target),
+            "`{name}` is an async generator (it contains `yield`); it should `return` its result instead of "
+            "yielding it",
+        ),
+        (
+            _is_generator_function,
+            "`{name}` is a regular generator function; define it with `async def` and `return` the result",
+        ),
+        (
+            lambda answer, target: not inspect.iscoroutinefunction(answer) and not inspect.isclass(answer),
+            "`{name}` is a regular function; define it with `async def`",
+        ),
+    ],
+    ASYNC_GENERATOR: [
+        (
+            _is_generator_function,
+            "`{name}` is a regular generator (`def` with `yield`); define it with `async def` so it can "
+            "`await` and be used with `async for`",
+        ),
+        (
+            lambda answer, target: (
+                not (
+                    inspect.iscoroutinefunction(answer) or inspect.isasyncgenfunction(answer) or inspect.isclass(answer)
+                )
+            ),
+            "`{name}` is a regular function; define it with `async def` and `yield` each item so `async for` "
+            "can use it",
+        ),
+    ],
+    ASYNC_CONTEXT_MANAGER: [
+        (_is_class, context_manager_class_problem),
+        (
+            lambda answer, target: inspect.isasyncgenfunction(target) and target is answer,
+            "`{name}` is an async generator function; put `@contextlib.asynccontextmanager` above it so "
+            "`async with` can use it",
+        ),
+        (
+            _is_generator_function,
+            "`{name}` is a regular generator function; write it as `async def` with "
+            "`@contextlib.asynccontextmanager` above it",
+        ),
+        (
+            lambda answer, target: inspect.iscoroutinefunction(answer),
+            "`{name}()` returns a coroutine, but `async with` needs an async context manager: write an async "
+            "generator with one `yield` and decorate it with `@contextlib.asynccontextmanager`, or a class "
+            "with `async def __aenter__`/`__aexit__`",
+        ),
+        # A plain function may return a context manager: checked when it is called.
+    ],
+    ASYNC_ITERABLE: [
+        (_is_class, async_iterable_class_problem),
+        (
+            _is_generator_function,
+            "`{name}` is a regular generator; define it with `async def` so `async for` can use it",
+        ),
+    ],
+}
+
+
+def shape_problem(answer, expects: str | None, name: str) -> str | None:
+    """What is wrong with the answer's kind for ``expects`` (one of ``KINDS``), or None if it fits.
+
+    Only what can be seen without running anything. An ``async def`` without ``yield`` where an
+    async generator is expected passes here: ``Trial.collect`` runs it and tells a returned list
+    apart from a plain coroutine.
+    """
+    if expects is None:
+        return None
+    if inspect.iscoroutine(answer):
+        answer.close()  # nobody will await it: closing keeps "never awaited" warnings away
+        return (
+            f"`{name}` is a coroutine object, not a function: define it with "
+            f"`async def {name}(...)` and don't call it in the same cell"
+        )
+    if not callable(answer):
+        return f"`{name}` should be a function or a class, but it is {_kind_of(answer)}"
+    if expects not in _SHAPE_PROBLEMS:
+        raise ValueError(f"unknown kind {expects!r}; use one of {KINDS}")
+    target = inspect.unwrap(answer) if not inspect.isclass(answer) else answer
+    for applies, problem in _SHAPE_PROBLEMS[expects]:
+        if applies(answer, target):
+            return problem.format(name=name) if isinstance(problem, str) else problem(answer, name)
     return None
 
 

@@ -227,9 +227,9 @@ async def judge_countdown(trial, Countdown):
 
 
 async def first_n(source, n):
-    items = []
     if n <= 0:
-        return items
+        return []
+    items = []
     async with contextlib.aclosing(source):  # closes source when the block ends, in this task
         async for item in source:
             items.append(item)

@@ -261,7 +261,7 @@ def _download_jobs(timeline, urls, interval=STREAM_INTERVAL):
     """One ``Job`` per URL: when it arrived, when its download started and ended; None if a URL
     was not downloaded exactly once."""
     arrivals = [s for s in timeline.spans if s.kind == "stream"]
-    downloads = {}
+    downloads: dict[str, list] = {}
     for s in timeline.spans:
         if s.kind == "download":
             downloads.setdefault(s.label, []).append(s)

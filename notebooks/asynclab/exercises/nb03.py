@@ -87,7 +87,7 @@ def _check_entry(trial, log, label, seconds_taken, when):
 
 @q1.judge
 async def judge_timed(trial, timed):
-    log = []
+    log: list[str] = []
     manager = await trial.context_manager(timed, "nap", log)
     async with trial.step("`async with timed('nap', log): await asyncio.sleep(0.2)`"):
         async with manager:

@@ -16,6 +16,7 @@ in-memory databases for ``q3``, one of them broken on purpose with
 """
 
 import asyncio
+import collections
 import inspect
 import sqlite3
 from contextlib import asynccontextmanager
@@ -71,8 +72,28 @@ async def _cancel_inside(manager, after=0.05):
 
 
 def _contents(queue):
-    """The items in an asyncio.Queue, in order, without taking them out."""
-    return list(queue._queue)
+    """The items in an asyncio.Queue, in the order ``get`` would hand them out, leaving them in.
+
+    ``asyncio.Queue`` has no public way to look inside. CPython keeps the items in a private
+    ``_queue`` (a deque; a list for ``PriorityQueue``), which is cheap to read and disturbs
+    nothing, so it is used when it is there and looks as expected. Private means it may change in
+    any release, so when it is not, the items are taken out with ``get_nowait`` and put back with
+    ``put_nowait``, which keeps their order in a FIFO queue (the pools here are all FIFO), and
+    ``task_done`` undoes the count that ``put_nowait`` adds for ``join()``.
+    """
+    items = getattr(queue, "_queue", None)
+    if isinstance(items, (collections.deque, list)) and len(items) == queue.qsize():
+        return list(items)
+    taken = []
+    while True:
+        try:
+            taken.append(queue.get_nowait())
+        except asyncio.QueueEmpty:
+            break
+    for item in taken:
+        queue.put_nowait(item)
+        queue.task_done()
+    return taken
 
 
 # --- q1: borrow with a timeout ----------------------------------------------------------------------
@@ -164,7 +185,7 @@ async def judge_borrow(trial, borrow):
     _check_given_back(trial, queue, "conn-1", "After the block")
 
     # The wait is bounded.
-    empty = asyncio.Queue()
+    empty: asyncio.Queue[str] = asyncio.Queue()
     manager = await trial.context_manager(borrow, empty, 0.2, doing="`borrow(queue, 0.2)`")
 
     async with trial.step("`async with borrow(queue, 0.2):` on an empty queue"):
@@ -273,7 +294,7 @@ async def judge_borrow(trial, borrow):
 @asynccontextmanager
 async def session_pool(size):
     sessions = [aiohttp.ClientSession() for _ in range(size)]
-    queue = asyncio.Queue()
+    queue: asyncio.Queue[aiohttp.ClientSession] = asyncio.Queue()
     for session in sessions:
         queue.put_nowait(session)
     try:

@@ -6,6 +6,9 @@
 - ``SessionTracker``: did it leave an ``aiohttp.ClientSession`` open?
 - ``UnawaitedCoroutines``: was a coroutine created and dropped without ``await``?
 
+``TrialWindow`` spans a whole check: it keeps what earlier cells and checks left behind out of
+this check's verdict, and what this check leaves behind out of later cells' output.
+
 Every probe restores what it touched when it stops, so nothing outlives a check. None of them
 creates a task, so they never show up in a timeline or in the task count they measure.
 """
@@ -19,7 +22,10 @@ import gc
 import sys
 import threading
 import time
+import types
 import warnings
+from collections.abc import Callable
+from typing import Any
 
 from . import diagnose
 
@@ -44,10 +50,11 @@ class LoopLagMonitor:
         self.interval = interval
         self.longest_lag = 0.0
         self.most_cpu = 0.0
-        self._loop = self._handle = None
+        self._loop: asyncio.AbstractEventLoop  # set by start()
+        self._handle: asyncio.TimerHandle | None = None
         self._due = self._cpu_at_arm = self._gc_at_arm = 0.0
         self._gc_seconds = 0.0  # total time spent in garbage collection while monitoring
-        self._gc_started = None
+        self._gc_started: float | None = None
 
     def start(self):
         self._loop = asyncio.get_running_loop()
@@ -93,7 +100,7 @@ class BlockingSleepWatcher:
 
     def __init__(self):
         self.calls: list[tuple[float, str]] = []  # (seconds, "line 4: `time.sleep(0.2)`" or "")
-        self._original = None
+        self._original: Callable[..., None] | None = None
 
     def __enter__(self):
         original = self._original = time.sleep
@@ -116,7 +123,8 @@ class BlockingSleepWatcher:
         return self
 
     def __exit__(self, *exc):
-        time.sleep = self._original
+        if self._original is not None:
+            time.sleep = self._original
 
     @property
     def total(self) -> float:
@@ -124,7 +132,7 @@ class BlockingSleepWatcher:
 
 
 # Set in the context of the code under check; tasks it creates inherit it, so their tasks do too.
-_tracking = contextvars.ContextVar("asynclab_task_tracker", default=None)
+_tracking: contextvars.ContextVar[TaskTracker | None] = contextvars.ContextVar("asynclab_task_tracker", default=None)
 
 
 class TaskTracker:
@@ -136,7 +144,9 @@ class TaskTracker:
 
     def __init__(self):
         self.created: list[asyncio.Task] = []
-        self._loop = self._previous = self._token = None
+        self._loop: asyncio.AbstractEventLoop  # set by __enter__
+        self._previous: Any = None  # the loop's task factory before ours
+        self._token: contextvars.Token[TaskTracker | None] | None = None
 
     def __enter__(self):
         self._loop = asyncio.get_running_loop()
@@ -155,7 +165,8 @@ class TaskTracker:
         return task
 
     def __exit__(self, *exc):
-        _tracking.reset(self._token)
+        if self._token is not None:
+            _tracking.reset(self._token)
         # Restore only if nobody stacked another factory on top of ours meanwhile.
         if self._loop.get_task_factory() == self._factory:
             self._loop.set_task_factory(self._previous)
@@ -235,12 +246,15 @@ class UnawaitedCoroutines:
 
     def __init__(self):
         self.found: list[tuple[str, str]] = []  # (coroutine name, "line 4: `asyncio.sleep(1)`" or "")
-        self._catcher = None
+        self._catcher: warnings.catch_warnings | None = None
+        self._records: list[warnings.WarningMessage] = []
         self._depth = 0
 
     def __enter__(self):
         self._catcher = warnings.catch_warnings(record=True)
-        self._records = self._catcher.__enter__()
+        records = self._catcher.__enter__()  # with record=True, the list the warnings go to
+        assert records is not None
+        self._records = records
         warnings.filterwarnings("always", message=r"coroutine .* was never awaited", category=RuntimeWarning)
         self._depth = sys.get_coroutine_origin_tracking_depth()
         sys.set_coroutine_origin_tracking_depth(max(self._depth, self.ORIGIN_DEPTH))
@@ -248,7 +262,8 @@ class UnawaitedCoroutines:
 
     def __exit__(self, *exc):
         sys.set_coroutine_origin_tracking_depth(self._depth)
-        self._catcher.__exit__(*exc)
+        if self._catcher is not None:
+            self._catcher.__exit__(*exc)
         for record in self._records:
             if issubclass(record.category, RuntimeWarning) and "was never awaited" in str(record.message):
                 self.found.append(self._describe(record.source, str(record.message)))
@@ -270,6 +285,41 @@ class UnawaitedCoroutines:
                 where = diagnose.code_at(filename, lineno)
                 break
         return name, where
+
+
+def collect_garbage_quietly() -> None:
+    """``gc.collect()``, with every warning the collected objects give while finalized dropped."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gc.collect()
+
+
+class TrialWindow:
+    """Around a whole check: only what the check itself creates can be blamed on the answer.
+
+    On the way in, the garbage that earlier cells and earlier checks left is collected. A
+    coroutine that an earlier wrong answer dropped inside a reference cycle (e.g. held by the
+    frames of the exception it raised) would otherwise be found by the garbage collector at any
+    moment later, possibly during this check's steps, where ``UnawaitedCoroutines`` would blame
+    this answer for it and quote the other answer's code. Its warning is dropped here: it is not
+    this check's, and its own check has given its verdict. Then every coroutine still alive is held
+    until the window closes, so none created before can be dropped (and warn) meanwhile: a "never
+    awaited" warning inside the window is about a coroutine that the check's code created.
+
+    On the way out, this check's own garbage is collected the same way, so nothing it made warns
+    later in another cell's output, with the judges' files in the warning's traceback.
+    """
+
+    def __enter__(self):
+        collect_garbage_quietly()
+        self._alive = [obj for obj in gc.get_objects() if type(obj) is types.CoroutineType]
+        return self
+
+    def __exit__(self, *exc):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self._alive.clear()  # a coroutine dropped meanwhile by code outside the check ends here
+        collect_garbage_quietly()
 
 
 class WatchedAsyncGenerator:

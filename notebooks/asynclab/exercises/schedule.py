@@ -55,7 +55,8 @@ def idle_capacity(jobs: list[Job], limit: int) -> tuple[float, IdleStretch | Non
 
 def batches(jobs: list[Job]) -> list[list[Job]]:
     """The jobs in start order, split where a job starts only after every earlier job has ended."""
-    groups, ended = [], float("-inf")
+    groups: list[list[Job]] = []
+    ended = float("-inf")
     for job in sorted(jobs, key=lambda j: j.start):
         if not groups or job.start >= ended:
             groups.append([])

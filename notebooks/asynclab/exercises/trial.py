@@ -10,12 +10,17 @@ problem in the learner's terms. The ``expect*`` methods then judge the values an
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import traceback
+from typing import TYPE_CHECKING, NoReturn
 
 from . import diagnose, schedule
-from .core import Failure, NotAnswered, Verdict
+from .exceptions import Failure, NotAnswered, Verdict
 from .probes import BlockingSleepWatcher, LoopLagMonitor, SessionTracker, TaskTracker, UnawaitedCoroutines
+
+if TYPE_CHECKING:
+    from ..timeline import Timeline
 
 # A late loop whose thread neither computed nor called time.sleep may be blocked in some other
 # call (a synchronous request), or may only be on a machine too busy to give it the CPU: only a
@@ -38,8 +43,9 @@ async def cancel_during(body, after=0.05):
     await asyncio.sleep(after)
     task.cancel()
     await asyncio.wait([task])
-    if not task.cancelled() and task.exception() is not None:
-        raise task.exception()
+    error = None if task.cancelled() else task.exception()
+    if error is not None:
+        raise error
     return task
 
 
@@ -59,7 +65,7 @@ class Trial:
         self.answer = answer
         self.name = exercise.name
         self.doing = f"`{exercise.name}`"  # the learner's code running now, for the time-limit message
-        self.timeline = None  # the Timeline of the latest step run with timeline=True
+        self.timeline: Timeline | None = None  # the Timeline of the latest step run with timeline=True
         self._namespace = namespace
 
     def lookup(self, name: str, default=None):
@@ -212,7 +218,7 @@ class Trial:
 
     # --- judging ----------------------------------------------------------------------------------
 
-    def fail(self, message: str, *, timelines=None):
+    def fail(self, message: str, *, timelines=None) -> NoReturn:
         """End the check: the answer is wrong, and ``message`` says why (in the learner's terms)."""
         raise Failure(message, timelines=timelines)
 
@@ -305,6 +311,8 @@ class Trial:
 
     async def _against_reference(self, reference_args):
         """The reference's timeline, and "X s instead of about Y s" for a message."""
+        if self.timeline is None:
+            raise RuntimeError("a comparison of timings needs a step run with timeline=True first")
         reference = await self.reference_timeline(*reference_args)
         return reference, f"{self.timeline.duration:.2f} s instead of about {reference.duration:.2f} s"
 
@@ -326,7 +334,7 @@ class Trial:
         """
         idle, stretch = schedule.idle_capacity(jobs, limit)
         work = sum(job.end - job.start for job in jobs)
-        if not jobs or idle < IDLE_SHARE * work:
+        if not jobs or stretch is None or idle < IDLE_SHARE * work:
             return
         if schedule.ran_in_batches(jobs, limit):
             reason = (
@@ -377,58 +385,55 @@ class Step:
 
     def __init__(self, trial: Trial, doing: str, timeline: bool):
         self.trial, self.doing, self.use_timeline = trial, doing, timeline
-        self.timeline = None
+        self.timeline: Timeline | None = None
 
     async def __aenter__(self):
         self.trial.doing = self.doing
-        if self.use_timeline:
-            from ..timeline import Timeline  # only exercises about timing pay for importing it
+        self._problem: Verdict | None = None
+        self._leftovers: dict[str, list] = {"sessions": [], "running": [], "unnoticed": []}
+        # Everything the step switches on is entered on one stack, so it is switched off in the
+        # reverse order, and a failure (or an interrupt) while entering undoes what was entered.
+        # Read from the bottom up, this is the order of the way out.
+        async with contextlib.AsyncExitStack() as stack:
+            self.tasks = stack.enter_context(TaskTracker())  # last: tasks started by cleanups count too
+            self.unawaited = stack.enter_context(UnawaitedCoroutines())  # after the cleanup: dropped coroutines warned
+            stack.push_async_callback(self._stop_tasks_left)
+            self.sessions = stack.enter_context(SessionTracker())
+            stack.push_async_callback(self._close_sessions_left)
+            stack.push_async_callback(asyncio.sleep, 0)  # cancelled tasks and closed generators clean up
+            stack.push(self._judge_exit)
+            if self.use_timeline:
+                from ..timeline import Timeline  # only exercises about timing pay for importing it
 
-            self.timeline = Timeline(show=False)
-        self.tasks = TaskTracker().__enter__()
-        self.sessions = SessionTracker().__enter__()
-        self.unawaited = UnawaitedCoroutines().__enter__()
-        self.sleeps = BlockingSleepWatcher().__enter__()
-        try:
-            if self.timeline is not None:
-                await self.timeline.__aenter__()
-                self.trial.timeline = self.timeline
-        except BaseException:
-            self._remove_probes()
-            raise
-        # Started last and stopped first, so the timeline's own bookkeeping never counts as blocking.
-        self.lag = LoopLagMonitor().start()
+                timeline = Timeline(show=False)
+                await stack.enter_async_context(timeline)
+                self.timeline = self.trial.timeline = timeline
+            self.sleeps = stack.enter_context(BlockingSleepWatcher())
+            # Started last and stopped first, so the probes' and the timeline's own bookkeeping
+            # never counts as blocking.
+            self.lag = LoopLagMonitor().start()
+            stack.callback(self.lag.stop)
+            self._exits = stack.pop_all()
         return self.timeline
 
-    def _remove_probes(self):
-        for probe in (self.sleeps, self.unawaited, self.sessions, self.tasks):
-            probe.__exit__(None, None, None)
-
     async def __aexit__(self, exc_type, exc, tb):
-        problem = None
-        try:
-            self.lag.stop()
-            self.sleeps.__exit__(None, None, None)
-            if self.timeline is not None:
-                await self.timeline.__aexit__(exc_type, exc, tb)
-            if exc_type is not None and issubclass(exc_type, Exception):
-                problem = self._judge_exception(exc)
-            await asyncio.sleep(0)  # let cancelled tasks and closed generators finish their cleanup
-        finally:
-            try:
-                leftovers = await self._clean_up()
-            finally:
-                self.unawaited.__exit__(None, None, None)  # after the cleanup: dropped coroutines have warned
-                self.tasks.__exit__(None, None, None)
+        await self._exits.__aexit__(exc_type, exc, tb)  # every probe off, leftovers cleaned up
         if exc_type is not None and not issubclass(exc_type, Exception):
             return False  # cancelled (the time limit) or interrupted: let it through, nothing to judge
-        problem = self._worst_problem(problem, leftovers)
+        problem = self._worst_problem(self._problem, self._leftovers)
         if problem is None:
             return False  # no exception came in (or an expected one): nothing to add
         raise problem from None
 
+    def _judge_exit(self, exc_type, exc, tb) -> bool:
+        """On the way out, once the clocks have stopped: what the exception from the learner's code means."""
+        if exc_type is not None and issubclass(exc_type, Exception):
+            self._problem = self._judge_exception(exc)
+        return False
+
     def _judge_exception(self, exc: Exception) -> Verdict:
         leaf, _ = diagnose.first_leaf(exc)
+        verdict: Verdict
         if isinstance(leaf, NotImplementedError):
             verdict = NotAnswered(
                 f"{self.doing} still raises NotImplementedError. Fill in "
@@ -444,20 +449,18 @@ class Step:
                 leaf.obj = None  # it may be the coroutine someone forgot to await: let it go now too
         return verdict
 
-    async def _clean_up(self) -> dict:
-        """Close what the learner's code left open, and say what that was."""
-        open_sessions = self.sessions.left_open()
-        try:
-            await self.sessions.close_all()
-        finally:
-            self.sessions.__exit__(None, None, None)
+    async def _close_sessions_left(self) -> None:
+        self._leftovers["sessions"] = self.sessions.left_open()
+        await self.sessions.close_all()
+
+    async def _stop_tasks_left(self) -> None:
         running = self.tasks.still_running()
         if running:
             await TaskTracker.cancel(running)
         unnoticed = self.tasks.failed_unnoticed()
         for task in unnoticed:
             task.exception()  # mark it retrieved: the verdict reports it instead of asyncio's log
-        return {"sessions": open_sessions, "running": running, "unnoticed": unnoticed}
+        self._leftovers.update(running=running, unnoticed=unnoticed)
 
     def _worst_problem(self, problem: Verdict | None, leftovers: dict) -> Verdict | None:
         if isinstance(problem, NotAnswered):
