@@ -52,13 +52,11 @@ lab: $(VENV)/.runtime
 	$(BIN)/jupyter lab $(ROOT_FLAG) --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/notebooks/00_start_here.ipynb $(LAB_ARGS)
 
 # Lint, format and types (configured in pyproject.toml): a few seconds, so `make test` runs them first.
-# mypy checks the modules listed; asynclab.exercises joins them once it is typed (then: $(BIN)/mypy alone,
-# which reads the whole package from pyproject.toml).
-MYPY_MODULES := $(addprefix notebooks/asynclab/,__init__.py _ipython.py kernel.py magic.py paths.py lessons services timeline)
+# mypy reads the package to check from pyproject.toml.
 lint: $(VENV)/.test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy $(MYPY_MODULES)
+	$(BIN)/mypy
 
 # Two processes for the kernel-level tests (2 cores); the browser tests run on their own, since
 # Playwright's sync API keeps an event loop running in its process.

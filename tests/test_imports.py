@@ -21,12 +21,6 @@ from checkout import NOTEBOOKS_DIR, PACKAGE_DIR, ROOT
 
 PACKAGE = "asynclab"
 
-# Cycles known and being removed elsewhere; each entry is the set of modules of one cycle.
-# exercises.core <-> exercises.trial goes when the verdict exceptions move to a leaf module.
-KNOWN_CYCLES: list[frozenset[str]] = [
-    frozenset({"asynclab.exercises.core", "asynclab.exercises.trial"}),
-]
-
 # Each notebook's exercises check the learner's code against that notebook's lesson helpers.
 LESSONS_IMPORTS_ALLOWED = {
     "asynclab.exercises.nb01 -> asynclab.lessons.nb01",
@@ -176,7 +170,7 @@ def test_a_cycle_is_found_and_named():
 
 def test_the_package_has_no_import_cycles():
     graph = import_graph()
-    cycles = [group for group in strongly_connected(graph) if frozenset(group) not in KNOWN_CYCLES]
+    cycles = list(strongly_connected(graph))
     assert not cycles, "import cycles:\n" + "\n".join(" -> ".join(a_cycle_through(g, graph)) for g in cycles)
 
 

@@ -576,7 +576,7 @@ async def _judge_borrow_healthy(trial, borrow_healthy, connect):
 
 
 async def process_all(items, handle, workers):
-    queue = asyncio.Queue()
+    queue: asyncio.Queue[tuple[int, object]] = asyncio.Queue()
     for index, item in enumerate(items):
         queue.put_nowait((index, item))
     results = [None] * len(items)
