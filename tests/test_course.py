@@ -173,18 +173,24 @@ def test_a_class_is_autograded_and_exported(generated, capsys):
     nbgrader(generated, "autograde", ASSIGNMENT, f"--Execute.timeout={CELL_TIMEOUT}")
     per_student = (time.perf_counter() - started) / len(CLASS)
     nbgrader(generated, "export")
+    nbgrader(generated, "export", "--exporter=asynclab.course_export.ExerciseScores", "--to=exercises.csv")
 
-    from nbgrader.api import Gradebook
+    with open(generated / "exercises.csv", newline="") as f:
+        exported = [row for row in csv.DictReader(f) if row["assignment"] == ASSIGNMENT]
+    scores = {student: [0.0] * 4 for student in CLASS}
+    for row in exported:
+        assert row["max_score"] == "1"
+        scores[row["student_id"]][int(row["exercise"].removeprefix("q")) - 1] = float(row["score"])
+    assert len(exported) == 4 * len(CLASS)
+    assert scores == {student: expected for student, (_, expected) in CLASS.items()}
+
+    from nbgrader.api import Gradebook  # the same scores, straight from the SQLite gradebook
 
     with Gradebook(f"sqlite:///{generated / 'gradebook.db'}") as gradebook:
-        scores = {
-            student: [
-                gradebook.find_grade(f"{q}_check", ASSIGNMENT, ASSIGNMENT, student).score
-                for q in ("q1", "q2", "q3", "q4")
-            ]
+        assert {
+            student: [gradebook.find_grade(f"q{n}_check", ASSIGNMENT, ASSIGNMENT, student).score for n in range(1, 5)]
             for student in CLASS
-        }
-    assert scores == {student: expected for student, (_, expected) in CLASS.items()}
+        } == scores
 
     with open(generated / "grades.csv", newline="") as f:
         rows = {row["student_id"]: row for row in csv.DictReader(f) if row["assignment"] == ASSIGNMENT}
