@@ -9,7 +9,7 @@ LAB_ARGS ?=
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 PYTEST_ARGS ?=
 
-.PHONY: lab test lint test-envs bench lock wheel site check-python clean
+.PHONY: lab test lint test-envs bench lock wheel site course check-python clean
 
 check-python:
 	@$(PYTHON) scripts/check_python.py $(MAKECMDGOALS)
@@ -28,6 +28,21 @@ $(VENV)/.runtime: requirements.txt binder/lab-overrides.json | $(BIN)/python
 $(VENV)/.test: requirements.txt requirements-test.txt $(VENV)/.runtime
 	$(BIN)/pip install --quiet -r requirements.txt -r requirements-test.txt
 	touch $@
+
+# nbgrader, for `make course` and the course tests, pinned against the runtime pins. Its Jupyter
+# server and JupyterLab extensions are switched off in this venv: `make lab` and the notebook tests
+# run the collection's own Jupyter, and a teacher's hub enables them from its own install.
+NBGRADER_SERVER_EXTENSIONS := formgrader validate_assignment assignment_list course_list
+$(VENV)/.course: requirements.txt requirements-course.txt $(VENV)/.runtime
+	$(BIN)/pip install --quiet -r requirements.txt -r requirements-course.txt
+	for e in $(NBGRADER_SERVER_EXTENSIONS); do $(BIN)/jupyter server extension disable --sys-prefix nbgrader.server_extensions.$$e >/dev/null 2>&1; done
+	$(BIN)/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader >/dev/null 2>&1
+	touch $@
+
+# An nbgrader course folder (one assignment per section notebook) in $(COURSE_DIR); see the README.
+COURSE_DIR ?= build/course
+course: $(VENV)/.course
+	cd notebooks && ../$(BIN)/python -m asynclab.course $(abspath $(COURSE_DIR))
 
 # One more environment for each supported Python this machine has: Debian 12's 3.11.2, Binder's 3.12,
 # 3.13, and Debian sid's 3.14 and 3.15 in a chroot (built once, as root). The tests skip, saying why,
@@ -60,7 +75,7 @@ lint: $(VENV)/.test
 
 # Two processes for the kernel-level tests (2 cores); the browser tests run on their own, since
 # Playwright's sync API keeps an event loop running in its process.
-test: lint $(VENV)/.test $(VENV)/.site test-envs $(VENV_COLAB)/.test
+test: lint $(VENV)/.test $(VENV)/.site $(VENV)/.course test-envs $(VENV_COLAB)/.test
 	$(BIN)/python -m pytest -n 2 --ignore=tests/browser --durations=15 $(PYTEST_ARGS)
 	$(BIN)/python -m pytest tests/browser $(PYTEST_ARGS)
 
@@ -85,6 +100,7 @@ LOCK := $(BIN)/uv pip compile --universal --python-version 3.11 --no-header --qu
 lock: $(VENV)/.test
 	$(LOCK) -o requirements.txt requirements.in
 	$(LOCK) -o requirements-test.txt requirements-test.in
+	$(LOCK) -o requirements-course.txt requirements-course.in
 	cp requirements.txt binder/requirements.txt
 	# The site's tools run on the main interpreter only; 3.11.5 is the oldest the runtime pins allow there.
 	$(BIN)/uv pip compile --quiet --no-header --no-python-downloads --python-version 3.11.5 -c requirements.txt -o requirements-site.txt requirements-site.in

@@ -22,7 +22,8 @@ from packaging.utils import canonicalize_name
 
 RUNTIME = [ROOT / "requirements.txt"]
 TEST = [ROOT / "requirements.txt", ROOT / "requirements-test.txt"]
-LOCKS = {"runtime": RUNTIME, "test": TEST}
+COURSE = [ROOT / "requirements.txt", ROOT / "requirements-course.txt"]
+LOCKS = {"runtime": RUNTIME, "test": TEST, "course": COURSE}
 
 # The oldest and the newest 3.11 differ: soupsieve 4 needs 3.11.5 (Ubuntu 22.04 ships 3.11.0).
 PYTHONS = ["3.11.0", "3.11.14", "3.12", "3.13", "3.14", "3.15"]
@@ -59,9 +60,9 @@ MARKER_ENV = {
         "platform_machine": "arm64",
     },
 }
-# What `make test` checks: the runtime lock everywhere, the test lock on Linux.
+# What `make test` checks: the runtime lock everywhere, the test and course (nbgrader) locks on Linux.
 TARGETS = [("runtime", py, plat) for py in PYTHONS for plat in PLATFORMS] + [
-    ("test", py, "linux-x86_64") for py in PYTHONS
+    (kind, py, "linux-x86_64") for kind in ("test", "course") for py in PYTHONS
 ]
 PIN = re.compile(r"^([A-Za-z0-9_.\-]+)==([^\s;]+)")
 

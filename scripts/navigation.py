@@ -4,7 +4,9 @@
 Each notebook starts and ends with a markdown cell beginning ``<!--NAVIGATION-->``: links to the
 previous notebook, the contents and the next one. ``00_start_here`` has a cell beginning
 ``<!--INDEX-->``: a table of the notebooks, built from each notebook's title cell (its ``# heading``
-and the first sentence under it). Run after adding or renaming a notebook; ``--check`` only reports.
+and the first sentence under it), and under it a code cell showing the learner's progress through
+each notebook's exercises (``asynclab.progress()``). Run after adding or renaming a notebook;
+``--check`` only reports.
 
 It also writes what ties each notebook to the repository, so that a notebook opened alone (Colab,
 a download) still runs: under the title a ``<!--BADGES-->`` cell (Open in Binder, Open in Colab) and
@@ -34,6 +36,13 @@ try:
 except ModuleNotFoundError:
     %pip install --quiet "asynclab @ {INSTALL_URL}"
     import asynclab"""
+
+
+# Under the index: the learner's progress, read from their record (asynclab/progress_log.py).
+PROGRESS_MARK = "# Your progress through each notebook's exercises"
+PROGRESS_CELL = f"""{PROGRESS_MARK}: solved, tried, not started, hints and solutions used.
+# Kept between sessions; run this cell again to see it updated.
+asynclab.progress()"""
 
 
 def title_and_summary(nb):
@@ -132,6 +141,8 @@ def main(check=False):
         set_marked_cells(nb, NAV, navigation(paths, titles, i), positions=[0, -1])
         if i == 0:
             set_marked_cells(nb, INDEX, index(paths, titles, summaries), positions=[])
+            below_index = next(i for i, c in enumerate(nb.cells) if c.source.startswith(INDEX)) + 1
+            set_marked_cells(nb, PROGRESS_MARK, PROGRESS_CELL, positions=[below_index], cell_type="code")
         set_marked_cells(nb, BADGES, BADGES + "\n" + badges(path), positions=[title_position(nb) + 1])
         set_marked_cells(nb, INSTALL_MARK, INSTALL_CELL, positions=[title_position(nb) + 2], cell_type="code")
         after = nbformat.writes(nb) + "\n"  # as nbformat.write ends a file

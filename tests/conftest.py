@@ -3,10 +3,22 @@
 The helper package is importable because pytest.ini puts notebooks/ on sys.path. Notebook tests
 attach their timings to their test report, so the summary also works when pytest-xdist runs the
 tests in worker processes.
+
+Every check, hint and solution the tests run is recorded as progress (asynclab/progress_log.py):
+``ASYNCLAB_DATA_DIR`` sends those records to a folder of this test process, set before any test
+runs so that every kernel, Jupyter server and subprocess the tests start inherits it, and the
+user's own data folder is never written.
 """
+
+import os
+import tempfile
 
 import pytest
 from nbharness import JupyterServer
+
+_PROGRESS_DIR = tempfile.TemporaryDirectory(prefix="asynclab-progress-")  # removed when the run ends
+os.environ["ASYNCLAB_DATA_DIR"] = _PROGRESS_DIR.name
+os.environ.pop("ASYNCLAB_PROGRESS", None)  # recording on: the notebook tests run it too
 
 SLOW_CELL = 3.0  # seconds: the collection's promise for every cell (reported, not asserted)
 _TIMINGS = []  # collected from test reports, printed at the end of the run

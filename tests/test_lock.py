@@ -22,6 +22,7 @@ def test_the_matrix_is_every_supported_target():
     runtime = [(py, plat) for kind, py, plat in check_wheels.TARGETS if kind == "runtime"]
     assert sorted(runtime) == sorted((py, plat) for py in check_wheels.PYTHONS for plat in check_wheels.PLATFORMS)
     assert {py for kind, py, plat in check_wheels.TARGETS if kind == "test"} == set(check_wheels.PYTHONS)
+    assert {py for kind, py, plat in check_wheels.TARGETS if kind == "course"} == set(check_wheels.PYTHONS)
 
 
 def test_the_lock_installs_from_wheels_on_every_target():

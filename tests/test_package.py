@@ -222,6 +222,28 @@ def test_the_installed_wheel_serves_from_its_own_data(installed_venv, tmp_path):
     run([installed_venv, "-m", "pip", "check"])
 
 
+RECORD_PROGRESS = r"""
+import asyncio, asynclab
+from asynclab.exercises.nb01 import q3
+asyncio.run(q3.check(q3.reference, show=False))
+q3.hint()
+shown = asynclab.progress(show=False)
+print(asynclab.__file__, shown.path, shown["nb01"].solved, shown["nb01"].hints)
+"""
+
+
+def test_the_installed_wheel_records_progress_in_the_users_data_folder(installed_venv, tmp_path):
+    # platformdirs (a declared dependency) finds the data folder: on Linux, under XDG_DATA_HOME.
+    env = {k: v for k, v in os.environ.items() if k != "ASYNCLAB_DATA_DIR"} | {"XDG_DATA_HOME": str(tmp_path)}
+    done = run([installed_venv, "-I", "-c", RECORD_PROGRESS], cwd=tmp_path, env=env)
+    assert done.stdout.startswith("Hint 1 of 3:")
+    file, log, solved, hints = done.stdout.splitlines()[-1].split(maxsplit=3)
+    assert Path(file).is_relative_to(Path(installed_venv).parents[1])
+    assert log == str(tmp_path / "asynclab" / "progress.jsonl") and Path(log).is_file()
+    assert (solved, hints) == ("['q3']", "1")
+    assert done.stderr == ""
+
+
 def declared_version():
     """The one version: written in __init__.py, read from there by the build (pyproject.toml)."""
     assert PYPROJECT["tool"]["hatch"]["version"]["path"] == "notebooks/asynclab/__init__.py"

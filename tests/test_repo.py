@@ -89,6 +89,18 @@ def test_site_pins_agree_with_runtime_and_test_pins():
         assert not clashes, f"requirements-site.txt moves pins of {other}: {clashes}"
 
 
+def test_course_pins_agree_with_runtime_and_test_pins():
+    # nbgrader installs into the same venv as the lessons and the tests: no pin may move.
+    course = pins(ROOT / "requirements-course.txt")
+    for name in loose_names(ROOT / "requirements-course.in"):
+        assert name in course, f"{name} is in requirements-course.in but not pinned in requirements-course.txt"
+    assert course["nbgrader"] == "0.9.6"
+    for other in ("requirements.txt", "requirements-test.txt"):
+        shared = pins(ROOT / other)
+        clashes = {n: (shared[n], v) for n, v in course.items() if n in shared and shared[n] != v}
+        assert not clashes, f"requirements-course.txt moves pins of {other}: {clashes}"
+
+
 def test_binder_installs_exactly_the_runtime_pins():
     assert (ROOT / "binder" / "requirements.txt").read_text() == (ROOT / "requirements.txt").read_text(), (
         "binder/requirements.txt drifted from requirements.txt: run `make lock`"
@@ -225,7 +237,8 @@ def test_a_fork_moves_the_readmes_badges_and_hub_link(monkeypatch):
     monkeypatch.setattr(navigation, "INSTALL_URL", "git+https://github.com/a-teacher/async-course")
     readme = navigation.readme_with_badges((ROOT / "README.md").read_text())
     assert "asynclab/asynclab" not in readme
-    assert readme.count('"asynclab @ git+https://github.com/a-teacher/async-course"') == 2
+    # The install section's pip and %pip lines, and the course's.
+    assert readme.count('"asynclab @ git+https://github.com/a-teacher/async-course"') == 3
     hub = next(line.strip(" `") for line in readme.splitlines() if "hub/user-redirect/git-pull?" in line)
     query = parse_qs(urlsplit(hub).query)
     assert query == {

@@ -6,6 +6,8 @@ self-checks) lives in the submodules so the lesson cells stay short:
 - ``asynclab.timeline``: ``Timeline`` records what every task did and when, and draws it.
 - ``asynclab.services``: ``start_services()`` runs a real aiohttp server and SQLite database locally.
 - ``asynclab.exercises``: self-checking exercises (``check()``, ``hint()``, ``solution()``).
+- ``asynclab.progress()``: the exercises solved, tried and not started, kept between sessions
+  (``asynclab.progress_log``).
 
 Names are imported lazily, so ``import asynclab`` stays cheap and a cell only pays for what it uses.
 """
@@ -24,13 +26,14 @@ if TYPE_CHECKING:  # what the lazy names below are, for type checkers
 
 __version__ = "0.1.0"  # the distribution's version too (pyproject.toml reads it from here)
 
-__all__ = ["DATA_DIR", "Timeline", "connect", "start_services"]
+__all__ = ["DATA_DIR", "Timeline", "connect", "progress", "start_services"]
 
 _EXPORTS = {
     "Timeline": "timeline",
     "start_services": "services",
     "connect": "services",
     "DATA_DIR": "paths",
+    "progress": "progress_log",
 }
 
 

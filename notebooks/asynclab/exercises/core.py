@@ -176,6 +176,7 @@ class Exercise:
             )
         if show:
             result.show()
+        _record_progress(self, "check", outcome=result.status)
         return result
 
     async def _judge_answer(self, answer, namespace, time_limit) -> Result:
@@ -250,12 +251,14 @@ class Exercise:
         hint = self.hints[number - 1]
         more = f" ({self._call('hint')} again for the next one)" if number < total else ""
         output.show_text(f"Hint {number} of {total}: {hint}{more}", f"**Hint {number} of {total}:** {hint}{more}")
+        _record_progress(self, "hint", hint=number, of=total)
         return output.Shown(hint)
 
     def solution(self) -> str:
         """Show the reference answer as syntax-highlighted code, and return its source."""
         source = self.solution_source()
         output.show_code(source, f"Solution for `{self.name}`:")
+        _record_progress(self, "solution")
         return output.Shown(source)
 
     def solution_source(self) -> str:
@@ -284,3 +287,16 @@ def _learner_namespace() -> dict:
     if shell is not None:
         return shell.user_ns
     return vars(sys.modules["__main__"])
+
+
+# --- progress: every check, hint and solution goes to the learner's record (asynclab/progress_log.py) ---
+
+
+def _record_progress(exercise: Exercise, event: str, **details) -> None:
+    """Never raises: a record that cannot be written is skipped, with one line saying why."""
+    try:
+        from ..progress_log import record
+
+        record(exercise, event, **details)
+    except Exception:
+        pass
