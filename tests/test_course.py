@@ -145,13 +145,15 @@ def right(label: str) -> str:
     return getattr(nb03, label).solution_source()
 
 
-CLASS = {  # student: (answers by exercise; None keeps the stub), expected points per exercise
-    "ada": ({q: right(q) for q in ("q1", "q2", "q3", "q4")}, [1, 1, 1, 1]),
-    "ben": ({**WRONG, "q3": right("q3")}, [0, 0, 1, 0]),
-    "cleo": ({}, [0, 0, 0, 0]),
-    "dan": ({"q1": right("q1"), "q2": HANGS, "q3": BLOCKS_FOR_GOOD, "q4": right("q4")}, [1, 0, 0, 1]),
-    "eve": ({"q1": right("q1"), "q2": TIME_SLEEP, "q3": right("q3"), "q4": right("q4")}, [1, 0, 1, 1]),
-    "finn": ({"q1": right("q1") + DELETES_HELPERS, "q2": RAISES + right("q2"), "q3": right("q3")}, [1, 0, 1, 0]),
+EXERCISES = [label for label in nb03.__all__ if label.startswith("q")]  # q1..q5, one point each
+
+CLASS = {  # student: (answers by exercise; a missing one keeps the stub), expected points per exercise
+    "ada": ({q: right(q) for q in EXERCISES}, [1, 1, 1, 1, 1]),
+    "ben": ({**WRONG, "q3": right("q3")}, [0, 0, 1, 0, 0]),
+    "cleo": ({}, [0, 0, 0, 0, 0]),
+    "dan": ({"q1": right("q1"), "q2": HANGS, "q3": BLOCKS_FOR_GOOD, "q4": right("q4")}, [1, 0, 0, 1, 0]),
+    "eve": ({"q1": right("q1"), "q2": TIME_SLEEP, "q3": right("q3"), "q4": right("q4")}, [1, 0, 1, 1, 0]),
+    "finn": ({"q1": right("q1") + DELETES_HELPERS, "q2": RAISES + right("q2"), "q3": right("q3")}, [1, 0, 1, 0, 0]),
 }
 
 
@@ -177,25 +179,28 @@ def test_a_class_is_autograded_and_exported(generated, capsys):
 
     with open(generated / "exercises.csv", newline="") as f:
         exported = [row for row in csv.DictReader(f) if row["assignment"] == ASSIGNMENT]
-    scores = {student: [0.0] * 4 for student in CLASS}
+    scores = {student: [0.0] * len(EXERCISES) for student in CLASS}
     for row in exported:
         assert row["max_score"] == "1"
         scores[row["student_id"]][int(row["exercise"].removeprefix("q")) - 1] = float(row["score"])
-    assert len(exported) == 4 * len(CLASS)
+    assert len(exported) == len(EXERCISES) * len(CLASS)
     assert scores == {student: expected for student, (_, expected) in CLASS.items()}
 
     from nbgrader.api import Gradebook  # the same scores, straight from the SQLite gradebook
 
     with Gradebook(f"sqlite:///{generated / 'gradebook.db'}") as gradebook:
         assert {
-            student: [gradebook.find_grade(f"q{n}_check", ASSIGNMENT, ASSIGNMENT, student).score for n in range(1, 5)]
+            student: [
+                gradebook.find_grade(f"q{n}_check", ASSIGNMENT, ASSIGNMENT, student).score
+                for n in range(1, len(EXERCISES) + 1)
+            ]
             for student in CLASS
         } == scores
 
     with open(generated / "grades.csv", newline="") as f:
         rows = {row["student_id"]: row for row in csv.DictReader(f) if row["assignment"] == ASSIGNMENT}
     assert {s: float(r["score"]) for s, r in rows.items()} == {s: float(sum(e)) for s, (_, e) in CLASS.items()}
-    assert {float(r["max_score"]) for r in rows.values()} == {4.0}
+    assert {float(r["max_score"]) for r in rows.values()} == {float(len(EXERCISES))}
 
     feedback = nbformat.read(generated / "autograded" / "ben" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
     text = "".join(str(o.get("text", o.get("data", ""))) for c in feedback.cells for o in c.get("outputs", []))

@@ -1,4 +1,4 @@
-"""The learner's progress (asynclab/progress_log.py), with real files, real kernels and real processes.
+"""The learner's progress (asynclab/progress_log.py and progress_table.py), with real files, real kernels and real processes.
 
 Each test points ``ASYNCLAB_DATA_DIR`` at a folder of its own; conftest.py already points the whole
 run at a temporary folder, so nothing here or in the notebook tests writes the user's data folder.
@@ -18,10 +18,11 @@ from pathlib import Path
 import asynclab
 import nbformat
 import pytest
-from asynclab import progress_log
+from asynclab import progress_log, progress_table
 from asynclab.exercises import nb01, nb03
+from checkout import ROOT
 from jupyter_client.manager import KernelManager
-from nbharness import NOTEBOOKS_DIR, ROOT, JupyterServer, run_all_queued, run_fresh
+from nbharness import NOTEBOOKS_DIR, JupyterServer, run_all_queued, run_fresh
 
 COLAB_PYTHON = ROOT / ".venv-colab" / "bin" / "python"
 
@@ -147,12 +148,12 @@ def test_a_learner_restarts_the_kernel_and_sees_the_same_table(python, data_dir)
     assert after == before
     assert set(after["data"]) == {"text/plain", "text/html"}
     assert data_after == data_before
-    assert data_after["nb01"] == [["q3"], [], ["q1", "q2"], 0, []]
-    assert data_after["nb03"] == [[], ["q2"], ["q1", "q3", "q4"], 2, ["q3"]]
-    assert data_after["nb02"] == [[], [], ["q1", "q2", "q3"], 0, []]
+    assert data_after["nb01"] == [["q3"], [], ["q1", "q2", "q4"], 0, []]
+    assert data_after["nb03"] == [[], ["q2"], ["q1", "q3", "q4", "q5"], 2, ["q3"]]
+    assert data_after["nb02"] == [[], [], ["q1", "q2", "q3", "q4"], 0, []]
     table = after["data"]["text/plain"]
-    assert "03 · async with" in table and "1 of 4 (q2)" in table and f"Kept in {data_dir / 'progress.jsonl'}" in table
-    assert "<table>" in after["data"]["text/html"] and "1 of 3 (q3)" in after["data"]["text/html"]
+    assert "03 · async with" in table and "1 of 5 (q2)" in table and f"Kept in {data_dir / 'progress.jsonl'}" in table
+    assert "<table>" in after["data"]["text/html"] and "1 of 4 (q3)" in after["data"]["text/html"]
 
     events = lines_of(data_dir / "progress.jsonl")
     assert [(e["exercise"], e["event"], e.get("outcome", e.get("hint"))) for e in events] == [
@@ -270,7 +271,7 @@ def test_an_unwritable_folder_skips_the_record_with_one_line(unwritable, tmp_pat
     assert captured.out.index("✔ Correct!") < captured.out.index(notices[0])  # after the verdict
     assert "✘ Not yet" in captured.out and "Hint 1 of 3" in captured.out
     assert captured.err == ""
-    shown = progress_log.progress(show=False)  # reading the same folder never raises either
+    shown = progress_table.progress(show=False)  # reading the same folder never raises either
     assert shown["nb01"].solved == []
 
 
@@ -304,7 +305,7 @@ def test_a_corrupted_file_keeps_what_it_can_and_takes_new_records(data_dir):
     assert lines[4].endswith(b'"ev') and json.loads(lines[5])["exercise"] == "nb01.q3"  # a line of its own
     events, skipped = progress_log.read_events(log)
     assert [e["exercise"] for e in events] == ["nb03.q1", "nb01.q3"] and skipped == 4
-    shown = progress_log.progress(show=False)
+    shown = progress_table.progress(show=False)
     assert shown["nb03"].solved == ["q1"] and shown["nb01"].solved == ["q3"]
     assert shown.skipped_lines == 4 and "4 unreadable line(s)" in str(shown)
 
@@ -313,7 +314,7 @@ def test_a_file_of_random_bytes_breaks_nothing(data_dir):
     data_dir.mkdir()
     (data_dir / progress_log.FILE_NAME).write_bytes(bytes(range(256)) * 64)
     assert asyncio.run(nb01.q3.check(nb01.q3.reference, show=False)).passed
-    shown = progress_log.progress(show=False)
+    shown = progress_table.progress(show=False)
     assert shown["nb01"].solved == ["q3"] and shown.skipped_lines > 0
 
 
@@ -330,9 +331,9 @@ def test_recording_off_writes_nothing(data_dir, monkeypatch, capsys):
     nb01.q3.hint(2)
     nb01.q3.solution()
     assert not data_dir.exists()
-    shown = progress_log.progress()
+    shown = progress_table.progress()
     assert "Recording is off (ASYNCLAB_PROGRESS=off)" in capsys.readouterr().out
-    assert shown["nb01"].not_started == ["q1", "q2", "q3"]
+    assert shown["nb01"].not_started == ["q1", "q2", "q3", "q4"]
     monkeypatch.setenv("ASYNCLAB_PROGRESS", "on")
     nb01.q3.hint(2)
     assert len(lines_of(data_dir / progress_log.FILE_NAME)) == 1
@@ -356,10 +357,10 @@ def test_progress_counts_a_solved_exercise_once_even_after_a_later_failure(data_
     nb01.q1.hint(1)
     nb01.q1.hint(1)
     nb01.q1.hint(3)
-    shown = progress_log.progress(show=False)
+    shown = progress_table.progress(show=False)
     assert shown.exercises["nb01.q3"].status == "solved" and shown.exercises["nb01.q3"].checks == 4
     assert shown.exercises["nb01.q1"].hints == 2  # different hints, not calls
-    assert shown["nb01"].hints == 2 and shown["nb01"].not_started == ["q1", "q2"]
+    assert shown["nb01"].hints == 2 and shown["nb01"].not_started == ["q1", "q2", "q4"]
 
 
 def test_asynclab_progress_stays_the_function_after_the_exercises_record(tmp_path):

@@ -7,7 +7,7 @@ self-checks) lives in the submodules so the lesson cells stay short:
 - ``asynclab.services``: ``start_services()`` runs a real aiohttp server and SQLite database locally.
 - ``asynclab.exercises``: self-checking exercises (``check()``, ``hint()``, ``solution()``).
 - ``asynclab.progress()``: the exercises solved, tried and not started, kept between sessions
-  (``asynclab.progress_log``).
+  (``asynclab.progress_table``, from the record ``asynclab.progress_log`` keeps).
 
 Names are imported lazily, so ``import asynclab`` stays cheap and a cell only pays for what it uses.
 """
@@ -33,7 +33,7 @@ _EXPORTS = {
     "start_services": "services",
     "connect": "services",
     "DATA_DIR": "paths",
-    "progress": "progress_log",
+    "progress": "progress_table",
 }
 
 
