@@ -335,7 +335,7 @@ class CountdownNoWait:
 
 
 def test_q2_not_waiting_fails():
-    assert_fails(check(q2, CountdownNoWait), "did not come 0.2 s apart", "await asyncio.sleep(self.delay)")
+    assert_fails(check(q2, CountdownNoWait), "instead of 0.3 s", "await asyncio.sleep(self.delay)")
 
 
 class CountdownNeverStops:
