@@ -315,7 +315,7 @@ class CountdownNoWait(CountdownHardCodedShortSleep):
 
 
 @wrong("q2", "is a function")
-async def CountdownGenerator(start, delay):  # noqa: N802 - the name the exercise asks for
+async def CountdownGenerator(start, delay):
     for n in range(start, 0, -1):
         await asyncio.sleep(delay)
         yield n

@@ -395,12 +395,13 @@ async def _judge_cancelled_at_commit(trial, atomic, db):
     if not state["fired"]:
         return  # no COMMIT statement was seen (committed some other way): nothing more to try
     if failure is not None:
+        saved = "the row was saved" if 5 in await _values(db) else "the row was not saved"
         trial.fail(
             f'When a cancellation landed on `await db.execute("COMMIT")`, `atomic` raised '
             f"{diagnose.short_repr(failure, 90)} instead of letting the cancellation go on. The COMMIT "
-            f"had already gone to aiosqlite's thread and ran anyway (the row was saved), then your "
-            f"`except` branch sent ROLLBACK. COMMIT in the `else:` branch of the `try` (not inside "
-            f"it), and roll back only while `db.in_transaction`."
+            f"had already gone to aiosqlite's thread and ran anyway ({saved}); a ROLLBACK sent after "
+            f"it finds no transaction. COMMIT in the `else:` branch of the `try` (not inside it), "
+            f"and roll back only while `db.in_transaction`."
         )
     trial.expect(
         not db.in_transaction,
