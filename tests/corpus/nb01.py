@@ -265,7 +265,7 @@ class CountdownHardCodedShortSleep:
         return self.current + 1
 
 
-@wrong("q2", "instead of 0.06 s")
+@wrong("q2", "instead of 0.05 s")
 class CountdownHardCodedLongSleep(CountdownHardCodedShortSleep):
     async def __anext__(self):
         if self.current <= 0:

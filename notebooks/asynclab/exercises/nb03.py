@@ -449,6 +449,7 @@ class CheckedPool:
     def __init__(self):
         self.free = ["connection #1", "connection #2"]
         self.released = []
+        self.given_back = []
 
     async def acquire(self):
         await asyncio.sleep(0.01)  # a real pool may have to wait, or to connect
@@ -457,6 +458,7 @@ class CheckedPool:
         return self.free.pop(0)
 
     async def release(self, connection):
+        self.given_back.append(connection)  # every attempt, refused or not
         await asyncio.sleep(0.01)
         if connection not in ("connection #1", "connection #2") or connection in self.free:
             raise RuntimeError(f"release({connection!r}): that is not a connection this pool lent out")
@@ -545,6 +547,7 @@ async def _judge_two_borrowers(trial, Borrow):
     changed = sorted(k for k, v in vars(Borrow).items() if not callable(v) and before.get(k, object()) is not v)
     if pool.lent() == 0 and not errors:
         return
+    never = [c for c in ("connection #1", "connection #2") if c in got.values() and c not in pool.released]
     where = (
         f" `Borrow.{changed[0]}` is a class attribute, shared by every `Borrow`: the second borrower "
         f"overwrote the first one's connection."
@@ -553,8 +556,9 @@ async def _judge_two_borrowers(trial, Borrow):
     )
     trial.fail(
         f"Two `async with Borrow(pool) as conn:` blocks at once got "
-        f"{' and '.join(repr(got[k]) for k in sorted(got))}, but gave back {pool.released}"
-        f"{' (' + diagnose.short_repr(errors[0], 80) + ')' if errors else ''}, and "
-        f"{pool.lent()} connection(s) never came back.{where} Keep the connection on the instance "
-        f"(`self.connection = await self.pool.acquire()`), so each `Borrow` gives back its own."
+        f"{' and '.join(repr(got[k]) for k in sorted(got))}, but gave back "
+        f"{', '.join(map(repr, pool.given_back)) or 'nothing'}"
+        f"{', and ' + ' and '.join(map(repr, never)) + ' never came back' if never else ''}.{where} Keep the "
+        f"connection on the instance (`self.connection = await self.pool.acquire()`), so each "
+        f"`Borrow` gives back its own."
     )
