@@ -74,7 +74,9 @@ async def url_stream(urls, interval=0.02):
 
 # --- watching the semaphores an answer creates (shared with nb03's judge) ----------------------------
 
-_semaphores = contextvars.ContextVar("asynclab_semaphore_watch", default=None)
+_semaphores: contextvars.ContextVar["_SemaphoreWatch | None"] = contextvars.ContextVar(
+    "asynclab_semaphore_watch", default=None
+)
 
 
 class _SemaphoreWatch:
@@ -90,9 +92,9 @@ class _SemaphoreWatch:
         self.created = []  # (semaphore, its initial value)
         self.calls = 0  # watched calls
         self.calls_held = 0  # ... made while their task held one of the watched semaphores
-        self._holders = {}  # task -> how many watched semaphores it holds now
-        self._saved = None
-        self._token = None
+        self._holders: dict = {}  # task -> how many watched semaphores it holds now
+        self._saved: dict = {}
+        self._token: contextvars.Token | None = None
 
     def __enter__(self):
         cls = asyncio.Semaphore
@@ -121,12 +123,14 @@ class _SemaphoreWatch:
                 watch._holders[task] -= 1
             return saved["release"](sem)
 
-        cls.__init__, cls.acquire, cls.release = init, acquire, release
+        for name, wrapper in (("__init__", init), ("acquire", acquire), ("release", release)):
+            setattr(cls, name, wrapper)
         self._token = _semaphores.set(self)
         return self
 
     def __exit__(self, *exc):
-        _semaphores.reset(self._token)
+        if self._token is not None:
+            _semaphores.reset(self._token)
         for name, value in self._saved.items():
             setattr(asyncio.Semaphore, name, value)
         self._holders.clear()

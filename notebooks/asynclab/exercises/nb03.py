@@ -370,7 +370,7 @@ async def judge_atomic(trial, atomic):
 async def _judge_cancelled_at_commit(trial, atomic, db):
     """Cancel the block's task just as its COMMIT reaches the database thread."""
     loop = asyncio.get_running_loop()
-    state = {"task": None, "fired": False}
+    state: dict = {"task": None, "fired": False}
 
     def on_statement(sql):  # runs in aiosqlite's thread, before the statement runs
         if state["task"] is not None and not state["fired"] and sql.strip().upper().startswith(("COMMIT", "END")):
