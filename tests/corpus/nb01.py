@@ -443,3 +443,40 @@ async def first_n_aclose_not_awaited(source, n):
                 break
     source.aclose()
     return items
+
+
+class _CountdownIterator:
+    def __init__(self, start, delay):
+        self.left, self.delay = start, delay
+
+    async def __anext__(self):
+        if self.left == 0:
+            raise StopAsyncIteration
+        await asyncio.sleep(self.delay)
+        self.left -= 1
+        return self.left + 1
+
+
+@right("q2")
+class CountdownSeparateIterator:
+    """An iterable whose `__aiter__` returns a separate, hand-written iterator."""
+
+    def __init__(self, start, delay):
+        self.start, self.delay = start, delay
+
+    def __aiter__(self):
+        return _CountdownIterator(self.start, self.delay)
+
+
+@wrong("q2", "has no `__anext__` method")
+class CountdownAroundAGenerator:
+    def __init__(self, start, delay):
+        self.start, self.delay = start, delay
+
+    def __aiter__(self):
+        return self._numbers()
+
+    async def _numbers(self):
+        for number in range(self.start, 0, -1):
+            await asyncio.sleep(self.delay)
+            yield number

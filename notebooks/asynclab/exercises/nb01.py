@@ -252,6 +252,11 @@ q2 = Exercise(
 )
 
 
+# What the statement promises, each tried below: a class (not an async generator) whose
+# `__aiter__` is a plain `def` and whose iterator has a hand-written `async def __anext__` (on the
+# class itself, or on a separate iterator class); `start, ..., 1` then the end
+# (`StopAsyncIteration`), nothing for `start = 0`; `delay` seconds before each number, for two
+# delays far apart, without blocking the loop.
 @q2.judge
 async def judge_countdown(trial, Countdown):
     if not inspect.isclass(Countdown):
@@ -260,7 +265,7 @@ async def judge_countdown(trial, Countdown):
             "and `async def __anext__(self)` (the async generator version is shorter, but write the "
             "protocol by hand once)."
         )
-    if not hasattr(Countdown, "__anext__"):
+    if not hasattr(Countdown, "__anext__") and not await _iterator_by_hand(trial, Countdown):
         trial.fail(
             "`Countdown` has no `__anext__` method: write `async def __anext__(self)` returning the "
             "next number, and let `__aiter__` return `self`."
@@ -274,6 +279,19 @@ async def judge_countdown(trial, Countdown):
         _judge_countdown_timing(trial, numbers.arrival_times, start, delay)
     numbers = await trial.collect(Countdown, 0, 0.05, max_items=20)
     trial.expect_equal(list(numbers), [], "`async for` over `Countdown(0, 0.05)` gave")
+
+
+async def _iterator_by_hand(trial, Countdown):
+    """True when ``Countdown(1, 0).__aiter__()`` is an iterator written by hand (a class with
+    ``__anext__``), not an async generator."""
+    async with trial.step("`Countdown(1, 0).__aiter__()`"):
+        iterator = Countdown(1, 0).__aiter__()
+        if inspect.isasyncgen(iterator):
+            await iterator.aclose()
+            return False
+        if inspect.isawaitable(iterator):  # an `async def __aiter__`: collect() explains it
+            return True
+    return inspect.iscoroutinefunction(getattr(type(iterator), "__anext__", None))
 
 
 # (start, delay): 0.3 s and 0.05 s apart. A number may come late on a busy machine, never early:
