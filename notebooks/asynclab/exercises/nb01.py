@@ -356,6 +356,9 @@ class _CountingSource(WatchedAsyncGenerator):
         return item
 
 
+# What the statement promises, each tried below: the first `n` items as a list; all of them when
+# the source has fewer; the source closed (its cleanup run) by the time `first_n` returns; no item
+# read beyond the `n`th; none at all for `n = 0`.
 @q3.judge
 async def judge_first_n(trial, first_n):
     source = _CountingSource(range(10), delay=0.02)

@@ -220,6 +220,8 @@ q1 = Exercise(
 Q1_URLS = _urls([0.3, 0.1, 0.2])
 
 
+# What the statement promises, each tried below: every download at the same time (all three
+# overlap); the pages in the order of `urls`, whatever order they finish in; `[]` for no URLs.
 @q1.judge
 async def judge_fetch_in_order(trial, fetch_in_order):
     urls = list(Q1_URLS)
@@ -283,6 +285,8 @@ def _comprehensions(fn):
     ]
 
 
+# What the statement promises, each tried below: a list of the even numbers the stream hands out,
+# in order, for two streams; built by one async comprehension with the condition inside it.
 @q2.judge
 async def judge_even_items(trial, even_items):
     cases = [(list(range(10)), [0, 2, 4, 6, 8]), ([7, 4, 9, 12, 3, 10], [4, 12, 10])]

@@ -85,6 +85,9 @@ def _check_entry(trial, log, label, seconds_taken, when):
     )
 
 
+# What the statement promises, each tried below: one `(label, seconds)` appended when the block
+# ends (not before), the seconds measured; also when the block raises (the exception goes on)
+# and when it is cancelled (the cancellation goes on).
 @q1.judge
 async def judge_timed(trial, timed):
     log = []

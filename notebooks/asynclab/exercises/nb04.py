@@ -532,6 +532,9 @@ async def _lent_connection(trial, lent, when):
     return await is_healthy(lent)
 
 
+# What the statement promises, each tried below: a healthy connection lent as it is (no new one);
+# a broken one closed and replaced by `await connect()`; whatever was lent back in the queue
+# afterwards, without an `await`, also when the block raises.
 @q3.judge
 async def judge_borrow_healthy(trial, borrow_healthy):
     connect = _Connector()
