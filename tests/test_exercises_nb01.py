@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+import corpus.nb01 as answers
 import nbformat
 import pytest
 from asynclab.exercises.nb01 import q1, q2, q3, q4
@@ -337,7 +338,7 @@ class CountdownNoWait:
 
 
 def test_q2_not_waiting_fails():
-    assert_fails(check(q2, CountdownNoWait), "did not come 0.2 s apart", "await asyncio.sleep(self.delay)")
+    assert_fails(check(q2, CountdownNoWait), "instead of 0.3 s", "await asyncio.sleep(self.delay)")
 
 
 class CountdownNeverStops:
@@ -523,6 +524,25 @@ def test_q3_a_shorter_source_must_give_all_its_items():
 
 # Each requirement of a prompt or sentence of a success message -> the judge's words for a
 # breach (in nb01.py or the shared trial.py) -> the test whose answer breaks it and asserts those words.
+# --- issue #25: the edges each promise has, and causes named from what the answer did ------------------
+
+
+def test_q1_a_full_last_page_is_the_last_one():
+    # 237 items, 79 a page: three full pages, and a loop that stops at a short page asks for page 4.
+    assert_fails(check(q1, answers.all_items_stop_at_short_page), "asked for page 4", "The last page was full")
+
+
+def test_q1_pages_fetched_together_are_named_so():
+    result = check(q1, answers.all_items_gather_the_rest)
+    assert_fails(result, "page 3 was requested before page 2's reply")
+    assert "ClientSession" not in result.message  # it used the session it was given
+
+
+def test_q2_a_hard_coded_sleep_fails_one_of_two_delays():
+    assert_fails(check(q2, answers.CountdownHardCodedShortSleep), "instead of 0.3 s", "whatever `delay` is")
+    assert_fails(check(q2, answers.CountdownHardCodedLongSleep), "instead of 0.05 s", "whatever `delay` is")
+
+
 REQUIREMENTS = [
     ("q4", "an item at a time, not pages", "yielded whole pages (lists)", "test_q4_yielding_pages_instead_of_items"),
     (
@@ -598,6 +618,24 @@ REQUIREMENTS = [
         "an async function that returns a list",
         "on a source of 0, 1, ..., 9 returned",
         "test_q3_a_missing_return_fails",
+    ),
+    (
+        "q1",
+        "stop after the last page, also a full one",
+        "The last page was full",
+        "test_q1_a_full_last_page_is_the_last_one",
+    ),
+    (
+        "q1",
+        "a page's items before fetching the next: one page at a time",
+        "was requested before page",
+        "test_q1_pages_fetched_together_are_named_so",
+    ),
+    (
+        "q2",
+        "waits `delay`, whatever it is",
+        "whatever `delay` is",
+        "test_q2_a_hard_coded_sleep_fails_one_of_two_delays",
     ),
 ]
 

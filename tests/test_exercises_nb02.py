@@ -7,6 +7,7 @@ Learner answers are written below as they would be in a notebook cell. Checks ru
 
 import asyncio
 
+import corpus.nb02 as answers
 import pytest
 from asynclab.exercises.nb02 import Q1_URLS, download, number_stream, q1, q2, q3, q4, url_stream
 from exercise_checks import assert_fails, assert_passes, assert_requirement_map, check
@@ -409,6 +410,20 @@ def test_q3_each_url_downloaded_once():
 
 # Each requirement of a prompt or sentence of a success message -> the judge's words for a
 # breach (in nb02.py or trial.py) -> the test whose answer breaks it and asserts those words.
+# --- issue #25: causes named from what the answer did ---------------------------------------------------
+
+
+def test_q3_a_semaphore_held_only_while_starting_tasks_is_named_so():
+    result = check(q3, answers.download_stream_semaphore_around_create)
+    assert_fails(result, "ran at the same time; at most 3 should", "was not holding it")
+    assert "Guard each download with one shared" not in result.message
+
+
+def test_q3_no_semaphore_and_a_window_one_too_wide_are_told_apart():
+    assert_fails(check(q3, answers.download_stream_unbounded), "created no `asyncio.Semaphore`")
+    assert_fails(check(q3, answers.download_stream_window_off_by_one), "one more than `limit`")
+
+
 REQUIREMENTS = [
     (
         "q4",
@@ -483,6 +498,18 @@ REQUIREMENTS = [
         "pages in the order the stream handed out the URLs",
         "wrong order",
         "test_q3_completion_order_is_the_wrong_order",
+    ),
+    (
+        "q3",
+        "at most `limit`: the semaphore held around each download",
+        "was not holding it",
+        "test_q3_a_semaphore_held_only_while_starting_tasks_is_named_so",
+    ),
+    (
+        "q3",
+        "at most `limit`: a hand-made limit one too wide",
+        "one more than `limit`",
+        "test_q3_no_semaphore_and_a_window_one_too_wide_are_told_apart",
     ),
 ]
 

@@ -5,6 +5,7 @@ import asyncio
 import contextlib
 import time
 
+import corpus.nb03 as answers
 import pytest
 from asynclab.exercises.nb03 import URLS, q1, q2, q3, q4, q5
 from exercise_checks import assert_fails, assert_passes, assert_requirement_map, check
@@ -530,6 +531,37 @@ def test_borrow_swallowing_cancellation():
 
 # Each requirement of a prompt or sentence of a success message -> the judge's words for a
 # breach (in nb03.py or the shared trial.py) -> the test whose answer breaks it and asserts those words.
+# --- issue #25 and #26: the edges each promise has, and causes named from what the answer did -----------
+
+
+def test_limited_split_up_front_leaves_a_slot_idle():
+    for answer in (answers.limited_strided_lanes, answers.limited_chunks):
+        assert_fails(check(q2, answer), "slots stayed free while URLs were waiting", "decide up front")
+
+
+def test_limited_too_many_says_what_the_answer_did():
+    assert_fails(check(q2, answers.limited_no_semaphore), "created no `asyncio.Semaphore`")
+    result = check(q2, answers.limited_window_off_by_one)
+    assert_fails(result, "4 of your calls of `fetch` ran at the same time", "one more than `limit`")
+    assert "limits nothing" not in result.message
+    assert_fails(check(q2, answers.limited_semaphore_plus_one), "`asyncio.Semaphore(4)`, but `limit` was 3")
+
+
+def test_atomic_cancelled_during_commit_lets_the_cancellation_go_on():
+    assert_passes(check(q3, answers.atomic_shielded_commit))
+    assert_fails(
+        check(q3, answers.atomic_commit_inside_try),
+        'When a cancellation landed on `await db.execute("COMMIT")`',
+        "cannot rollback",
+        "the row was saved",
+    )
+
+
+def test_borrow_two_borrowers_at_once_each_give_back_their_own():
+    assert_fails(check(q4, answers.BorrowOnTheClass), "blocks at once", "`Borrow.connection` is a class attribute")
+    assert_fails(check(q4, answers.BorrowModuleGlobal), "blocks at once", "never came back")
+
+
 REQUIREMENTS = [
     (
         "q5",
@@ -632,6 +664,30 @@ REQUIREMENTS = [
     ("q4", "must not hide exceptions", "swallowed the KeyError", "test_borrow_suppressing_exceptions"),
     ("q4", "... nor the cancellation", "swallowed the `CancelledError`", "test_borrow_swallowing_cancellation"),
     ("q4", "an async context manager (a class)", "regular context manager", "test_borrow_regular_context_manager"),
+    (
+        "q2",
+        "`limit` whenever enough are waiting: no split decided up front",
+        "decide up front",
+        "test_limited_split_up_front_leaves_a_slot_idle",
+    ),
+    (
+        "q2",
+        "at most `limit`: what held too few back",
+        "of your calls of `fetch` ran at the same time",
+        "test_limited_too_many_says_what_the_answer_did",
+    ),
+    (
+        "q3",
+        "the cancellation goes on, also when it lands on the COMMIT",
+        "When a cancellation landed on",
+        "test_atomic_cancelled_during_commit_lets_the_cancellation_go_on",
+    ),
+    (
+        "q4",
+        "each `Borrow` gives back its own",
+        "blocks at once",
+        "test_borrow_two_borrowers_at_once_each_give_back_their_own",
+    ),
 ]
 
 

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 
 import aiohttp
+import corpus.nb04 as answers
 import pytest
 from asynclab.exercises.nb04 import q1, q2, q3, q4
 from exercise_checks import assert_fails, assert_passes, assert_requirement_map, check
@@ -406,6 +407,22 @@ def test_q3_giving_back_with_an_await():
 
 # Each requirement of a prompt or sentence of a success message -> the judge's words for a
 # breach (in nb04.py or the shared trial.py) -> the test whose answer breaks it and asserts those words.
+# --- issue #25: what the pool holds after every path, and cancellation ---------------------------------
+
+
+def test_borrow_leaves_an_empty_queue_empty_after_a_timeout():
+    assert_fails(check(q1, answers.borrow_none_placeholder), "the queue held [None]", "never a placeholder")
+    assert_passes(check(q1, answers.borrow_sentinel))
+
+
+def test_session_pool_closes_every_session_when_cancelled():
+    assert_fails(
+        check(q2, answers.session_pool_except_exception),
+        "When the block's task was cancelled",
+        "2 of the 2 sessions were still open",
+    )
+
+
 REQUIREMENTS = [
     (
         "q4",
@@ -481,6 +498,18 @@ REQUIREMENTS = [
         "test_q3_without_finally_loses_the_connection_on_an_error",
     ),
     ("q3", "... without an `await`", "`await queue.put(...)`", "test_q3_giving_back_with_an_await"),
+    (
+        "q1",
+        "gives back only what it took (a timeout leaves the queue as it was)",
+        "never a placeholder",
+        "test_borrow_leaves_an_empty_queue_empty_after_a_timeout",
+    ),
+    (
+        "q2",
+        "every session closed however the block ends: cancelled",
+        "When the block's task was cancelled",
+        "test_session_pool_closes_every_session_when_cancelled",
+    ),
 ]
 
 

@@ -18,8 +18,10 @@ In the notebook::
 import asyncio
 import contextlib
 import inspect
+import itertools
 import json
 import time
+from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 
@@ -84,6 +86,33 @@ def _item_requests(svc, since):
     return [r for r in svc.requests if r.path == "/items" and r.start >= since]
 
 
+def _asked(record, name, default):
+    """A number a recorded request asked for (``page``, ``per_page``), its default when it did not say."""
+    query = parse_qs(urlsplit(record.label.split(" ", 1)[-1]).query)
+    try:
+        return int(query.get(name, [str(default)])[0])
+    except ValueError:
+        return None
+
+
+def _page_of(record):
+    return _asked(record, "page", 1)
+
+
+def _fetched_ahead(records):
+    """The first (earlier, later) pair of page requests where the later one reached the server before
+    the earlier one's reply was sent, or None: pages fetched together, or ahead of the items."""
+    ordered = sorted(records, key=lambda r: r.start)
+    for earlier, later in itertools.pairwise(ordered):
+        if later.start < earlier.end:
+            return earlier, later
+    return None
+
+
+# What the statement promises, each tried below: every item, one at a time, in order; every
+# request through the `session` it was given; `page=1, 2, ...` with `per_page`, each page once;
+# never a page after the last, also when the last page is full (237 items, 79 a page); a page's
+# items yielded as soon as it arrived, before the next page is requested.
 @q1.judge
 async def judge_all_items(trial, all_items):
     from ..services import start_services
@@ -93,45 +122,8 @@ async def judge_all_items(trial, all_items):
     expected = _expected_items()
     given = _RequestCount()
     async with aiohttp.ClientSession(trace_configs=[given.trace_config()]) as session:
-        for per_page in (50, 100):
-            pages = -(-len(expected) // per_page)
-            since = time.perf_counter()
-            given.requests = 0
-            with counting_connections() as connections:
-                items = await trial.collect(
-                    all_items,
-                    session,
-                    url,
-                    per_page,
-                    max_items=2 * len(expected),
-                    doing=f"`all_items(session, url, {per_page})`",
-                )
-            requests = len(_item_requests(svc, since))
-            _judge_items(trial, items, expected, per_page)
-            trial.expect(
-                connections.opened <= 1,
-                f"`all_items(session, url, {per_page})` opened {connections.opened} connections for "
-                f"{requests} requests: make every request with the `session` it was given instead "
-                f"of creating a new `ClientSession`.",
-            )
-            trial.expect(
-                given.requests == requests,
-                f"`all_items(session, url, {per_page})` made {requests} requests, "
-                f"{given.requests} of them with the `session` it was given: make every request "
-                f"with that session (`session.get(...)`) instead of creating a new `ClientSession`.",
-            )
-            trial.expect(
-                requests != pages + 1,
-                f"`all_items(session, url, {per_page})` made {requests} requests for {pages} pages: "
-                f"it asked for page {pages + 1}, after the last one. The first response says how "
-                f'many pages there are (`data["pages"]`): stop after that page.',
-            )
-            trial.expect(
-                requests == pages,
-                f"`all_items(session, url, {per_page})` made {requests} requests, but there are "
-                f"{pages} pages of {per_page}: pass `per_page` to the API "
-                f'(`params={{"page": page, "per_page": per_page}}`) and ask for each page once.',
-            )
+        for per_page in Q1_PAGE_SIZES:
+            await _judge_pages(trial, all_items, svc, session, given, url, expected, per_page)
 
         # Lazy: the first items must come out before the later pages are fetched.
         since = time.perf_counter()
@@ -143,6 +135,72 @@ async def judge_all_items(trial, all_items):
             f"To hand out the first 3 items, `all_items` fetched {requests} pages. Yield the items "
             f"of each page as soon as it has arrived, before fetching the next one.",
         )
+
+
+# 237 items: 5 pages of 50 (the last one partial), and 3 full pages of 79 (the last one full, so a
+# loop that stops at a short or empty page asks for a page after the last).
+Q1_PAGE_SIZES = (50, 79)
+
+
+async def _judge_pages(trial, all_items, svc, session, given, url, expected, per_page):
+    doing = f"`all_items(session, url, {per_page})`"
+    pages = -(-len(expected) // per_page)
+    since = time.perf_counter()
+    given.requests = 0
+    with counting_connections() as connections:
+        items = await trial.collect(all_items, session, url, per_page, max_items=2 * len(expected), doing=doing)
+    records = _item_requests(svc, since)
+    requests = len(records)
+    asked = sorted({_page_of(r) for r in records}, key=lambda p: (p is None, p))
+    _judge_items(trial, items, expected, per_page)
+    trial.expect(
+        given.requests == requests,
+        f"{doing} made {requests} requests, {given.requests} "
+        f"of them with the `session` it was given, and opened {connections.opened} "
+        f"connection{'' if connections.opened == 1 else 's'}: "
+        f"make every request with that session (`session.get(...)`) instead of creating a new "
+        f"`ClientSession`.",
+    )
+    sizes = sorted({_asked(r, "per_page", 10) for r in records} - {per_page}, key=str)
+    trial.expect(
+        not sizes,
+        f"{doing} made {requests} requests, but there are {pages} pages of {per_page}: it asked for "
+        f"pages of {sizes[0] if sizes else per_page} items: pass `per_page` to the API "
+        f'(`params={{"page": page, "per_page": per_page}}`).',
+    )
+    beyond = [p for p in asked if p is not None and p > pages]
+    if beyond:
+        full = (
+            " The last page was full: a loop that stops only at a short or empty page asks for one page too many."
+            if len(expected) % per_page == 0
+            else ""
+        )
+        trial.fail(
+            f"{doing} made {requests} requests for {pages} pages: it asked for page {beyond[0]}, "
+            f"after the last one.{full} The first response says how many pages there are "
+            f'(`data["pages"]`): stop after that page.'
+        )
+    trial.expect(
+        requests == pages,
+        f"{doing} made {requests} requests, but there are {pages} pages of {per_page}: pass "
+        f'`per_page` to the API (`params={{"page": page, "per_page": per_page}}`) and ask for '
+        f"each page once.",
+    )
+    ahead = _fetched_ahead(records)
+    if ahead is not None:
+        earlier, later = (_page_of(r) for r in ahead)
+        trial.fail(
+            f"{doing} gave the right items, but page {later} was requested before page "
+            f"{earlier}'s reply had arrived: pages were fetched together, not one after another. "
+            f"Request a page only after the previous page's items have been yielded (one "
+            f"`session.get` at a time, inside the loop)."
+        )
+    trial.expect(
+        connections.opened <= 1,
+        f"{doing} made its {requests} requests one after another with the `session` it was given, "
+        f"but opened {connections.opened} connections: read each response to the end (`await "
+        f"resp.json()` inside `async with session.get(...)`), so the connection can be used again.",
+    )
 
 
 def _judge_items(trial, items, expected, per_page):
@@ -195,6 +253,11 @@ q2 = Exercise(
 )
 
 
+# What the statement promises, each tried below: a class (not an async generator) whose
+# `__aiter__` is a plain `def` and whose iterator has a hand-written `async def __anext__` (on the
+# class itself, or on a separate iterator class); `start, ..., 1` then the end
+# (`StopAsyncIteration`), nothing for `start = 0`; `delay` seconds before each number, for two
+# delays far apart, without blocking the loop.
 @q2.judge
 async def judge_countdown(trial, Countdown):
     if not inspect.isclass(Countdown):
@@ -203,24 +266,52 @@ async def judge_countdown(trial, Countdown):
             "and `async def __anext__(self)` (the async generator version is shorter, but write the "
             "protocol by hand once)."
         )
-    if not hasattr(Countdown, "__anext__"):
+    if not hasattr(Countdown, "__anext__") and not await _iterator_by_hand(trial, Countdown):
         trial.fail(
             "`Countdown` has no `__anext__` method: write `async def __anext__(self)` returning the "
             "next number, and let `__aiter__` return `self`."
         )
-    start, delay = 3, 0.2  # long enough for a blocking time.sleep to stand out
-    numbers = await trial.collect(Countdown, start, delay, max_items=20)
-    trial.expect_equal(list(numbers), [3, 2, 1], f"`async for` over `Countdown({start}, {delay})` gave")
-    times = numbers.arrival_times
-    gaps = [later - earlier for earlier, later in zip([0.0, *times], times)]
-    if any(gap < delay / 2 for gap in gaps):
-        shown = ", ".join(f"{t:.2f}" for t in times)
-        trial.fail(
-            f"The numbers did not come {delay} s apart (they came at {shown} s): "
-            f"`await asyncio.sleep(self.delay)` in `__anext__` before returning each number."
-        )
+    # Two delays far apart, each held to a ratio: a hard-coded sleep fits at most one of them.
+    # The long one first: a blocking `time.sleep` stands out there.
+    for start, delay in Q2_CASES:
+        numbers = await trial.collect(Countdown, start, delay, max_items=20)
+        doing = f"`async for` over `Countdown({start}, {delay})`"
+        trial.expect_equal(list(numbers), list(range(start, 0, -1)), f"{doing} gave")
+        _judge_countdown_timing(trial, numbers.arrival_times, start, delay)
     numbers = await trial.collect(Countdown, 0, 0.05, max_items=20)
     trial.expect_equal(list(numbers), [], "`async for` over `Countdown(0, 0.05)` gave")
+
+
+async def _iterator_by_hand(trial, Countdown):
+    """True when ``Countdown(1, 0).__aiter__()`` is an iterator written by hand (a class with
+    ``__anext__``), not an async generator."""
+    async with trial.step("`Countdown(1, 0).__aiter__()`"):
+        iterator = Countdown(1, 0).__aiter__()
+        if inspect.isasyncgen(iterator):
+            await iterator.aclose()
+            return False
+        if inspect.isawaitable(iterator):  # an `async def __aiter__`: collect() explains it
+            return True
+    return inspect.iscoroutinefunction(getattr(type(iterator), "__anext__", None))
+
+
+# (start, delay): 0.3 s and 0.05 s apart. A number may come late on a busy machine, never early:
+# each gap must be at least 0.7 of the delay, and all of them together at most twice the delays
+# plus 0.35 s. A hard-coded sleep long enough for the first (0.21 s) takes 1.05 s for the second,
+# over its 0.85 s.
+Q2_CASES = ((3, 0.3), (5, 0.05))
+
+
+def _judge_countdown_timing(trial, times, start, delay):
+    gaps = [later - earlier for earlier, later in zip([0.0, *times], times)]
+    shown = ", ".join(f"{t:.2f}" for t in times)
+    if min(gaps) < 0.7 * delay or times[-1] > 2 * start * delay + 0.35:
+        typical = sorted(gaps)[len(gaps) // 2]
+        trial.fail(
+            f"With `Countdown({start}, {delay})` the numbers came at {shown} s, about {typical:.2f} s "
+            f"apart instead of {delay} s: wait `self.delay` seconds before each number "
+            f"(`await asyncio.sleep(self.delay)` in `__anext__`), whatever `delay` is."
+        )
 
 
 # --- q3: stop early, and close the generator -------------------------------------------------------
@@ -266,6 +357,9 @@ class _CountingSource(WatchedAsyncGenerator):
         return item
 
 
+# What the statement promises, each tried below: the first `n` items as a list; all of them when
+# the source has fewer; the source closed (its cleanup run) by the time `first_n` returns; no item
+# read beyond the `n`th; none at all for `n = 0`.
 @q3.judge
 async def judge_first_n(trial, first_n):
     source = _CountingSource(range(10), delay=0.02)

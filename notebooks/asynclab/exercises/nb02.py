@@ -21,6 +21,8 @@ overlapped, and by how much.
 
 import ast
 import asyncio
+import contextvars
+import functools
 import inspect
 import textwrap
 from urllib.parse import parse_qs, urlsplit
@@ -50,6 +52,9 @@ async def download(url):
     """Pretend to download ``url``: wait its ``delay=`` seconds (0.1 by default), return the page."""
     if not isinstance(url, str):
         raise TypeError(f"download(url) takes a URL string, not {type(url).__name__}: {url!r}")
+    watch = _semaphores.get()
+    if watch is not None:  # a check is watching: note whether this download runs inside a semaphore
+        watch.call_started()
     global _in_flight
     _in_flight += 1
     try:
@@ -75,6 +80,121 @@ async def url_stream(urls, interval=0.02):
     for url in urls:
         await asyncio.sleep(interval)
         yield url
+
+
+# --- watching the semaphores an answer creates (shared with nb03's judge) ----------------------------
+
+_semaphores: contextvars.ContextVar["_SemaphoreWatch | None"] = contextvars.ContextVar(
+    "asynclab_semaphore_watch", default=None
+)
+
+
+class _SemaphoreWatch:
+    """Notes every ``asyncio.Semaphore`` made by the code under check, and whether each watched call
+    (``call_started``) ran in a task holding one of them: what a judge needs to say *why* too many
+    calls ran at once (no semaphore at all, one per call, one released too early) from what it saw.
+
+    ``Semaphore.__init__``, ``acquire`` and ``release`` are wrapped for the duration of the block only,
+    and only semaphores created in the block's context (or its tasks') are recorded.
+    """
+
+    def __init__(self):
+        self.created = []  # (semaphore, its initial value)
+        self.calls = 0  # watched calls
+        self.calls_held = 0  # ... made while their task held one of the watched semaphores
+        self._holders: dict = {}  # task -> how many watched semaphores it holds now
+        self._saved: dict = {}
+        self._token: contextvars.Token | None = None
+
+    def __enter__(self):
+        cls = asyncio.Semaphore
+        saved = self._saved = {name: cls.__dict__[name] for name in ("__init__", "acquire", "release")}
+        watch, ours = self, set()
+
+        @functools.wraps(saved["__init__"])
+        def init(sem, value=1, *args, **kwargs):
+            saved["__init__"](sem, value, *args, **kwargs)
+            if _semaphores.get() is watch:
+                ours.add(id(sem))
+                watch.created.append((sem, value))
+
+        @functools.wraps(saved["acquire"])
+        async def acquire(sem):
+            result = await saved["acquire"](sem)
+            task = asyncio.current_task()
+            if id(sem) in ours and task is not None:
+                watch._holders[task] = watch._holders.get(task, 0) + 1
+            return result
+
+        @functools.wraps(saved["release"])
+        def release(sem):
+            task = asyncio.current_task() if _running_loop() else None
+            if id(sem) in ours and watch._holders.get(task):
+                watch._holders[task] -= 1
+            return saved["release"](sem)
+
+        for name, wrapper in (("__init__", init), ("acquire", acquire), ("release", release)):
+            setattr(cls, name, wrapper)
+        self._token = _semaphores.set(self)
+        return self
+
+    def __exit__(self, *exc):
+        if self._token is not None:
+            _semaphores.reset(self._token)
+        for name, value in self._saved.items():
+            setattr(asyncio.Semaphore, name, value)
+        self._holders.clear()
+
+    def call_started(self):
+        self.calls += 1
+        if self._holders.get(asyncio.current_task()):
+            self.calls_held += 1
+
+    def too_many_because(self, limit, in_flight, calls, call):
+        """Why ``in_flight`` (more than ``limit``) of the ``calls`` ran at once, as far as the watch saw.
+
+        ``calls``: "downloads", "calls"; ``call``: what one is made with, "`await download(url)`".
+        """
+        if not self.created:
+            if in_flight == limit + 1:
+                return (
+                    f"Your code created no `asyncio.Semaphore`, and whatever held the {calls} back let "
+                    f"one more than `limit` through: check the condition that lets a new one start. "
+                    f"One shared `asyncio.Semaphore(limit)` around each {call} does it for you."
+                )
+            return (
+                f"Your code created no `asyncio.Semaphore`. Guard each {call} with one "
+                f"`asyncio.Semaphore(limit)` shared by all of them (`async with semaphore:`), created "
+                f"before the {calls} start."
+            )
+        if len(self.created) > 1:
+            return (
+                f"Your code created {len(self.created)} semaphores, a new one for each of the {calls}: "
+                f"a semaphore created inside each call limits nothing. Create one shared "
+                f"`asyncio.Semaphore(limit)` before starting them."
+            )
+        value = self.created[0][1]
+        if value != limit:
+            return (
+                f"Your code created `asyncio.Semaphore({value})`, but `limit` was {limit}: "
+                f"create it with `asyncio.Semaphore(limit)`."
+            )
+        if self.calls and self.calls_held < self.calls:
+            return (
+                f"Your code created one shared `asyncio.Semaphore({limit})`, but {self.calls - self.calls_held} "
+                f"of the {self.calls} {calls} ran in a task that was not holding it (it was held only "
+                f"while starting the tasks, or released before the {call}). Hold it in the task that "
+                f"makes the call, around the call itself: `async with semaphore: return {call[1:-1]}`."
+            )
+        return f"Your code created one shared `asyncio.Semaphore({limit})`: make every {call} inside `async with semaphore:`."
+
+
+def _running_loop():
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _urls(delays):
@@ -110,6 +230,8 @@ q1 = Exercise(
 Q1_URLS = _urls([0.3, 0.1, 0.2])
 
 
+# What the statement promises, each tried below: every download at the same time (all three
+# overlap); the pages in the order of `urls`, whatever order they finish in; `[]` for no URLs.
 @q1.judge
 async def judge_fetch_in_order(trial, fetch_in_order):
     urls = list(Q1_URLS)
@@ -173,6 +295,8 @@ def _comprehensions(fn):
     ]
 
 
+# What the statement promises, each tried below: a list of the even numbers the stream hands out,
+# in order, for two streams; built by one async comprehension with the condition inside it.
 @q2.judge
 async def judge_even_items(trial, even_items):
     cases = [(list(range(10)), [0, 2, 4, 6, 8]), ([7, 4, 9, 12, 3, 10], [4, 12, 10])]
@@ -279,12 +403,18 @@ def _download_jobs(timeline, urls, interval=STREAM_INTERVAL):
     return jobs
 
 
+# What the statement promises, each tried below, with `limit=3` and `limit=2`: every URL downloaded
+# once; the pages in stream order; never more than `limit` downloads at once (and when there were
+# more, the message says what the answer did: no semaphore, one per download, or one not held
+# around the download); `limit` of them whenever enough URLs have arrived (not one at a time, not
+# in batches, not after reading the whole stream).
 @q3.judge
 async def judge_download_stream(trial, download_stream):
     urls = _urls(Q3_DELAYS)
     for limit in (3, 2):
         doing = f"`download_stream(stream, {limit})`"
-        pages = await trial.call(download_stream, _arriving_urls(urls), limit, timeline=True, doing=doing)
+        with _SemaphoreWatch() as watch:
+            pages = await trial.call(download_stream, _arriving_urls(urls), limit, timeline=True, doing=doing)
         if (
             isinstance(pages, (list, tuple))
             and sorted(map(str, pages)) == sorted(_pages(urls))
@@ -303,15 +433,21 @@ async def judge_download_stream(trial, download_stream):
             f"download each URL once.",
         )
         reference_args = (_arriving_urls(urls), limit)
+        in_flight = trial.timeline.max_concurrency("download")
+        if in_flight > limit:
+            reference = await trial.reference_timeline(*reference_args)
+            trial.fail(
+                f"{in_flight} of your downloads with `limit={limit}` ran at the same time; at most {limit} "
+                f"should. {watch.too_many_because(limit, in_flight, 'downloads', '`await download(url)`')}",
+                timelines=(trial.timeline, reference),
+            )
         await trial.expect_concurrency(
             waits="download",
             at_least=limit,
-            at_most=limit,
             what=f"downloads with `limit={limit}`",
             reference_args=reference_args,
-            advice=f"Guard each download with one shared `asyncio.Semaphore({limit})` "
-            f"(`async with semaphore:`), and start a task per URL so that {limit} "
-            f"can run at once.",
+            advice=f"Start a task per URL as it arrives, so that {limit} can run at once, and let one "
+            f"shared `asyncio.Semaphore({limit})` hold back the others.",
         )
         last_arrival = max(job.ready for job in jobs)
         first_start = min(job.start for job in jobs)

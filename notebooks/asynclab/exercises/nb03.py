@@ -25,6 +25,7 @@ import aiosqlite
 from ..timeline import span
 from . import diagnose
 from .core import Exercise
+from .nb02 import _semaphores, _SemaphoreWatch
 from .schedule import Job
 from .trial import cancel_during
 
@@ -85,6 +86,9 @@ def _check_entry(trial, log, label, seconds_taken, when):
     )
 
 
+# What the statement promises, each tried below: one `(label, seconds)` appended when the block
+# ends (not before), the seconds measured; also when the block raises (the exception goes on)
+# and when it is cancelled (the cancellation goes on).
 @q1.judge
 async def judge_timed(trial, timed):
     log: list[str] = []
@@ -157,12 +161,16 @@ q2 = Exercise(
         "Start every `fetch_one(url)` at once with `await asyncio.gather(...)`: the semaphore holds back "
         "all but `limit` of them, and `gather` returns the results in the order of `urls`.",
     ],
-    success="Never more than `limit` calls at once, a new call as soon as one finished while others "
-    "were waiting, and the results in the order of `urls`.",
+    success="Never more than `limit` calls at once, no free slot left idle while URLs were waiting "
+    "(with calls of very different lengths), and the results in the order of `urls`.",
 )
 
 LIMIT = 3
 URLS = [f"https://example.com/items?page={n}" for n in range(1, 11)]
+# How long each URL's call takes. The first is long and the rest short, so any split of the URLs
+# decided up front (slices, chunks, lanes, batches) leaves a slot idle while URLs wait; calls that
+# start whenever a slot frees up finish in about the time of the first one.
+DURATIONS = dict(zip(URLS, [0.3, 0.04, 0.07, 0.04, 0.07, 0.04, 0.07, 0.04, 0.07, 0.04], strict=True))
 
 
 class CountingFetch:
@@ -175,23 +183,31 @@ class CountingFetch:
 
     async def __call__(self, url):
         self.calls.append(url)
+        watch = _semaphores.get()
+        if watch is not None:
+            watch.call_started()
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
             with span("fetch", kind="fetch"):
-                # Different durations, so finishing order differs from the order of the URLs.
-                await asyncio.sleep(0.04 + 0.03 * (len(self.calls) % 3))
+                await asyncio.sleep(DURATIONS.get(url, 0.05))
         finally:
             self.in_flight -= 1
         self.finished.append(url)
         return f"<page {url}>"
 
 
+# What the statement promises, each tried below: `fetch(url)` once per URL; the results in the
+# order of `urls`; at most `limit` calls in flight (and when there were more, the message says what
+# the answer did: no semaphore, one per call, a semaphore not held around the call); `limit` of
+# them whenever enough are waiting, with calls of uneven lengths, so that a split decided up front
+# (slices, chunks, batches) leaves a slot idle while URLs wait.
 @q2.judge
 async def judge_fetch_all_limited(trial, fetch_all_limited):
     fetch = CountingFetch()
     doing = f"`fetch_all_limited(fetch, urls, {LIMIT})`"
-    pages = await trial.call(fetch_all_limited, fetch, URLS, LIMIT, timeline=True, doing=doing)
+    with _SemaphoreWatch() as watch:
+        pages = await trial.call(fetch_all_limited, fetch, URLS, LIMIT, timeline=True, doing=doing)
     expected = [f"<page {url}>" for url in URLS]
     trial.expect(
         sorted(fetch.calls) == sorted(URLS),
@@ -210,14 +226,14 @@ async def judge_fetch_all_limited(trial, fetch_all_limited):
         )
     trial.expect_equal(list(pages) if isinstance(pages, tuple) else pages, expected, f"{doing} returned")
     reference_args = (CountingFetch(), URLS, LIMIT)
-    await trial.expect_concurrency(
-        waits="fetch",
-        at_most=LIMIT,
-        what="calls of `fetch`",
-        reference_args=reference_args,
-        advice="Create one `asyncio.Semaphore(limit)` before starting the calls and share it: "
-        "a semaphore created inside each call limits nothing.",
-    )
+    in_flight = trial.timeline.max_concurrency("fetch")
+    if in_flight > LIMIT:
+        reference = await trial.reference_timeline(*reference_args)
+        trial.fail(
+            f"{in_flight} of your calls of `fetch` ran at the same time; at most {LIMIT} should. "
+            f"{watch.too_many_because(LIMIT, in_flight, 'calls', '`await fetch(url)`')}",
+            timelines=(trial.timeline, reference),
+        )
     await trial.expect_concurrency(
         waits="fetch",
         at_least=LIMIT,
@@ -233,8 +249,10 @@ async def judge_fetch_all_limited(trial, fetch_all_limited):
         what="calls of `fetch`",
         waiting="URLs",
         reference_args=reference_args,
-        advice="Start every call at once (`asyncio.gather` over one `fetch_one(url)` per URL), each "
-        "holding one shared semaphore only for its call: a new call starts as soon as one ends.",
+        advice="Don't decide up front which calls go together: a split fixed in advance (slices, "
+        "chunks, batches) leaves a slot idle behind a slow call. Start every call at once "
+        "(`asyncio.gather` over one `fetch_one(url)` per URL), each holding one shared semaphore "
+        "only for its call: a new call starts as soon as one ends.",
     )
 
 
@@ -246,10 +264,15 @@ async def atomic(db):
     await db.execute("BEGIN")
     try:
         yield db
-        await db.execute("COMMIT")
     except BaseException:  # an error, and also a cancellation
-        await db.execute("ROLLBACK")
+        if db.in_transaction:  # nothing to roll back if the block's failure already ended it
+            await db.execute("ROLLBACK")
         raise
+    else:
+        # Outside the `try`: a cancellation that lands on this await must not lead to a ROLLBACK.
+        # aiosqlite has already handed the COMMIT to its thread, which runs it anyway; the
+        # cancellation then goes on to the caller, and the block's changes are saved.
+        await db.execute("COMMIT")
 
 
 q3 = Exercise(
@@ -259,12 +282,15 @@ q3 = Exercise(
     hints=[
         'Decorate `async def atomic(db):` with `@contextlib.asynccontextmanager`: `await db.execute("BEGIN")`, '
         'then `yield db`, then `await db.execute("COMMIT")`.',
-        'Put the `yield` and the COMMIT in `try:`; in the `except` branch `await db.execute("ROLLBACK")` '
-        "and then `raise`, so the caller still sees the error.",
+        'Put the `yield` in `try:`; in the `except` branch `await db.execute("ROLLBACK")` and then '
+        "`raise`, so the caller still sees the error. COMMIT in the `else:` branch, not inside the `try`: a "
+        "cancellation that lands on the COMMIT must not trigger a ROLLBACK (the COMMIT runs anyway in "
+        "aiosqlite's thread).",
         "Cancellation raises `CancelledError`, which is not an `Exception`: catch `BaseException` there, "
         "or the transaction stays open when the task is cancelled.",
     ],
-    success="`atomic` commits a block that finishes and rolls back one that raises or is cancelled.",
+    success="`atomic` commits a block that finishes, rolls back one that raises or is cancelled, and "
+    "lets a cancellation that lands on the COMMIT go on to the caller.",
 )
 
 
@@ -286,6 +312,10 @@ def _check_rolled_back(trial, db, values, before, when):
     )
 
 
+# What the statement promises, each tried below: BEGIN when the block starts; COMMIT when it
+# finishes; ROLLBACK when it raises, and the exception goes on; ROLLBACK when it is cancelled, and
+# the cancellation goes on; and a cancellation that lands on the COMMIT itself still reaches the
+# caller (the COMMIT has gone to aiosqlite's thread and runs anyway: no ROLLBACK may follow it).
 @q3.judge
 async def judge_atomic(trial, atomic):
     async with aiosqlite.connect(":memory:", isolation_level=None) as db:
@@ -338,6 +368,50 @@ async def judge_atomic(trial, atomic):
         )
         _check_rolled_back(trial, db, await _values(db), [1, 2], "After the task was cancelled")
         trial.expect_cancelled(task, "When the task was cancelled inside the block")
+        await _judge_cancelled_at_commit(trial, atomic, db)
+
+
+async def _judge_cancelled_at_commit(trial, atomic, db):
+    """Cancel the block's task just as its COMMIT reaches the database thread."""
+    loop = asyncio.get_running_loop()
+    state: dict = {"task": None, "fired": False}
+
+    def on_statement(sql):  # runs in aiosqlite's thread, before the statement runs
+        if state["task"] is not None and not state["fired"] and sql.strip().upper().startswith(("COMMIT", "END")):
+            state["fired"] = True
+            loop.call_soon_threadsafe(state["task"].cancel)
+            time.sleep(0.05)  # this thread only: the cancellation reaches the task before the COMMIT's reply
+
+    manager = await trial.context_manager(atomic, db)
+
+    async def body():
+        async with manager:
+            await db.execute("INSERT INTO numbers VALUES (5)")
+
+    await db.set_trace_callback(on_statement)
+    try:
+        async with trial.step("a task in `async with atomic(db):`, cancelled while its COMMIT ran"):
+            state["task"] = task = asyncio.create_task(body())
+            await asyncio.wait([task])
+            failure = None if task.cancelled() else task.exception()
+    finally:
+        await db.set_trace_callback(None)
+    if not state["fired"]:
+        return  # no COMMIT statement was seen (committed some other way): nothing more to try
+    if failure is not None:
+        saved = "the row was saved" if 5 in await _values(db) else "the row was not saved"
+        trial.fail(
+            f'When a cancellation landed on `await db.execute("COMMIT")`, `atomic` raised '
+            f"{diagnose.short_repr(failure, 90)} instead of letting the cancellation go on. The COMMIT "
+            f"had already gone to aiosqlite's thread and ran anyway ({saved}); a ROLLBACK sent after "
+            f"it finds no transaction. COMMIT in the `else:` branch of the `try` (not inside it), "
+            f"and roll back only while `db.in_transaction`."
+        )
+    trial.expect(
+        not db.in_transaction,
+        'When a cancellation landed on `await db.execute("COMMIT")`, the transaction was left open.',
+    )
+    trial.expect_cancelled(task, 'When a cancellation landed on `await db.execute("COMMIT")`')
 
 
 # --- q4: a class that always gives back what it took -----------------------------------------------------
@@ -368,7 +442,8 @@ q4 = Exercise(
         "`async def __aexit__(self, exc_type, exc, tb)`: `await self.pool.release(self.connection)` "
         "whatever `exc_type` is, and return False (or nothing) so exceptions go on.",
     ],
-    success="`Borrow` hands out a connection and always gives it back: after success, error or cancellation.",
+    success="`Borrow` hands out a connection and always gives it back: after success, error or cancellation, "
+    "also with two borrowers at once.",
 )
 
 
@@ -378,6 +453,7 @@ class CheckedPool:
     def __init__(self):
         self.free = ["connection #1", "connection #2"]
         self.released = []
+        self.given_back = []
 
     async def acquire(self):
         await asyncio.sleep(0.01)  # a real pool may have to wait, or to connect
@@ -386,6 +462,7 @@ class CheckedPool:
         return self.free.pop(0)
 
     async def release(self, connection):
+        self.given_back.append(connection)  # every attempt, refused or not
         await asyncio.sleep(0.01)
         if connection not in ("connection #1", "connection #2") or connection in self.free:
             raise RuntimeError(f"release({connection!r}): that is not a connection this pool lent out")
@@ -404,6 +481,11 @@ def _check_given_back(trial, pool, when):
     )
 
 
+# What the statement promises, each tried below: nothing taken before the block; `await
+# pool.acquire()` when it starts, the connection handed over as `conn`; `await pool.release(conn)`
+# after the block finishes, raises (the exception goes on) or is cancelled (so does the
+# cancellation); and each `Borrow` keeps its own connection: two borrowers at once each give back
+# the one they got.
 @q4.judge
 async def judge_borrow(trial, Borrow):
     pool = CheckedPool()
@@ -448,6 +530,42 @@ async def judge_borrow(trial, Borrow):
         task = await cancel_during(cancelled_body)
     _check_given_back(trial, pool, "After the task was cancelled inside the block")
     trial.expect_cancelled(task, "When the task was cancelled inside the block")
+    await _judge_two_borrowers(trial, Borrow)
+
+
+async def _judge_two_borrowers(trial, Borrow):
+    """Two blocks at once, each with its own `Borrow`: each must give back what it got."""
+    pool = CheckedPool()
+    before = {k: v for k, v in vars(Borrow).items() if not callable(v)}
+    got = {}
+
+    async def borrower(name, pause):
+        async with Borrow(pool) as conn:
+            got[name] = conn
+            await asyncio.sleep(pause)
+
+    async with trial.step("two tasks, each in its own `async with Borrow(pool) as conn:`, at the same time"):
+        tasks = [asyncio.create_task(borrower("first", 0.05)), asyncio.create_task(borrower("second", 0.1))]
+        await asyncio.wait(tasks)
+        errors = [t.exception() for t in tasks if not t.cancelled() and t.exception() is not None]
+    changed = sorted(k for k, v in vars(Borrow).items() if not callable(v) and before.get(k, object()) is not v)
+    if pool.lent() == 0 and not errors:
+        return
+    never = [c for c in ("connection #1", "connection #2") if c in got.values() and c not in pool.released]
+    where = (
+        f" `Borrow.{changed[0]}` is a class attribute, shared by every `Borrow`: the second borrower "
+        f"overwrote the first one's connection."
+        if changed
+        else ""
+    )
+    trial.fail(
+        f"Two `async with Borrow(pool) as conn:` blocks at once got "
+        f"{' and '.join(repr(got[k]) for k in sorted(got))}, but gave back "
+        f"{', '.join(map(repr, pool.given_back)) or 'nothing'}"
+        f"{', and ' + ' and '.join(map(repr, never)) + ' never came back' if never else ''}.{where} Keep the "
+        f"connection on the instance (`self.connection = await self.pool.acquire()`), so each "
+        f"`Borrow` gives back its own."
+    )
 
 
 # --- q5 (transfer): a rate limiter from a semaphore and a clock ---------------------------------------

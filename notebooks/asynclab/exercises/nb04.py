@@ -163,9 +163,25 @@ def _check_given_back(trial, queue, resource, when):
     )
 
 
+# What the statement promises, each tried below by one scenario: it lends a resource taken from
+# the queue (out of the queue while lent) and gives it back; it waits at most `timeout` for one and
+# raises TimeoutError, leaving the queue as it was (nothing put back that was not taken); a resource
+# that comes back during the wait is lent at once; the timeout covers only the wait, not the block;
+# the resource comes back when the block raises (the error goes on) or is cancelled (so does the
+# cancellation); a task cancelled while waiting leaves the queue as it was.
 @q1.judge
 async def judge_borrow(trial, borrow):
-    # It lends the resource and gives it back.
+    await _lends_and_gives_back(trial, borrow)
+    await _gives_up_on_an_empty_queue(trial, borrow)
+    await _lends_what_comes_back(trial, borrow)
+    await _bounds_only_the_wait(trial, borrow)
+    await _gives_back_after_an_error(trial, borrow)
+    await _gives_back_after_a_cancellation(trial, borrow)
+    await _cancelled_while_waiting(trial, borrow)
+
+
+async def _lends_and_gives_back(trial, borrow):
+    """It lends the resource and gives it back."""
     queue = _queue_of("conn-1")
     doing = "`async with borrow(queue, 0.5) as resource:` with one resource in the queue"
     manager = await trial.context_manager(borrow, queue, 0.5, doing="`borrow(queue, 0.5)`")
@@ -184,8 +200,10 @@ async def judge_borrow(trial, borrow):
     )
     _check_given_back(trial, queue, "conn-1", "After the block")
 
-    # The wait is bounded.
-    empty: asyncio.Queue[str] = asyncio.Queue()
+
+async def _gives_up_on_an_empty_queue(trial, borrow):
+    """The wait is bounded."""
+    empty = _queue_of()
     manager = await trial.context_manager(borrow, empty, 0.2, doing="`borrow(queue, 0.2)`")
 
     async with trial.step("`async with borrow(queue, 0.2):` on an empty queue"):
@@ -222,9 +240,12 @@ async def judge_borrow(trial, borrow):
         seconds <= 1.0,
         f"`borrow(queue, 0.2)` on an empty queue took {seconds:.2f} s to give up; it should give up after about 0.2 s.",
     )
+    _check_left_as_it_was(trial, empty, "After `borrow(queue, 0.2)` gave up on an empty queue")
 
-    # A resource that comes back during the wait is lent at once.
-    queue = asyncio.Queue()
+
+async def _lends_what_comes_back(trial, borrow):
+    """A resource that comes back during the wait is lent at once."""
+    queue = _queue_of()
     asyncio.get_running_loop().call_later(0.1, queue.put_nowait, "conn-2")
     manager = await trial.context_manager(borrow, queue, 0.6, doing="`borrow(queue, 0.6)`")
 
@@ -246,8 +267,11 @@ async def judge_borrow(trial, borrow):
         f"only after {seconds:.2f} s: `await queue.get()` takes it as soon as it "
         f"is there, instead of sleeping first.",
     )
+    _check_given_back(trial, queue, "conn-2", "After the block that got the resource coming back after 0.1 s")
 
-    # The timeout covers the wait, not the work.
+
+async def _bounds_only_the_wait(trial, borrow):
+    """The timeout covers the wait, not the work."""
     queue = _queue_of("conn-3")
     manager = await trial.context_manager(borrow, queue, 0.1, doing="`borrow(queue, 0.1)`")
     async with trial.step("`async with borrow(queue, 0.1): await asyncio.sleep(0.25)`"):
@@ -263,7 +287,9 @@ async def judge_borrow(trial, borrow):
             )
     _check_given_back(trial, queue, "conn-3", "After a block that took longer than the timeout")
 
-    # An error in the block: the error goes on, the resource comes back.
+
+async def _gives_back_after_an_error(trial, borrow):
+    """An error in the block: the error goes on, the resource comes back."""
     queue = _queue_of("conn-4")
     manager = await trial.context_manager(borrow, queue, 0.5, doing="`borrow(queue, 0.5)`")
     async with trial.step("`async with borrow(queue, 0.5):` around a block that raises ValueError"):
@@ -274,7 +300,9 @@ async def judge_borrow(trial, borrow):
                 raise ValueError("raised inside the block")
     _check_given_back(trial, queue, "conn-4", "After the block raised ValueError")
 
-    # A cancellation in the block: the resource comes back.
+
+async def _gives_back_after_a_cancellation(trial, borrow):
+    """A cancellation in the block: the resource comes back."""
     queue = _queue_of("conn-5")
     manager = await trial.context_manager(borrow, queue, 0.5, doing="`borrow(queue, 0.5)`")
     async with trial.step("a task in `async with borrow(queue, 0.5):`, cancelled after 0.05 s"):
@@ -286,6 +314,27 @@ async def judge_borrow(trial, borrow):
         "back in `finally:`, not in `except Exception:`.",
     )
     trial.expect_cancelled(task, "When the task holding the resource was cancelled")
+
+
+async def _cancelled_while_waiting(trial, borrow):
+    """A task waiting on an empty queue is cancelled: the queue stays empty, the cancellation goes on."""
+    empty = _queue_of()
+    manager = await trial.context_manager(borrow, empty, 1.0, doing="`borrow(queue, 1.0)`")
+    async with trial.step("a task in `async with borrow(queue, 1.0):` on an empty queue, cancelled while it waits"):
+        task = await _cancel_inside(manager, after=0.05)
+    _check_left_as_it_was(trial, empty, "After a task waiting in `borrow(queue, 1.0)` on an empty queue was cancelled")
+    trial.expect_cancelled(task, "When the task was cancelled while it waited for a resource")
+
+
+def _check_left_as_it_was(trial, queue, when):
+    """The queue was empty and nothing was lent: it must still be empty."""
+    items = _contents(queue)
+    trial.expect(
+        not items,
+        f"{when}, the queue held {diagnose.short_repr(items, 50)}, but it was empty and nothing was "
+        f"lent: give back only a resource you took (put it back in the `finally:` of a `try:` that "
+        f"starts after `await queue.get()` returned), never a placeholder.",
+    )
 
 
 # --- q2: a pool of aiohttp sessions -------------------------------------------------------------------
@@ -315,8 +364,8 @@ q2 = Exercise(
         "Close the sessions in `finally:` after the `yield`, going through *your list*, not the queue: "
         "a session lent out when the block ended is not in the queue, and must be closed too.",
     ],
-    success="`session_pool` lends out separate, open sessions and closes every one of them: after "
-    "the block, after an error, and one still lent out.",
+    success="`session_pool` lends out separate, open sessions and closes every one of them however "
+    "the block ends (finished, raised or cancelled), also one still lent out.",
 )
 
 
@@ -334,6 +383,10 @@ def _still_open(sessions, when):
     return None
 
 
+# What the statement promises, each tried below: `size` separate, open `aiohttp.ClientSession`s in
+# an `asyncio.Queue` given to the block; every one closed when the block ends, however it ends: it
+# finishes, it raises (the error goes on), it raises with a session taken out, or its task is
+# cancelled with a session taken out (the cancellation goes on).
 @q2.judge
 async def judge_session_pool(trial, session_pool):
     manager = await trial.context_manager(session_pool, 3)
@@ -409,6 +462,29 @@ async def judge_session_pool(trial, session_pool):
         problem = _still_open(everything, "When the block raised while a session was lent out")
         if problem:
             trial.fail(problem)
+    await _judge_cancelled_pool(trial, session_pool)
+
+
+async def _judge_cancelled_pool(trial, session_pool):
+    """The block's task is cancelled while it holds a session: every session is closed all the same."""
+    manager = await trial.context_manager(session_pool, 2)
+    everything = []
+
+    async def body():
+        async with manager as sessions:
+            everything.extend(_contents(sessions))
+            await sessions.get()  # lent out when the cancellation comes
+            await asyncio.sleep(10)
+
+    async with trial.step("a task in `async with session_pool(2) as sessions:`, holding a session, cancelled"):
+        task = await cancel_during(body, 0.05)
+        problem = _still_open(everything, "When the block's task was cancelled")
+        if problem:
+            trial.fail(
+                problem + " Cancellation raises `CancelledError`, which is not an `Exception`: close "
+                "them in `finally:`, which runs however the block ends."
+            )
+    trial.expect_cancelled(task, "When the block's task was cancelled")
 
 
 # --- q3: replace broken connections ---------------------------------------------------------------------
@@ -480,6 +556,9 @@ async def _lent_connection(trial, lent, when):
     return await is_healthy(lent)
 
 
+# What the statement promises, each tried below: a healthy connection lent as it is (no new one);
+# a broken one closed and replaced by `await connect()`; whatever was lent back in the queue
+# afterwards, without an `await`, also when the block raises.
 @q3.judge
 async def judge_borrow_healthy(trial, borrow_healthy):
     connect = _Connector()
