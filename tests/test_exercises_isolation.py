@@ -14,8 +14,9 @@ import warnings
 import pytest
 from asynclab.exercises import nb01, nb02, nb03
 from asynclab.exercises.nb02 import download
+from checkout import ROOT
 from exercise_checks import assert_fails, assert_passes
-from nbharness import ROOT, _kernel_manager_for
+from nbharness import kernel_manager_for
 
 # What a learner must never read: the judges' files and the package's own paths.
 INTERNAL = re.compile(r"asynclab[/\\]|exercises[/\\]|trial\.py|probes\.py|core\.py|nb0\d\.py")
@@ -125,7 +126,7 @@ def test_in_a_kernel_a_wrong_answer_leaves_nothing_for_later_cells(python):
         nb, timeout=60, kernel_name="python3", allow_errors=True, resources={"metadata": {"path": str(notebooks)}}
     )
     if python:
-        client.kernel_manager_class = _kernel_manager_for(str(python))
+        client.kernel_manager_class = kernel_manager_for(str(python))
     client.execute()
 
     def text(cell):

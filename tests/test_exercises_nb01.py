@@ -319,7 +319,7 @@ class CountdownOffByOne:
 
 def test_q2_off_by_one_fails():
     assert_fails(
-        check(q2, CountdownOffByOne), "`async for` over `Countdown(3, 0.2)` gave [2, 1, 0]; expected [3, 2, 1]"
+        check(q2, CountdownOffByOne), "`async for` over `Countdown(3, 0.3)` gave [2, 1, 0]; expected [3, 2, 1]"
     )
 
 
