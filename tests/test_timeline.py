@@ -432,7 +432,8 @@ def test_async_generator_and_iterator_waits_are_named():
 
     tl = record(body)
     labels = {s.label for s in spans_of(tl, "consumer", "waiting")}
-    assert {"anext(ticker)", "anext(Countdown)"} <= labels
+    # The phase (which generator or iterator) and what it awaited inside.
+    assert {"anext(ticker) › sleep", "anext(Countdown) › sleep"} <= labels
     block_labels = {s.label for s in spans_of(tl, tl.lanes[0], "waiting")}
     assert any(label.startswith("anext(") for label in block_labels)
 

@@ -82,6 +82,7 @@ class Snapshot:
         self.marks = []  # (lane index, time, label)
         self.outcomes = []  # (lane index, time, outcome)
         self.created = []  # (lane index, time)
+        self.blocked = []  # (start, end, label): a step that held up the loop (blocked.py)
         if timeline._started_at is None:
             self.duration = 0.0
             return
@@ -114,6 +115,7 @@ class Snapshot:
         for lane_key, label, when in timeline._user_marks:
             if t0 <= when <= end:
                 self.marks.append((self._lane_index(lane_key), when - t0, label))
+        self._add_phases_and_blocked(timeline, t0)
 
     # -- building -------------------------------------------------------------------------
 
@@ -202,6 +204,25 @@ class Snapshot:
                 w_start.append(waited_since - t0)
                 w_end.append(end - t0)
                 w_label.append(waiting_on)
+
+    def _add_phases_and_blocked(self, timeline, t0):
+        """Phase bands from the wait labels, and the steps that blocked the loop."""
+        from . import blocked, phases
+
+        self.other.extend(phases.phase_bands(self.lane_names, self.waiting))
+        threshold = getattr(timeline, "blocked_ms", None)
+        if threshold is None:
+            return
+        watchdog = getattr(timeline, "_watchdog", None)
+        samples = list(watchdog.samples) if watchdog is not None else []
+        for lane, start, stop in blocked.blocked_spans(self.running, threshold / 1000):
+            call = None
+            for key, when, description in samples:
+                if self._lane_of.get(key) == lane and start - 1e-9 <= when - t0 <= stop + 1e-9:
+                    call = description
+                    break
+            name = self.lanes[lane].name
+            self.blocked.append((start, stop, blocked.label((stop - start) * 1000, name, call)))
 
     # -- reading --------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ import inspect
 import threading
 from time import perf_counter as _clock
 
-from . import analysis, export
+from . import analysis, blocked, export
 from .block_task import BlockRecord
 from .capture import ACTIVE_TIMELINES, BLOCK, install, record_index, uninstall
 from .model import Snapshot
@@ -32,6 +32,10 @@ class Timeline:
         Jupyter kernel, and never elsewhere; False never displays (use it in exercises and
         tests); True displays whenever IPython is running (in a plain script there is
         nowhere to display: use ``tl.plot().savefig(...)``).
+      blocked_ms: a step of one task that runs this long (default 50 ms) stops every other
+        task: the diagram draws it as a red band across all lanes, naming the call that
+        blocked (found by a watchdog thread that looks at the loop's stack only while a step
+        overruns). None turns this off.
       live: None (default) redraws the diagram a few times a second while the block runs
         whenever it is displayed in a Jupyter kernel; False only shows the final diagram.
         Drawing briefly holds up the event loop, so live mode keeps itself to about a tenth
@@ -50,10 +54,12 @@ class Timeline:
     its clean-up awaits something, call ``await tl.settle()`` at the end of the block.
     """
 
-    def __init__(self, title=None, *, show=None, live=None):
+    def __init__(self, title=None, *, show=None, live=None, blocked_ms=blocked.DEFAULT_BLOCKED_MS):
         for name, value in (("show", show), ("live", live)):
             if value not in (None, True, False):
                 raise TypeError(f"Timeline({name}=...) takes True, False or None, not {value!r}")
+        self.blocked_ms = _blocked_threshold(blocked_ms)
+        self._watchdog = None
         self.title = title
         self._show = show
         self._live = live
@@ -95,6 +101,9 @@ class Timeline:
         self._recording = True
         self._token = ACTIVE_TIMELINES.set((*ACTIVE_TIMELINES.get(), self))
         self._hub = install(loop, self)
+        if self.blocked_ms is not None:
+            self._watchdog = blocked.Watchdog(self, self.blocked_ms / 1000)
+            self._watchdog.start()
         if display is not None and display.live:
             display.start_live(loop)
         return self
@@ -124,6 +133,8 @@ class Timeline:
     def _stop_recording(self, outcome, error):
         self._recording = False
         self._ended_at = _clock()
+        if self._watchdog is not None:
+            self._watchdog.stop()
         self._block.stop(self._ended_at, outcome, error)
         uninstall(self._loop, self._hub, self)
         self._records = [traced.stop_timing() for traced in self._records]
@@ -395,6 +406,14 @@ def mark(label, lane=None):
     timeline = Timeline.current()
     if timeline is not None:
         timeline.mark(label, lane=lane)
+
+
+def _blocked_threshold(value: float | None) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise TypeError(f"Timeline(blocked_ms=...) takes a number of milliseconds above 0, or None; not {value!r}")
+    return float(value)
 
 
 def _first_known(index, name):
