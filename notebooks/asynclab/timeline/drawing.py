@@ -15,7 +15,7 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from .layout import Layout, figure_size, place_axes
+from .layout import PHASE_ROW_NESTED, Layout, figure_size, place_axes
 
 DPI = 100
 HIDPI_SCALE = 2  # notebooks get PNGs at twice the pixels, shown at the 1x size: sharp on 2x screens
@@ -26,6 +26,7 @@ HATCH_LIMIT = 5000  # hatching many thousands of bars is slow and unreadable any
 DEFAULT_COMPRESSION = 6  # PNG compression level (PIL's default)...
 FAST_COMPRESSION = 3  # ...and for diagrams of many bars: 40% quicker to encode, 20% larger
 MANY_BARS = 2000
+MAX_FIGURE_HEIGHT = 7.9  # inches (790 px at 1x): title, lanes and time axis fit a notebook's view
 MAX_LANE_LABEL = 38  # characters: what fits the widest left margin (layout.figure_size)
 MIN_LABEL_CHARS = 4  # a label shortened to fewer characters than this is left out
 ELLIPSIS = "\u2026"
@@ -33,15 +34,27 @@ ELLIPSIS = "\u2026"
 # Okabe & Ito's colour-blind safe palette (without its black and yellow, which make poor
 # bars): distinguishable under protanopia, deuteranopia and tritanopia.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7"]
-KIND_COLORS = {"phase": "#CC79A7", "server": "#009E73"}
-EXTRA_KIND_COLORS = ["#D55E00", "#0072B2", "#E69F00", "#56B4E9", "#555555"]
-WAITING_TINT = 0.72  # waiting bars: the lane colour this much lighter, and hatched
+# Colour says what a bar *means*, never which task it is (the lane says that): steps are
+# one dark grey, waits a light hatched grey, phases and the blocked loop have colours of their own.
+RUNNING_COLOR = "#4D4D4D"
+KIND_COLORS = {
+    "phase": "#CC79A7",
+    "server": "#56B4E9",
+    "setup": "#E69F00",
+    "cleanup": "#0072B2",
+    "iteration": "#009E73",
+}
+EXTRA_KIND_COLORS = ["#8C6D31", "#7F7F7F", "#393B79", "#637939", "#843C39"]
+WAITING_TINT = 0.72  # waiting bars: the running colour this much lighter, and hatched
+BLOCKED_COLOR = "#D62728"  # the loop blocked: a red band across every lane
 OUTCOME_STYLE = {  # marker, colour, legend text
     "result": ("o", "#222222", "done"),
-    "cancelled": ("x", "#E69F00", "cancelled"),
-    "exception": ("X", "#D55E00", "failed"),
+    "cancelled": ("s", "#0072B2", "cancelled"),
+    "exception": ("X", "#B2182B", "failed"),
 }
 MARK_COLOR = "#7B3294"
+FONT = 8.0  # points: the smallest text of a diagram (11 px at 1x)
+LABEL_BACKING = {"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 0.6}
 NOTHING_RECORDED = (
     "Nothing recorded yet.\nPut the work inside  `async with Timeline() as tl:`  and plot after the block."
 )
@@ -111,8 +124,24 @@ def _lighter(colors, amount):
 def _lane_colors(layout):
     from matplotlib.colors import to_rgba_array
 
-    palette = to_rgba_array(PALETTE)
-    return palette[layout.row_of.astype(int) % len(palette)]
+    return np.repeat(to_rgba_array([RUNNING_COLOR]), len(layout.row_of), axis=0)
+
+
+def _px_per_ms(ax):
+    left, right = ax.get_xlim()
+    return ax.get_window_extent().width / max(right - left, 1e-9)
+
+
+def _row_px(ax):
+    """Pixels per row unit of the axes (rows get thin when a diagram has many lanes)."""
+    bottom, top = ax.get_ylim()
+    return ax.get_window_extent().height / max(abs(bottom - top), 1e-9)
+
+
+# Row units between a phase label's centre and the wait label below it (layout.py), and the
+# pixels two lines of text need: closer than that, the wait labels are left out.
+_LABEL_GAP_UNITS = 0.42
+_TEXT_PX = FONT * DPI / 72 * 1.15
 
 
 def _text_width_px(figure, text, fontsize):
@@ -129,7 +158,7 @@ def _fitted_labels(ax, widths_ms, labels, xmax_ms, fontsize):
     left; it never runs into a neighbour."""
     if not len(labels):
         return []
-    px_per_ms = ax.get_window_extent().width / xmax_ms
+    px_per_ms = _px_per_ms(ax)
     room = widths_ms * px_per_ms - 4  # a little air on either side
     char_px = fontsize * 0.45 * ax.figure.dpi / 72  # narrower than most characters
     candidates = np.nonzero(room >= MIN_LABEL_CHARS * char_px)[0]
@@ -161,7 +190,7 @@ def _fitted_labels(ax, widths_ms, labels, xmax_ms, fontsize):
 
 def _draw_steps(ax, snapshot, layout, xmax_ms, live):
     colors = _lane_colors(layout)
-    min_width = xmax_ms / max(ax.get_window_extent().width, 1) * 0.8  # short steps stay visible
+    min_width = 0.8 / max(_px_per_ms(ax), 1e-9)  # short steps stay visible
     lanes, starts, ends = (np.asarray(a) for a in snapshot.running)
     if len(lanes):
         rows = layout.step_y[lanes]
@@ -194,20 +223,34 @@ def _draw_steps(ax, snapshot, layout, xmax_ms, live):
             waiting.set_hatchcolor("#808080")
             waiting.set_hatch_linewidth(0.5)
         ax.add_collection(waiting)
-        if not live:
+        if not live and _wait_labels_fit(ax, layout):
             widths = (ends - starts) * 1000
-            for i, text in _fitted_labels(ax, widths, labels, xmax_ms, 7):
+            shown = [_what_of(label) for label in labels]  # the phase is on the band above
+            for i, text in _fitted_labels(ax, widths, shown, xmax_ms, FONT):
                 ax.text(
                     (starts[i] + ends[i]) * 500,
                     rows[i],
                     text,
                     ha="center",
                     va="center",
-                    fontsize=7,
+                    fontsize=FONT,
                     color="#222222",
                     zorder=4,
                     clip_on=True,
+                    bbox=LABEL_BACKING,
                 )
+
+
+def _what_of(label):
+    from .phases import split
+
+    return split(label)[1]
+
+
+def _wait_labels_fit(ax, layout):
+    """Whether a wait label fits in its row, below the phase labels of its lane."""
+    units = _LABEL_GAP_UNITS if layout.has_phases else 1.0
+    return _row_px(ax) * units >= _TEXT_PX
 
 
 def _kind_colors(snapshot):
@@ -245,7 +288,7 @@ def _draw_other_spans(ax, snapshot, layout, xmax_ms, kind_colors, live):
         y1.append(bottom)
         faces.append(to_rgba(color, 0.28))
         edges.append(to_rgba(color, 0.9))
-        labels.append(span.label)
+        labels.append(_phase_label(ax, span, x1[-1] - x0[-1]))
         centers.append((top + bottom) / 2)
     x0, x1 = np.array(x0), np.array(x1)
     ax.add_collection(
@@ -253,29 +296,43 @@ def _draw_other_spans(ax, snapshot, layout, xmax_ms, kind_colors, live):
             _boxes(x0, x1, np.array(y0), np.array(y1)), facecolors=faces, edgecolors=edges, linewidths=0.6, zorder=5
         )
     )
-    if not live:
-        for i, text in _fitted_labels(ax, x1 - x0, labels, xmax_ms, 6.5):
+    nested = layout.depth.max(initial=0) > 1
+    if not live and _row_px(ax) * (PHASE_ROW_NESTED if nested else 1.0) >= _TEXT_PX:
+        for i, text in _fitted_labels(ax, x1 - x0, labels, xmax_ms, FONT):
             ax.text(
                 (x0[i] + x1[i]) / 2,
                 centers[i],
                 text,
                 ha="center",
                 va="center",
-                fontsize=6.5,
+                fontsize=FONT,
                 color="#222222",
                 zorder=6,
                 clip_on=True,
             )
 
 
+def _phase_label(ax, span, width_ms):
+    """A phase read from the await chain, shortened to its last part when the band is too
+    narrow for all of it: "AsyncResource.__aenter__" -> "__aenter__", "pool: setup" -> "setup"."""
+    from .phases import PHASE_KINDS, short
+
+    text = span.label
+    if span.kind not in PHASE_KINDS:
+        return text
+    if _text_width_px(ax.figure, text, FONT) + 4 <= width_ms * _px_per_ms(ax):
+        return text
+    return short(text)
+
+
 def _draw_mark_labels(ax, xs, rows, labels):
     """Mark labels above their lane, left out where one would cover another."""
     late = 0.75 * ax.get_xlim()[1]  # near the right edge: write the label leftwards
-    px_per_ms = ax.get_window_extent().width / ax.get_xlim()[1]
+    px_per_ms = _px_per_ms(ax)
     taken = {}  # row -> [(left, right) in ms]
     for x, y, label in list(zip(xs, rows, labels))[:MAX_TEXT_LABELS]:
         text = f" {label} "
-        width = _text_width_px(ax.figure, text, 7) / px_per_ms
+        width = _text_width_px(ax.figure, text, FONT) / px_per_ms
         left, right = (x - width, x) if x > late else (x, x + width)
         if any(left < end and start < right for start, end in taken.get(y, [])):
             continue
@@ -284,7 +341,7 @@ def _draw_mark_labels(ax, xs, rows, labels):
             x,
             y - 0.05,
             text,
-            fontsize=7,
+            fontsize=FONT,
             color=MARK_COLOR,
             va="bottom",
             ha="right" if x > late else "left",
@@ -313,10 +370,7 @@ def _draw_markers(ax, snapshot, layout, live):
         ax.scatter(
             np.array(times) * 1000,
             layout.step_y[list(lanes)],
-            marker=marker,
-            s=22 if marker == "o" else 36,
-            color=color,
-            linewidths=1.3,
+            **_outcome_marker(outcome, marker, color),
             zorder=7,
         )
     if snapshot.marks:
@@ -328,48 +382,126 @@ def _draw_markers(ax, snapshot, layout, live):
             _draw_mark_labels(ax, xs, rows, labels)
 
 
+def _outcome_marker(outcome, marker, color):
+    """Scatter style of an outcome: a small dot when done; a large red cross when failed, a
+    large hollow blue square when cancelled (apart in shape and in colour)."""
+    if outcome == "result":
+        return {"marker": marker, "s": 24, "color": color, "linewidths": 0}
+    if outcome == "cancelled":
+        return {"marker": marker, "s": 64, "facecolors": "white", "edgecolors": color, "linewidths": 2.0}
+    return {"marker": marker, "s": 90, "color": color, "edgecolors": "white", "linewidths": 0.8}
+
+
+def _draw_blocked(ax, snapshot, y_label, live):
+    """A red band across every lane for each step that blocked the loop, its label above
+    the top lane (left out where it would cover another)."""
+    if not snapshot.blocked:
+        return
+    for start, end, _ in snapshot.blocked:
+        ax.axvspan(start * 1000, end * 1000, color=BLOCKED_COLOR, alpha=0.16, linewidth=0, zorder=1)
+        for x in (start * 1000, end * 1000):
+            ax.axvline(x, color=BLOCKED_COLOR, linewidth=0.8, alpha=0.6, zorder=1)
+    if live:
+        return
+    xmax = ax.get_xlim()[1]
+    px_per_ms = _px_per_ms(ax)
+    room_ms = xmax
+    taken = []
+    for start, end, text in sorted(snapshot.blocked, key=lambda b: b[0] - b[1])[:MAX_TEXT_LABELS]:
+        width = (_text_width_px(ax.figure, text, FONT) + 6) / px_per_ms
+        while width > room_ms and len(text) > MIN_LABEL_CHARS + 1:
+            text = _shortened(text, len(text) - 4)
+            width = (_text_width_px(ax.figure, text, FONT) + 6) / px_per_ms
+        x = start * 1000
+        left, right = (x, x + width) if x + width <= xmax else (end * 1000 - width, end * 1000)
+        if left < 0:
+            left, right = 0.0, width
+        if any(left < b and a < right for a, b in taken):
+            continue
+        taken.append((left, right))
+        ax.text(
+            left + 3 / px_per_ms,
+            y_label,
+            text,
+            ha="left",
+            va="center",
+            fontsize=FONT,
+            color=BLOCKED_COLOR,
+            fontweight="bold",
+            zorder=9,
+            clip_on=True,
+            bbox=LABEL_BACKING,
+        )
+
+
+BLOCKED_ROW = 0.6  # row units above the top lane for the blocked labels
+
+
 def _legend_handles(snapshot, kind_colors):
     """The legend entries for what a timeline's diagram shows."""
     handles = [
-        Patch(facecolor=PALETTE[0], label="running"),
+        Patch(facecolor=RUNNING_COLOR, label="running"),
         Patch(
-            facecolor=_lighter(np.array(_rgb(PALETTE[0])), WAITING_TINT),
+            facecolor=_lighter(np.array(_rgb(RUNNING_COLOR)), WAITING_TINT),
             hatch="////",
             edgecolor="#808080",
             linewidth=0,
-            label="waiting (on what: in the bar)",
+            label="waiting",
         ),
     ]
     for kind in sorted({span.kind for span in snapshot.other}):
         handles.append(Patch(facecolor=kind_colors[kind], alpha=0.4, edgecolor=kind_colors[kind], label=kind))
+    if snapshot.blocked:
+        handles.append(Patch(facecolor=BLOCKED_COLOR, alpha=0.3, edgecolor=BLOCKED_COLOR, label="loop blocked"))
     if snapshot.created:
         handles.append(Line2D([], [], marker="|", color="#444444", linestyle="none", markersize=8, label="created"))
     outcomes = {outcome for _, _, outcome in snapshot.outcomes}
     for outcome, (marker, color, text) in OUTCOME_STYLE.items():
         if outcome in outcomes:
-            handles.append(Line2D([], [], marker=marker, color=color, linestyle="none", markersize=6, label=text))
+            face = "white" if outcome == "cancelled" else color
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    marker=marker,
+                    color=color,
+                    markerfacecolor=face,
+                    markeredgewidth=1.6 if outcome == "cancelled" else 0.5,
+                    linestyle="none",
+                    markersize=8,
+                    label=text,
+                )
+            )
     if snapshot.marks:
-        handles.append(Line2D([], [], marker="v", color=MARK_COLOR, linestyle="none", markersize=6, label="mark"))
+        handles.append(Line2D([], [], marker="v", color=MARK_COLOR, linestyle="none", markersize=7, label="mark"))
     return handles
 
 
 def _draw(ax, snapshot, layout, xmax_ms, live, kind_colors):
     """Everything for one timeline on one axes (the legend is the figure's)."""
     ax.set_facecolor("white")
-    ax.set_xlim(0, xmax_ms)
-    # Mark labels are written above their lane: leave room for them above the top row.
+    # A little room left of t = 0, so that a task created at once shows its "created" tick.
+    ax.set_xlim(-xmax_ms * X_PAD, xmax_ms)
+    # Mark labels are written above their lane: leave room for them above the top row,
+    # and above those for the labels of a blocked loop.
     top_marked = not live and any(layout.row_of[lane] == 0 for lane, _, _ in snapshot.marks)
-    ax.set_ylim(layout.total_height, -0.45 if top_marked else 0)
+    above = -0.45 if top_marked else 0
+    blocked_y = above - BLOCKED_ROW / 2
+    if snapshot.blocked and not live:
+        above -= BLOCKED_ROW
+    ax.set_ylim(layout.total_height, above)
     for spine in ("top", "right"):
         ax.spines[spine].set_visible(False)
     ax.grid(axis="x", color="#e6e6e6", linewidth=0.8, zorder=0)
     ax.set_axisbelow(True)
     labels = [_shortened(snapshot.lanes[i].axis_label, MAX_LANE_LABEL) for i in layout.order]
     rows = list(range(layout.rows))
-    if len(rows) > MAX_TICK_LABELS:
-        step = -(-len(rows) // MAX_TICK_LABELS)
+    most = min(MAX_TICK_LABELS, max(1, int(ax.get_window_extent().height / _TEXT_PX)))
+    if len(rows) > most:
+        step = -(-len(rows) // most)
         rows = rows[::step]
-    ax.set_yticks([layout.center[layout.order[r]] for r in rows], [labels[r] for r in rows], fontsize=8)
+    ax.set_yticks([layout.center[layout.order[r]] for r in rows], [labels[r] for r in rows], fontsize=FONT)
+    ax.tick_params(axis="x", labelsize=FONT)
     ax.tick_params(axis="y", length=0)
     for n, (name, first, last) in enumerate(layout.groups):
         top, bottom = layout.row_extent(first, last)
@@ -387,9 +519,13 @@ def _draw(ax, snapshot, layout, xmax_ms, live, kind_colors):
                 fontweight="bold",
                 color="#555555",
             )
+    _draw_blocked(ax, snapshot, blocked_y, live)
     _draw_steps(ax, snapshot, layout, xmax_ms, live)
     _draw_other_spans(ax, snapshot, layout, xmax_ms, kind_colors, live)
     _draw_markers(ax, snapshot, layout, live)
+
+
+X_PAD = 0.012  # share of the time axis left of t = 0
 
 
 def _shortened(text, length):
@@ -413,7 +549,7 @@ def _empty(ax):
     ax.text(0.5, 0.5, NOTHING_RECORDED, ha="center", va="center", fontsize=11, color="#444444", transform=ax.transAxes)
 
 
-LEGEND_FONT = 7.5
+LEGEND_FONT = FONT
 LEGEND_ROW = 0.2  # inches per row of legend entries
 
 
@@ -463,7 +599,7 @@ def plot(snapshot, ax=None, group=None, live=False):
     handles = _legend_handles(snapshot, kind_colors)
     _, legend_rows = _legend_columns(handles, width - left - right)
     top += LEGEND_ROW * (legend_rows - 1)
-    height += LEGEND_ROW * (legend_rows - 1)
+    height = min(height + LEGEND_ROW * (legend_rows - 1), MAX_FIGURE_HEIGHT)
     figure = _new_figure(width, height, dpi=LIVE_DPI if live else DPI)
     figure.described = ((snapshot, None),)
     if len(snapshot.running[0]) + len(snapshot.waiting[0]) > MANY_BARS:
@@ -500,14 +636,15 @@ def compare(first, second, titles=None):
     width, _, left, right, top, bottom = figure_size([layout for _, layout in drawn], [s for s, _ in drawn], False)
     row_height = 0.34 if any(layout.has_phases for _, layout in drawn) else 0.28
     panels = [max(0.8, row_height * layout.total_height) if layout is not None else 0.8 for layout in layouts]
-    scale = min(1.0, 12.0 / sum(panels))  # many lanes: thinner rows, as in plot()
-    panels = [h * scale for h in panels]
     kind_colors = _kind_colors(_Merged(snapshots))
     handles = {}
     for snapshot in snapshots:
         for handle in _legend_handles(snapshot, kind_colors):
             handles.setdefault(handle.get_label(), handle)
     _, legend_rows = _legend_columns(list(handles.values()), width - left - right)
+    fixed = 0.12 + LEGEND_ROW * legend_rows + PANEL_TITLE + COMPARE_GAP + bottom
+    scale = min(1.0, (MAX_FIGURE_HEIGHT - fixed) / sum(panels))  # many lanes: thinner rows, as in plot()
+    panels = [h * scale for h in panels]
     top = 0.12 + LEGEND_ROW * legend_rows + PANEL_TITLE
     height = top + sum(panels) + COMPARE_GAP + bottom
     figure = _new_figure(width, height)

@@ -97,6 +97,17 @@ def kind_of(phase: str) -> str:
 PHASE_KINDS = ("setup", "cleanup", "iteration")
 
 
+def short(phase: str) -> str:
+    """The last part of a phase, for a narrow band: ``AsyncResource.__aenter__`` -> ``enter``,
+    ``managed_resource: setup`` -> ``setup``, ``Pool.acquire`` -> ``acquire``."""
+    if phase.startswith(("anext(", "aclose(")):
+        return phase
+    if ": " in phase:
+        return phase.rpartition(": ")[2]
+    last = phase.rpartition(".")[2]
+    return {"__aenter__": "enter", "__aexit__": "exit", "__anext__": "anext"}.get(last, last)
+
+
 def phase_bands(lane_names: list[str], waiting: tuple[list, list, list, list]) -> list[Span]:
     """One band per run of consecutive waits of the same phase in a lane (from the first
     wait's start to the last one's end, the steps between included)."""
