@@ -209,7 +209,7 @@ def _call_in(frame: FrameType) -> str | None:
 
 
 def where(filename: str) -> str:
-    """"cell" for a notebook cell's code, else the file's name."""
+    """The place of a file in a label: "cell" for a notebook cell, else the file's name."""
     if "ipykernel_" in filename or filename.startswith("<ipython-input"):
         return "cell"
     return os.path.basename(filename)
