@@ -679,9 +679,11 @@ def test_spans_and_tasks_are_dataclasses_with_the_documented_fields():
 def test_summary_adds_up_and_prints_as_a_table():
     tl = lane_demo()
     rows = tl.summary()
-    assert [row["lane"] for row in rows] == tl.lanes
+    # The block's own lane is named as in the diagram and describe() ("cell (block)").
+    assert rows[0]["lane"].endswith(" (block)") and f"- {rows[0]['lane']}: " in tl.describe()
+    assert [row["lane"] for row in rows[1:]] == tl.lanes[1:]
     for row in rows:
-        assert set(row) == {"lane", "busy", "waiting", "total", "count"}
+        assert set(row) == {"lane", "busy", "waiting", "total", "count", "blocked", "phases"}
         assert row["total"] == pytest.approx(row["busy"] + row["waiting"])
         assert row["count"] >= 1
     assert rows[0]["total"] == pytest.approx(tl.duration, rel=0.05)
