@@ -151,13 +151,13 @@ class Watchdog:
         if now - self._block_since >= self.threshold / 2:
             self._block_since = float("inf")  # once per stretch
             self.sampled += 1
-            self.samples.append((BLOCK, now, describe_blocking(top, block_frame)))
+            self.samples.append((BLOCK, now, describe_blocking(top, block_frame.f_back)))
 
 
 # -- naming the blocking call --------------------------------------------------------------
 
 
-def describe_blocking(top: FrameType, stop: FrameType) -> str:
+def describe_blocking(top: FrameType, stop: FrameType | None) -> str:
     """``"time.sleep, cell line 12"``: the call the learner's innermost frame above ``stop``
     is in (or its function, in a long loop of its own), and where."""
     from .waits import _frame

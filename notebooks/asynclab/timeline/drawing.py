@@ -15,7 +15,7 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from .layout import PHASE_ROW_NESTED, Layout, figure_size, place_axes
+from .layout import BLOCKED_ROW, PHASE_ROW_HEIGHT, PHASE_ROW_NESTED, ROW_HEIGHT, Layout, figure_size, place_axes
 
 DPI = 100
 HIDPI_SCALE = 2  # notebooks get PNGs at twice the pixels, shown at the 1x size: sharp on 2x screens
@@ -144,11 +144,12 @@ _LABEL_GAP_UNITS = 0.42
 _TEXT_PX = FONT * DPI / 72 * 1.15
 
 
-def _text_width_px(figure, text, fontsize):
+def _text_width_px(figure, text, fontsize, weight="normal"):
     renderer = getattr(figure.canvas, "get_renderer", None)
     if renderer is None:  # someone else's figure and canvas: estimate
-        return len(text) * fontsize * 0.62 * figure.dpi / 72
-    width, _, _ = renderer().get_text_width_height_descent(text, FontProperties(size=fontsize), ismath=False)
+        return len(text) * fontsize * 0.68 * figure.dpi / 72
+    font = FontProperties(size=fontsize, weight=weight)
+    width, _, _ = renderer().get_text_width_height_descent(text, font, ismath=False)
     return width
 
 
@@ -408,10 +409,10 @@ def _draw_blocked(ax, snapshot, y_label, live):
     room_ms = xmax
     taken = []
     for start, end, text in sorted(snapshot.blocked, key=lambda b: b[0] - b[1])[:MAX_TEXT_LABELS]:
-        width = (_text_width_px(ax.figure, text, FONT) + 6) / px_per_ms
+        width = (_text_width_px(ax.figure, text, FONT, "bold") + 10) / px_per_ms
         while width > room_ms and len(text) > MIN_LABEL_CHARS + 1:
             text = _shortened(text, len(text) - 4)
-            width = (_text_width_px(ax.figure, text, FONT) + 6) / px_per_ms
+            width = (_text_width_px(ax.figure, text, FONT, "bold") + 10) / px_per_ms
         x = start * 1000
         left, right = (x, x + width) if x + width <= xmax else (end * 1000 - width, end * 1000)
         if left < 0:
@@ -432,9 +433,6 @@ def _draw_blocked(ax, snapshot, y_label, live):
             clip_on=True,
             bbox=LABEL_BACKING,
         )
-
-
-BLOCKED_ROW = 0.6  # row units above the top lane for the blocked labels
 
 
 def _legend_handles(snapshot, kind_colors):
@@ -634,8 +632,11 @@ def compare(first, second, titles=None):
     layouts = [Layout(s, None) if s.lanes else None for s in snapshots]
     drawn = [(s, layout) for s, layout in zip(snapshots, layouts) if layout is not None]
     width, _, left, right, top, bottom = figure_size([layout for _, layout in drawn], [s for s, _ in drawn], False)
-    row_height = 0.34 if any(layout.has_phases for _, layout in drawn) else 0.28
-    panels = [max(0.8, row_height * layout.total_height) if layout is not None else 0.8 for layout in layouts]
+    row_height = PHASE_ROW_HEIGHT if any(layout.has_phases for _, layout in drawn) else ROW_HEIGHT
+    panels = [
+        max(0.8, row_height * (layout.total_height + (BLOCKED_ROW if s.blocked else 0))) if layout is not None else 0.8
+        for s, layout in zip(snapshots, layouts)
+    ]
     kind_colors = _kind_colors(_Merged(snapshots))
     handles = {}
     for snapshot in snapshots:

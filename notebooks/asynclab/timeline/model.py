@@ -221,7 +221,7 @@ class Snapshot:
                 if self._lane_of.get(key) == lane and start - 1e-9 <= when - t0 <= stop + 1e-9:
                     call = description
                     break
-            name = self.lanes[lane].name
+            name = self.lanes[lane].axis_label if lane == 0 else self.lanes[lane].name
             self.blocked.append((start, stop, blocked.label((stop - start) * 1000, name, call)))
 
     # -- reading --------------------------------------------------------------------------
