@@ -477,3 +477,10 @@ def test_checker_finds_small_text_unbacked_text_on_hatching_and_a_tall_figure():
     assert found["unbacked"] == ["bare"]
     assert found["small"] == [["tiny", 6.0]]
     assert found["too_tall"] == [900]
+
+
+def test_max_concurrency_of_what_is_awaited_counts_waits_in_phases_too(workers):
+    in_sleep = workers.max_concurrency(lambda s: s.kind == "waiting" and phases.split(s.label)[1] == "sleep")
+    assert workers.max_concurrency("sleep") == in_sleep >= 2
+    assert workers.max_concurrency(f"AsyncResource.__aenter__{SEP}sleep") == 2
+    assert workers.max_concurrency("setup") == 2

@@ -2,6 +2,8 @@
 
 import html
 
+from .phases import SEPARATOR
+
 
 class Summary(list):
     """Per-lane totals: a list of dicts with keys lane, busy, waiting, total, count, blocked,
@@ -157,7 +159,8 @@ def max_concurrency(snapshot, match=None):
         elif isinstance(match, str):
 
             def wanted(span):
-                return span.label == match or span.kind == match
+                # "sleep" also matches a wait in a phase, "AsyncResource.__aenter__ › sleep"
+                return span.label == match or span.kind == match or span.label.endswith(SEPARATOR + match)
         else:
             raise TypeError(
                 "max_concurrency() takes a label or kind such as 'sleep' or "

@@ -306,7 +306,8 @@ class Timeline:
         """How many lanes were inside a matching span at the same moment, at most.
 
         ``label_or_kind`` matches a span's label or kind (``"sleep"``, ``"Lock.acquire"``,
-        ``"phase"``, ``"running"``), or is a function ``span -> bool``. Without it: how many
+        ``"phase"``, ``"running"``; ``"sleep"`` also matches ``"AsyncResource.__aenter__ › sleep"``),
+        or is a function ``span -> bool``. Without it: how many
         of the tasks created in the block were alive (created, not yet done) at once.
         Several overlapping matches on one lane count once; spans that only touch do not
         overlap. E.g. ``tl.max_concurrency("sleep") == 3``: three tasks slept at once.
