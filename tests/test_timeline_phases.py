@@ -484,3 +484,9 @@ def test_max_concurrency_of_what_is_awaited_counts_waits_in_phases_too(workers):
     assert workers.max_concurrency("sleep") == in_sleep >= 2
     assert workers.max_concurrency(f"AsyncResource.__aenter__{SEP}sleep") == 2
     assert workers.max_concurrency("setup") == 2
+
+
+def test_a_long_step_in_which_other_steps_ran_did_not_block_the_loop():
+    # lane 0's long step runs a loop nested in it (nest_asyncio2): lane 1's steps ran inside
+    running = ([0, 1, 1, 2], [0.0, 0.01, 0.03, 0.2], [0.1, 0.02, 0.04, 0.3])
+    assert blocked.blocked_spans(running, 0.05) == [(2, 0.2, 0.3)]

@@ -23,6 +23,7 @@ import linecache
 import os
 import sys
 import threading
+from bisect import bisect_right
 from time import perf_counter as _clock
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -57,7 +58,7 @@ class Watchdog:
         coro = block_task.get_coro() if block_task is not None else None
         self._block_frame = getattr(coro, "cr_frame", None)
         self._records: dict[int, TracedCoroutine] = {}  # id(timing frame) -> its record
-        self._pending: int | None = None  # a timing frame seen at the last look, not yet known
+        self._pending: set[int] = set()  # timing frames seen at the last look, not yet known
         self._block_since: float | None = None
         self._done: set[tuple[int, float]] = set()
         self._stop = threading.Event()
@@ -93,21 +94,20 @@ class Watchdog:
     def _look(self, top: FrameType) -> None:
         frame: FrameType | None = top
         depth = 0
-        unknown = None  # the first timing frame not known yet
+        unknown: set[int] = set()  # timing frames not known yet (another timeline's, or new)
         while frame is not None and depth < _MAX_DEPTH:
             if frame.f_code is _TIMED_CODE:
                 record = self._record_of(frame)
                 if record is not None:
-                    self._pending = None
+                    self._pending = set()
                     self._block_since = None
                     self._check_step(record, top, frame)
                     return
-                if unknown is None:
-                    unknown = id(frame)
+                unknown.add(id(frame))
             elif frame is self._block_frame:
-                if unknown is None:
+                if not unknown:
                     self._check_block(top, frame)
-                    self._pending = None
+                    self._pending = set()
                     return
                 break
             frame = frame.f_back
@@ -120,7 +120,7 @@ class Watchdog:
         only for a frame seen at the previous look too (a step seen once may be short)."""
         key = id(frame)
         record = self._records.get(key)
-        if record is not None or self._pending != key:
+        if record is not None or key not in self._pending:
             return record
         for record in list(self.timeline._records):
             timer = getattr(record, "_timer", None)
@@ -216,8 +216,24 @@ def where(filename: str) -> str:
 
 
 def blocked_spans(running: tuple[list, list, list], threshold: float) -> list[tuple[int, float, float]]:
-    """(lane, start, end) of every running span of ``threshold`` seconds or more."""
-    return [(lane, start, end) for lane, start, end in zip(*running) if end - start >= threshold]
+    """(lane, start, end) of every running span of ``threshold`` seconds or more during which
+    no other lane's step started (one that did ran a loop nested in it: nest_asyncio2)."""
+    long = [(lane, start, end) for lane, start, end in zip(*running) if end - start >= threshold]
+    if not long:
+        return long
+    starts = sorted(zip(running[1], running[0]))
+    out = []
+    for lane, start, end in long:
+        i = bisect_right(starts, (start, float("inf")))
+        nested = False
+        while i < len(starts) and starts[i][0] < end:
+            if starts[i][1] != lane:
+                nested = True
+                break
+            i += 1
+        if not nested:
+            out.append((lane, start, end))
+    return out
 
 
 def label(milliseconds: float, lane: str, call: str | None) -> str:
