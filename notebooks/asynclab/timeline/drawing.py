@@ -15,7 +15,7 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from .layout import BLOCKED_ROW, PHASE_ROW_HEIGHT, PHASE_ROW_NESTED, ROW_HEIGHT, Layout, figure_size, place_axes
+from .layout import BLOCKED_ROW, PHASE_ROW_HEIGHT, ROW_HEIGHT, SPAN_ROW, Layout, figure_size, place_axes
 
 DPI = 100
 HIDPI_SCALE = 2  # notebooks get PNGs at twice the pixels, shown at the 1x size: sharp on 2x screens
@@ -224,9 +224,9 @@ def _draw_steps(ax, snapshot, layout, xmax_ms, live):
             waiting.set_hatchcolor("#808080")
             waiting.set_hatch_linewidth(0.5)
         ax.add_collection(waiting)
-        if not live and _wait_labels_fit(ax, layout):
+        if not live:
             widths = (ends - starts) * 1000
-            shown = [_what_of(label) for label in labels]  # the phase is on the band above
+            shown = _wait_labels(ax, snapshot, layout, lanes, starts, ends, labels)
             for i, text in _fitted_labels(ax, widths, shown, xmax_ms, FONT):
                 ax.text(
                     (starts[i] + ends[i]) * 500,
@@ -248,10 +248,23 @@ def _what_of(label):
     return split(label)[1]
 
 
-def _wait_labels_fit(ax, layout):
-    """Whether a wait label fits in its row, below the phase labels of its lane."""
-    units = _LABEL_GAP_UNITS if layout.has_phases else 1.0
-    return _row_px(ax) * units >= _TEXT_PX
+def _wait_labels(ax, snapshot, layout, lanes, starts, ends, labels):
+    """The text of each wait's label ("" for none): what it awaits (its phase is on the band
+    above). In rows too thin for a label below a phase label, only waits under no band of
+    their lane are labelled; in thinner rows still, none."""
+    row_px = _row_px(ax)
+    if not layout.has_phases or row_px * _LABEL_GAP_UNITS >= _TEXT_PX:
+        return [_what_of(label) for label in labels] if row_px >= _TEXT_PX else [""] * len(labels)
+    if row_px * (1 - _LABEL_GAP_UNITS) < _TEXT_PX:  # too close to the next lane's phase labels
+        return [""] * len(labels)
+    index = {lane.name: i for i, lane in enumerate(snapshot.lanes)}
+    bands = {}
+    for span in snapshot.other:
+        bands.setdefault(index[span.lane], []).append((span.start, span.end))
+    return [
+        "" if any(a < end and start < b for a, b in bands.get(lane, ())) else _what_of(label)
+        for lane, start, end, label in zip(lanes, starts, ends, labels)
+    ]
 
 
 def _kind_colors(snapshot):
@@ -297,8 +310,17 @@ def _draw_other_spans(ax, snapshot, layout, xmax_ms, kind_colors, live):
             _boxes(x0, x1, np.array(y0), np.array(y1)), facecolors=faces, edgecolors=edges, linewidths=0.6, zorder=5
         )
     )
-    nested = layout.depth.max(initial=0) > 1
-    if not live and _row_px(ax) * (PHASE_ROW_NESTED if nested else 1.0) >= _TEXT_PX:
+    if not live:
+        # A label needs its sub-row (or, on one level, its lane) to be as tall as the text.
+        row_px = _row_px(ax)
+        for n, span in enumerate(spans):
+            lane = index[span.lane]
+            if layout.depth[lane] > 1:
+                units = layout.phase_row[lane] if layout.task_lane[lane] else SPAN_ROW
+            else:
+                units = 1.0
+            if row_px * units < _TEXT_PX:
+                labels[n] = ""
         for i, text in _fitted_labels(ax, x1 - x0, labels, xmax_ms, FONT):
             ax.text(
                 (x0[i] + x1[i]) / 2,
@@ -310,6 +332,7 @@ def _draw_other_spans(ax, snapshot, layout, xmax_ms, kind_colors, live):
                 color="#222222",
                 zorder=6,
                 clip_on=True,
+                bbox=LABEL_BACKING,  # thin rows: it may reach down over the hatched waits
             )
 
 
