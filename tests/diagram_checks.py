@@ -18,6 +18,7 @@ from pathlib import Path
 MARK = "__asynclab_diagrams__"
 SLACK = 0.5  # pixels: text extents that only touch do not overlap
 MIN_FONT = 8.0  # points: 11 px at 1x
+LIGHT = 0.8  # mean of a backing's red, green and blue (0-1): light enough to read dark text on
 MAX_HEIGHT_PX = 800  # at 1x (100 dpi): a notebook shows about 880 px
 
 
@@ -90,7 +91,7 @@ def _unbacked_over_hatching(drawn, hatched):
     found = []
     for text, extent in drawn:
         patch = text.get_bbox_patch()
-        if patch is not None and patch.get_visible() and sum(patch.get_facecolor()[:3]) / 3 > 0.85:
+        if patch is not None and patch.get_visible() and sum(patch.get_facecolor()[:3]) / 3 > LIGHT:
             continue
         if any(_overlap(extent, bar) for bar in hatched):
             found.append(text.get_text())

@@ -332,8 +332,15 @@ def _draw_other_spans(ax, snapshot, layout, xmax_ms, kind_colors, live):
                 color="#222222",
                 zorder=6,
                 clip_on=True,
-                bbox=LABEL_BACKING,  # thin rows: it may reach down over the hatched waits
+                # the band's own tint: in thin rows the label may reach over the hatched waits
+                bbox={**LABEL_BACKING, "facecolor": _over_white(faces[i]), "alpha": 1.0},
             )
+
+
+def _over_white(rgba):
+    """The colour a translucent face shows on white."""
+    r, g, b, a = rgba
+    return (1 - a + r * a, 1 - a + g * a, 1 - a + b * a)
 
 
 def _phase_label(ax, span, width_ms):
@@ -431,15 +438,13 @@ def _draw_blocked(ax, snapshot, y_label, live):
     px_per_ms = _px_per_ms(ax)
     room_ms = xmax
     taken = []
-    for start, end, text in sorted(snapshot.blocked, key=lambda b: b[0] - b[1])[:MAX_TEXT_LABELS]:
+    for start, _end, text in sorted(snapshot.blocked, key=lambda b: b[0] - b[1])[:MAX_TEXT_LABELS]:
         width = (_text_width_px(ax.figure, text, FONT, "bold") + 10) / px_per_ms
         while width > room_ms and len(text) > MIN_LABEL_CHARS + 1:
             text = _shortened(text, len(text) - 4)
             width = (_text_width_px(ax.figure, text, FONT, "bold") + 10) / px_per_ms
-        x = start * 1000
-        left, right = (x, x + width) if x + width <= xmax else (end * 1000 - width, end * 1000)
-        if left < 0:
-            left, right = 0.0, width
+        left = max(0.0, min(start * 1000, xmax - width))  # from the band's start, inside the axes
+        right = left + width
         if any(left < b and a < right for a, b in taken):
             continue
         taken.append((left, right))
