@@ -73,27 +73,34 @@ def _inside(extent, bbox):
 
 
 def _hatched_extents(figure):
-    """Window extents of the hatched bars of every axes (waiting bars)."""
+    """(N, 4) array of x0, y0, x1, y1 window extents of the hatched bars (waiting bars)."""
+    import numpy as np
     from matplotlib.collections import PolyCollection
 
-    extents = []
+    boxes = []
     for ax in figure.axes:
         for collection in ax.collections:
             if isinstance(collection, PolyCollection) and collection.get_hatch():
                 transform = collection.get_transform()
                 for path in collection.get_paths():
-                    extents.append(path.get_extents(transform))
-    return extents
+                    points = transform.transform(path.vertices)
+                    boxes.append([*points.min(axis=0), *points.max(axis=0)])
+    return np.array(boxes, dtype=float).reshape(-1, 4)
 
 
 def _unbacked_over_hatching(drawn, hatched):
     """Texts that cross a hatched bar without a light box behind them."""
     found = []
+    if not len(hatched):
+        return found
     for text, extent in drawn:
         patch = text.get_bbox_patch()
         if patch is not None and patch.get_visible() and sum(patch.get_facecolor()[:3]) / 3 > LIGHT:
             continue
-        if any(_overlap(extent, bar) for bar in hatched):
+        across = (hatched[:, 2].clip(max=extent.x1) - hatched[:, 0].clip(min=extent.x0) > SLACK) & (
+            hatched[:, 3].clip(max=extent.y1) - hatched[:, 1].clip(min=extent.y0) > SLACK
+        )
+        if across.any():
             found.append(text.get_text())
     return found
 

@@ -361,14 +361,15 @@ def _draw_mark_labels(ax, xs, rows, labels):
     late = 0.75 * ax.get_xlim()[1]  # near the right edge: write the label leftwards
     px_per_ms = _px_per_ms(ax)
     taken = {}  # row -> [(left, right) in ms]
+    renderer = getattr(ax.figure.canvas, "get_renderer", None)
+    written = [t.get_window_extent(renderer()) for t in ax.texts] if renderer is not None else []
     for x, y, label in list(zip(xs, rows, labels))[:MAX_TEXT_LABELS]:
         text = f" {label} "
         width = _text_width_px(ax.figure, text, FONT) / px_per_ms
         left, right = (x - width, x) if x > late else (x, x + width)
         if any(left < end and start < right for start, end in taken.get(y, [])):
             continue
-        taken.setdefault(y, []).append((left, right))
-        ax.text(
+        artist = ax.text(
             x,
             y - 0.05,
             text,
@@ -379,6 +380,12 @@ def _draw_mark_labels(ax, xs, rows, labels):
             zorder=8,
             clip_on=True,
         )
+        if written:  # a phase or wait label is there already (a phase band along the lane's top)
+            extent = artist.get_window_extent(renderer())
+            if any(extent.overlaps(other) for other in written):
+                artist.remove()
+                continue
+        taken.setdefault(y, []).append((left, right))
 
 
 def _draw_markers(ax, snapshot, layout, live):
