@@ -260,6 +260,35 @@ def test_a_pool_s_acquire_is_a_phase_whether_a_method_or_a_manager():
     tl = record(body)
     assert f"Pool.acquire{SEP}Queue.get" in labels_of(tl, "task")
 
+    class AsyncPool:  # notebook 04's shape: acquire() is an @asynccontextmanager
+        def __init__(self):
+            self.pool = asyncio.Queue()
+            self.pool.put_nowait("conn")
+
+        @contextlib.asynccontextmanager
+        async def acquire(self):
+            conn = await self.pool.get()
+            try:
+                yield conn
+            finally:
+                await self.pool.put(conn)
+
+    pool = AsyncPool()
+
+    async def user():
+        async with pool.acquire():
+            await asyncio.sleep(0.02)
+
+    async def users():
+        first = asyncio.create_task(user(), name="first")
+        await asyncio.sleep(0.005)
+        await user()
+        await first
+
+    tl = record(users)
+    assert f"AsyncPool.acquire: setup{SEP}Queue.get" in labels_of(tl, "task")
+    assert labels_of(tl, "task", "setup") == ["AsyncPool.acquire: setup"]
+
 
 def test_a_class_iterator_names_its_anext():
     class Countdown:

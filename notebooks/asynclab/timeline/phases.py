@@ -49,14 +49,14 @@ def phase_of_code(code: CodeType, qualname: str, is_library: bool) -> tuple[str,
             if code.co_name == "__aexit__":
                 return (_CM_CLEANUP, "")
         return None
+    if code.co_flags & inspect.CO_ASYNC_GENERATOR:  # also an @asynccontextmanager acquire()
+        return (_GENERATOR, qualname)
     name = code.co_name
     if name in ("__aenter__", "__aexit__") or name in _ACQUIRE_NAMES:
         return (_FIXED, qualname)
     if name == "__anext__":
         owner = qualname.rpartition(".")[0] or "iterator"
         return (_FIXED, f"anext({owner})")
-    if code.co_flags & inspect.CO_ASYNC_GENERATOR:
-        return (_GENERATOR, qualname)
     return None
 
 
