@@ -48,6 +48,8 @@ _THIRD_PARTY_DIRS = _third_party_dirs()
 # its callbacks, which may be methods of anything).
 _OPAQUE = (str, bytes, int, float, tuple, list, dict, type(None))
 _code_cache = {}  # code object -> _Frame
+# asyncio's own futures (C and pure Python), where every await chain ends.
+_FUTURE_TYPES = frozenset({asyncio.Future, asyncio.futures._PyFuture, asyncio.Task, asyncio.tasks._PyTask})
 
 
 class _Frame:
@@ -123,7 +125,7 @@ def _await_chain(coro):
     chain = []
     obj = coro
     for _ in range(200):  # a cycle is impossible, but a bound is cheap insurance
-        if obj is None:
+        if obj is None or type(obj) in _FUTURE_TYPES:  # the future at the bottom: nothing below
             break
         code = getattr(obj, "cr_code", None)
         if code is not None:
