@@ -49,7 +49,14 @@ _THIRD_PARTY_DIRS = _third_party_dirs()
 _OPAQUE = (str, bytes, int, float, tuple, list, dict, type(None))
 _code_cache = {}  # code object -> _Frame
 # asyncio's own futures (C and pure Python), where every await chain ends.
-_FUTURE_TYPES = frozenset({asyncio.Future, asyncio.futures._PyFuture, asyncio.Task, asyncio.tasks._PyTask})
+_FUTURE_TYPES = frozenset(
+    {
+        asyncio.Future,
+        asyncio.Task,
+        getattr(asyncio.futures, "_PyFuture", asyncio.Future),
+        getattr(asyncio.tasks, "_PyTask", asyncio.Task),
+    }
+)
 
 
 class _Frame:
