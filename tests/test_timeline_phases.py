@@ -404,8 +404,8 @@ def test_the_watchdog_costs_nothing_while_no_step_overruns():
     tl = record(body)
     watchdog = tl._watchdog
     assert watchdog.sampled == 0 and watchdog.samples == []
-    # it only wakes on its own clock (a fifth of the threshold), never per step
-    assert watchdog.looks <= tl.duration / (tl.blocked_ms / 1000 / 5) + 2
+    # it only wakes on its own clock (a third of the threshold), never per step
+    assert watchdog.looks <= tl.duration / (tl.blocked_ms / 1000 / blocked._CHECKS_PER_THRESHOLD) + 2
     assert not watchdog.alive and threading.active_count() == threads_before
     assert not tl._snapshot().blocked
 

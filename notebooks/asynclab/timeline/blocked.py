@@ -9,11 +9,13 @@ block records, a watchdog thread looks at the loop thread's stack a few times pe
   step timer's generator frame (``capture._timed_steps``), which is on the stack exactly while a
   recorded task runs a step. The start of that step is the last float the timer logged: the
   step timer does no extra work for the watchdog, and nothing is signalled per step.
-- Only when a step has been running for half the threshold is the stack *sampled*: the
+- Only when one step is seen at two looks in a row (so it has run for a third of the
+  threshold) is the stack *sampled*: the
   innermost frame of the learner's code names the call it is in (``time.sleep``) and its line.
 
-The block's own task is not step-timed; when its coroutine's frame is on the stack for half the
-threshold without a recorded task's step above it, it is sampled the same way.
+The block's own task is not step-timed; when its coroutine's frame is on the stack at two looks
+in a row without a recorded task's step above it, it is sampled the same way. Looking every
+third of the threshold, a step that reaches the threshold is sampled before it ends.
 """
 
 from __future__ import annotations
@@ -36,11 +38,11 @@ if TYPE_CHECKING:
 DEFAULT_BLOCKED_MS = 50.0
 _TIMED_CODE = _timed_steps.__code__
 _MAX_DEPTH = 400  # frames walked per look: a deep recursion is not worth more
-_CHECKS_PER_THRESHOLD = 5  # the watchdog looks every fifth of the threshold
+_CHECKS_PER_THRESHOLD = 3  # the watchdog looks every third of the threshold
 
 
 class Watchdog:
-    """Samples the loop thread's stack while a step overruns half of ``threshold`` seconds.
+    """Samples the loop thread's stack while a step runs long (a third of ``threshold`` seconds).
 
     ``samples`` holds ``(record index or BLOCK, time, "time.sleep, cell line 12")``: for a
     recorded task the time is its step's start (as logged), for the block's own task the time
@@ -50,6 +52,7 @@ class Watchdog:
     def __init__(self, timeline: Timeline, threshold: float) -> None:
         self.timeline = timeline
         self.threshold = threshold
+        self._interval = threshold / _CHECKS_PER_THRESHOLD
         self.samples: list[tuple[int, float, str]] = []
         self.looks = 0
         self.sampled = 0
@@ -80,8 +83,7 @@ class Watchdog:
         return self._thread.is_alive()
 
     def _run(self) -> None:
-        interval = self.threshold / _CHECKS_PER_THRESHOLD
-        while not self._stop.wait(interval):
+        while not self._stop.wait(self._interval):
             self.looks += 1
             frame = sys._current_frames().get(self._thread_id)
             if frame is not None:
@@ -134,7 +136,7 @@ class Watchdog:
         if not steps:
             return
         start = steps[-1]
-        if type(start) is not float or _clock() - start < self.threshold / 2:
+        if type(start) is not float or _clock() - start < self._interval * 0.9:
             return
         key = (record.index, start)
         if key in self._done:
@@ -148,7 +150,7 @@ class Watchdog:
         if self._block_since is None:
             self._block_since = now
             return
-        if now - self._block_since >= self.threshold / 2:
+        if now - self._block_since >= self._interval * 0.9:
             self._block_since = float("inf")  # once per stretch
             self.sampled += 1
             self.samples.append((BLOCK, now, describe_blocking(top, block_frame.f_back)))
