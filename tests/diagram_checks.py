@@ -1,5 +1,7 @@
 """Checks of a drawn diagram as a learner sees it: no label covers another, no title, legend or
-tick label runs into another panel, nothing is cut off at the figure's edge.
+tick label runs into another panel, nothing is cut off at the figure's edge, no text is smaller
+than 8 pt at 1x, a text written over a hatched bar has a light backing, and the diagram fits
+a notebook's view (at most 800 px tall at 1x).
 
 ``problems(figure)`` draws the figure once (Agg, at its own dpi), records the extent of every
 text actually drawn (clipped to its axes when it is clipped) and compares them. ``install()``
@@ -15,6 +17,9 @@ from pathlib import Path
 
 MARK = "__asynclab_diagrams__"
 SLACK = 0.5  # pixels: text extents that only touch do not overlap
+MIN_FONT = 8.0  # points: 11 px at 1x
+LIGHT = 0.8  # mean of a backing's red, green and blue (0-1): light enough to read dark text on
+MAX_HEIGHT_PX = 800  # at 1x (100 dpi): a notebook shows about 880 px
 
 
 def _drawn_texts(figure):
@@ -67,9 +72,43 @@ def _inside(extent, bbox):
     )
 
 
+def _hatched_extents(figure):
+    """(N, 4) array of x0, y0, x1, y1 window extents of the hatched bars (waiting bars)."""
+    import numpy as np
+    from matplotlib.collections import PolyCollection
+
+    boxes = []
+    for ax in figure.axes:
+        for collection in ax.collections:
+            if isinstance(collection, PolyCollection) and collection.get_hatch():
+                transform = collection.get_transform()
+                for path in collection.get_paths():
+                    points = transform.transform(path.vertices)
+                    boxes.append([*points.min(axis=0), *points.max(axis=0)])
+    return np.array(boxes, dtype=float).reshape(-1, 4)
+
+
+def _unbacked_over_hatching(drawn, hatched):
+    """Texts that cross a hatched bar without a light box behind them."""
+    found = []
+    if not len(hatched):
+        return found
+    for text, extent in drawn:
+        patch = text.get_bbox_patch()
+        if patch is not None and patch.get_visible() and sum(patch.get_facecolor()[:3]) / 3 > LIGHT:
+            continue
+        across = (hatched[:, 2].clip(max=extent.x1) - hatched[:, 0].clip(min=extent.x0) > SLACK) & (
+            hatched[:, 3].clip(max=extent.y1) - hatched[:, 1].clip(min=extent.y0) > SLACK
+        )
+        if across.any():
+            found.append(text.get_text())
+    return found
+
+
 def problems(figure):
     """{"texts": how many, "overlaps": [[text, text], ...], "collisions": [[text, axes title],
-    ...], "cut_off": [text, ...]} for one figure."""
+    ...], "cut_off": [text, ...], "small": [[text, points], ...], "unbacked": [text, ...],
+    "too_tall": [height px] or []} for one figure."""
     drawn = _drawn_texts(figure)
     overlaps = [
         [a.get_text(), b.get_text()] for n, (a, ea) in enumerate(drawn) for b, eb in drawn[n + 1 :] if _overlap(ea, eb)
@@ -86,7 +125,24 @@ def problems(figure):
             if _overlap(extent, _grown(ax.bbox, ticks)):
                 collisions.append([text.get_text(), ax.get_title(loc="left") or "an axes"])
     cut_off = [text.get_text() for text, extent in drawn if not _inside(extent, figure.bbox)]
-    return {"texts": len(drawn), "overlaps": overlaps, "collisions": collisions, "cut_off": cut_off}
+    small = [[text.get_text(), text.get_fontsize()] for text, _ in drawn if text.get_fontsize() < MIN_FONT - 1e-6]
+    unbacked = _unbacked_over_hatching(drawn, _hatched_extents(figure))
+    height = figure.get_size_inches()[1] * 100  # at 1x: asynclab shows its 2x PNGs at 100 dpi
+    too_tall = [round(height)] if height > MAX_HEIGHT_PX else []
+    return {
+        "texts": len(drawn),
+        "overlaps": overlaps,
+        "collisions": collisions,
+        "cut_off": cut_off,
+        "small": small,
+        "unbacked": unbacked,
+        "too_tall": too_tall,
+    }
+
+
+def smallest_font(figure):
+    """The smallest font size (points) of any text the figure draws."""
+    return min(text.get_fontsize() for text, _ in _drawn_texts(figure))
 
 
 def install():
@@ -135,7 +191,8 @@ KERNEL_REPORT = "\ndiagram_checks.report()\n"
 
 def unreadable(found):
     """The problems of one checked figure, by kind; empty when it reads at a glance."""
-    return {key: found[key] for key in ("overlaps", "collisions", "cut_off") if found[key]}
+    keys = ("overlaps", "collisions", "cut_off", "small", "unbacked", "too_tall")
+    return {key: found[key] for key in keys if found.get(key)}
 
 
 def assert_every_diagram_reads(report):

@@ -435,7 +435,8 @@ def test_async_generator_and_iterator_waits_are_named():
 
     tl = record(body)
     labels = {s.label for s in spans_of(tl, "consumer", "waiting")}
-    assert {"anext(ticker)", "anext(Countdown)"} <= labels
+    # The phase (which generator or iterator) and what it awaited inside.
+    assert {"anext(ticker) › sleep", "anext(Countdown) › sleep"} <= labels
     block_labels = {s.label for s in spans_of(tl, tl.lanes[0], "waiting")}
     assert any(label.startswith("anext(") for label in block_labels)
 
@@ -724,7 +725,11 @@ def test_summary_tells_each_lane_s_running_and_waiting_time():
 
     tl = record(body)
     rows = tl.summary()
-    assert [row["lane"] for row in rows] == tl.lanes
+    # The block's own lane is named as in the diagram and describe() ("cell (block)").
+    assert rows[0]["lane"].endswith(" (block)") and f"- {rows[0]['lane']}: " in tl.describe()
+    assert [row["lane"] for row in rows[1:]] == tl.lanes[1:]
+    for each in rows:
+        assert set(each) == {"lane", "busy", "waiting", "total", "count", "blocked", "phases"}
     by_lane = {row["lane"]: row for row in rows}
     row = by_lane["worker"]
     assert row["count"] == 2  # one step before the sleep, one after it

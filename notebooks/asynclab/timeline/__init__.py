@@ -8,7 +8,15 @@
     tl.summary(), tl.max_concurrency("sleep"), tl.plot(), tl.to_chrome_trace("t.json")
     print(tl.describe())  # the diagram as text: lanes, waits, overlap, total
 
-Library and lesson code can add named phases that show up only while someone records:
+Waits are named with where they happen in your code as well as what they await
+(``AsyncResource.__aenter__ › sleep``, ``managed_resource: cleanup › sleep``,
+``anext(fetch_pages) › socket read``), and consecutive waits of one phase are drawn as one band:
+context managers, async generators and pools need no instrumenting. A step that holds up the
+whole loop for ``blocked_ms`` (50 ms) or more is drawn as a red band across every lane, naming
+the call that blocked (``loop blocked 80 ms: worker-2 at time.sleep, cell line 12``).
+
+To annotate a block from the outside, library and lesson code can add named phases that show
+up only while someone records:
 
     from asynclab.timeline import span
     async with span("connect"):
@@ -16,6 +24,7 @@ Library and lesson code can add named phases that show up only while someone rec
 
 Modules: ``recorder`` (the Timeline class), ``capture`` (task factory and step timer),
 ``block_task`` (the lane of the block's own task), ``waits`` (what a task waits on),
+``phases`` (where in your code it waits), ``blocked`` (steps that block the loop, and the call),
 ``model`` (spans and lanes), ``analysis`` (summary, max_concurrency), ``layout`` and
 ``drawing`` (the figure), ``notebook`` (display and live refresh), ``export`` (Chrome trace).
 """

@@ -7,42 +7,60 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from .model import Lane, Snapshot, Span
+from .phases import SEPARATOR
 
 Interval = tuple[float, float]
 LabelledInterval = tuple[str, float, float]
 
 
 class Summary(list[dict[str, Any]]):
-    """Per-lane totals: a list of dicts with keys lane, busy, waiting, total, count.
+    """Per-lane totals: a list of dicts with keys lane, busy, waiting, total, count, blocked,
+    phases.
 
-    Times are seconds. ``busy``: time the task's own code ran; ``waiting``: time it was
+    Times are seconds. ``lane`` is named as in the diagram (the block's own task is
+    "cell (block)"). ``busy``: time the task's own code ran; ``waiting``: time it was
     suspended; ``total``: its life inside the block (busy + waiting); ``count``: how many steps
-    it ran. For a lane without a task (a "server" lane from ``add_spans``, a lane named in
-    ``span()``), ``busy`` and ``total`` are the time covered by its spans and ``count`` their
-    number. Prints as a table, and shows as one in a notebook.
+    it ran; ``blocked``: time its steps held up the whole loop (steps of ``blocked_ms`` or
+    more); ``phases``: the phases read from its await chain, with their time, in words
+    ("AsyncResource.__aenter__ 10.4 ms, AsyncResource.__aexit__ 10.2 ms"). For a lane without
+    a task (a "server" lane from ``add_spans``, a lane named in ``span()``), ``busy`` and
+    ``total`` are the time covered by its spans and ``count`` their number. Prints as a
+    table, and shows as one in a notebook (the blocked and phases columns only when some lane
+    has them).
     """
 
-    COLUMNS = ("lane", "busy", "waiting", "total", "count")
+    COLUMNS = ("lane", "busy", "waiting", "total", "count", "blocked", "phases")
+
+    def _columns(self) -> list[str]:
+        optional = {
+            "blocked": any(row.get("blocked") for row in self),
+            "phases": any(row.get("phases") for row in self),
+        }
+        return [c for c in self.COLUMNS if optional.get(c, True)]
 
     def _cells(self) -> Iterator[list[str]]:
+        columns = self._columns()
         for row in self:
-            yield (
-                [row["lane"]]
-                + [f"{row[key] * 1000:.1f} ms" for key in ("busy", "waiting", "total")]
-                + [str(row["count"])]
-            )
+            cells = {"lane": row["lane"], "count": str(row["count"]), "phases": row.get("phases", "")}
+            for key in ("busy", "waiting", "total", "blocked"):
+                cells[key] = f"{row.get(key, 0.0) * 1000:.1f} ms"
+            yield [cells[c] for c in columns]
 
     def __str__(self) -> str:
-        rows = [list(self.COLUMNS), *list(self._cells())]
-        widths = [max(len(row[i]) for row in rows) for i in range(len(self.COLUMNS))]
+        columns = self._columns()
+        rows = [columns, *list(self._cells())]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
         lines = [
-            "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+            "  ".join(
+                cell.ljust(w) if columns[i] in ("lane", "phases") else cell.rjust(w)
+                for i, (cell, w) in enumerate(zip(row, widths))
+            ).rstrip()
             for row in rows
         ]
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        head = "".join(f"<th>{name}</th>" for name in self.COLUMNS)
+        head = "".join(f"<th>{name}</th>" for name in self._columns())
         body = "".join(
             "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in cells) + "</tr>" for cells in self._cells()
         )
@@ -63,24 +81,59 @@ def summarize(snapshot: Snapshot) -> Summary:
     extra: dict[int, list[Interval]] = {}
     for span in snapshot.other:
         extra.setdefault(index[span.lane], []).append((span.start, span.end))
+    blocked = [0.0] * len(lanes)
+    for start, end, lane in _blocked_lanes(snapshot):
+        blocked[lane] += end - start
+    phases = _phase_words(snapshot)
     rows = Summary()
-    for i, lane in enumerate(lanes):
-        if lane.task is None:
+    for i, lane_info in enumerate(lanes):
+        if lane_info.task is None:
             covered = _covered(extra.get(i, []))
             rows.append(
-                {"lane": lane.name, "busy": covered, "waiting": 0.0, "total": covered, "count": len(extra.get(i, []))}
+                {
+                    "lane": lane_info.name,
+                    "busy": covered,
+                    "waiting": 0.0,
+                    "total": covered,
+                    "count": len(extra.get(i, [])),
+                    "blocked": 0.0,
+                    "phases": "",
+                }
             )
         else:
             rows.append(
                 {
-                    "lane": lane.name,
+                    # The block's own lane as the diagram names it ("cell (block)").
+                    "lane": lane_info.axis_label if lane_info.task.block else lane_info.name,
                     "busy": busy[i],
                     "waiting": waiting[i],
                     "total": busy[i] + waiting[i],
                     "count": count[i],
+                    "blocked": blocked[i],
+                    "phases": phases.get(i, ""),
                 }
             )
     return rows
+
+
+def _blocked_lanes(snapshot: Snapshot) -> list[tuple[float, float, int]]:
+    """(start, end, lane index) of each blocked span: the running span it was."""
+    running = {(start, end): lane for lane, start, end in zip(*snapshot.running)}
+    return [(start, end, running[(start, end)]) for start, end, _ in snapshot.blocked if (start, end) in running]
+
+
+def _phase_words(snapshot: Snapshot) -> dict[int, str]:
+    """Lane index -> "AsyncResource.__aenter__ 10.4 ms, ...": each phase read from the await
+    chain with the time of its bands, in order of first appearance."""
+    from .phases import PHASE_KINDS
+
+    index = {lane.name: i for i, lane in enumerate(snapshot.lanes)}
+    per_lane: dict[int, dict[str, float]] = {}
+    for span in sorted(snapshot.other, key=lambda s: s.start):
+        if span.kind in PHASE_KINDS and snapshot.lanes[index[span.lane]].task is not None:
+            times: dict[str, float] = per_lane.setdefault(index[span.lane], {})
+            times[span.label] = times.get(span.label, 0.0) + span.end - span.start
+    return {lane: ", ".join(f"{label} {_ms(t)}" for label, t in times.items()) for lane, times in per_lane.items()}
 
 
 def _merge(intervals: Iterable[Interval]) -> list[list[float]]:
@@ -113,10 +166,10 @@ def max_concurrency(snapshot: Snapshot, match: str | Callable[[Span], bool] | No
         if callable(match):
             wanted = match
         elif isinstance(match, str):
-            label_or_kind = match
 
             def wanted(span: Span) -> bool:
-                return span.label == label_or_kind or span.kind == label_or_kind
+                # "sleep" also matches a wait in a phase, "AsyncResource.__aenter__ › sleep"
+                return span.label == match or span.kind == match or span.label.endswith(SEPARATOR + match)
         else:
             raise TypeError(
                 "max_concurrency() takes a label or kind such as 'sleep' or "
@@ -199,8 +252,24 @@ def _lane_sentence(
     else:
         parts.append("still running at the end")
     if spans:
-        parts.append("phases: " + ", ".join(dict.fromkeys(label for label, _, _ in spans)))
+        times: dict[str, float] = {}
+        for label, start, end in spans:
+            times[label] = times.get(label, 0.0) + end - start
+        parts.append("phases: " + ", ".join(f"{label} {_ms(t)}" for label, t in times.items()))
     return f"{name}: " + "; ".join(parts) + "."
+
+
+def _blocked_sentences(snapshot: Snapshot) -> list[str]:
+    """One line per step that blocked the loop (the longest first, at most three)."""
+    spans = sorted(snapshot.blocked, key=lambda b: b[0] - b[1])
+    lines = [
+        f"The loop was blocked from {_ms(start)} to {_ms(end)} ({_ms(end - start)}): "
+        f"{text.partition(': ')[2]}; no other task could run meanwhile."
+        for start, end, text in spans[:MAX_WAITS_NAMED]
+    ]
+    if len(spans) > MAX_WAITS_NAMED:
+        lines.append(f"... and {len(spans) - MAX_WAITS_NAMED} more blocked stretches.")
+    return lines
 
 
 def describe(snapshot: Snapshot, title: str | None = None) -> str:
@@ -246,5 +315,6 @@ def describe(snapshot: Snapshot, title: str | None = None) -> str:
     ]
     for label, at_once, lanes in [o for o in overlapping if o[1] > 1][:MAX_WAITS_NAMED]:
         lines.append(f"'{label}' was on up to {at_once} of {lanes} lanes at once.")
+    lines.extend(_blocked_sentences(snapshot))
     lines.append(f"Total: {_ms(snapshot.duration)}.")
     return "\n".join(lines)

@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any
 from .waits import coroutine_name, describe_wait, library_package
 
 if TYPE_CHECKING:
+    from types import FrameType
+
     from .recorder import Timeline
 
 
@@ -92,6 +94,10 @@ def _timed_steps(
         except StopIteration as stop:
             return stop.value
         value = yield awaited
+
+
+# The step timer's code: the blocked-loop watchdog finds a running step on the stack by it.
+STEP_TIMER_CODE = _timed_steps.__code__
 
 
 class TracedCoroutine(islice):
@@ -214,6 +220,11 @@ class TracedCoroutine(islice):
     @property
     def coro_library(self) -> str | None:
         return library_package(self._coro)
+
+    def steps_in(self, frame: FrameType) -> bool:
+        """True while this task's step timer runs in ``frame`` (the blocked-loop watchdog asks)."""
+        timer: Any = self._timer  # a generator: typeshed's Generator has no gi_running
+        return bool(timer.gi_running) and timer.gi_frame is frame
 
     def name(self) -> str:
         return self.task.get_name() if self.task is not None else (self.final_name or "Task")

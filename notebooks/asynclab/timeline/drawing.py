@@ -5,15 +5,10 @@ in pyplot's list of open figures. All bars of one kind go into a single collecti
 per bar would take many seconds for tens of thousands of steps.
 """
 
-from __future__ import annotations
-
 import base64
 import io
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
-import numpy.typing as npt
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
@@ -21,17 +16,7 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from .layout import Grouping, Layout, figure_size, place_axes
-
-if TYPE_CHECKING:
-    from matplotlib.artist import Artist
-    from matplotlib.axes import Axes
-    from matplotlib.figure import SubFigure
-    from matplotlib.legend import Legend
-
-    from .model import Snapshot
-
-FloatArray = npt.NDArray[np.float64]
+from .layout import BLOCKED_ROW, PHASE_ROW_HEIGHT, ROW_HEIGHT, SPAN_ROW, Layout, figure_size, place_axes
 
 DPI = 100
 HIDPI_SCALE = 2  # notebooks get PNGs at twice the pixels, shown at the 1x size: sharp on 2x screens
@@ -42,6 +27,7 @@ HATCH_LIMIT = 5000  # hatching many thousands of bars is slow and unreadable any
 DEFAULT_COMPRESSION = 6  # PNG compression level (PIL's default)...
 FAST_COMPRESSION = 3  # ...and for diagrams of many bars: 40% quicker to encode, 20% larger
 MANY_BARS = 2000
+MAX_FIGURE_HEIGHT = 7.9  # inches (790 px at 1x): title, lanes and time axis fit a notebook's view
 MAX_LANE_LABEL = 38  # characters: what fits the widest left margin (layout.figure_size)
 MIN_LABEL_CHARS = 4  # a label shortened to fewer characters than this is left out
 ELLIPSIS = "\u2026"
@@ -49,15 +35,27 @@ ELLIPSIS = "\u2026"
 # Okabe & Ito's colour-blind safe palette (without its black and yellow, which make poor
 # bars): distinguishable under protanopia, deuteranopia and tritanopia.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7"]
-KIND_COLORS = {"phase": "#CC79A7", "server": "#009E73"}
-EXTRA_KIND_COLORS = ["#D55E00", "#0072B2", "#E69F00", "#56B4E9", "#555555"]
-WAITING_TINT = 0.72  # waiting bars: the lane colour this much lighter, and hatched
+# Colour says what a bar *means*, never which task it is (the lane says that): steps are
+# one dark grey, waits a light hatched grey, phases and the blocked loop have colours of their own.
+RUNNING_COLOR = "#4D4D4D"
+KIND_COLORS = {
+    "phase": "#CC79A7",
+    "server": "#56B4E9",
+    "setup": "#E69F00",
+    "cleanup": "#0072B2",
+    "iteration": "#009E73",
+}
+EXTRA_KIND_COLORS = ["#8C6D31", "#7F7F7F", "#393B79", "#637939", "#843C39"]
+WAITING_TINT = 0.72  # waiting bars: the running colour this much lighter, and hatched
+BLOCKED_COLOR = "#D62728"  # the loop blocked: a red band across every lane
 OUTCOME_STYLE = {  # marker, colour, legend text
     "result": ("o", "#222222", "done"),
-    "cancelled": ("x", "#E69F00", "cancelled"),
-    "exception": ("X", "#D55E00", "failed"),
+    "cancelled": ("s", "#0072B2", "cancelled"),
+    "exception": ("X", "#B2182B", "failed"),
 }
 MARK_COLOR = "#7B3294"
+FONT = 8.0  # points: the smallest text of a diagram (11 px at 1x)
+LABEL_BACKING = {"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 0.6}
 NOTHING_RECORDED = (
     "Nothing recorded yet.\nPut the work inside  `async with Timeline() as tl:`  and plot after the block."
 )
@@ -67,25 +65,23 @@ class TimelineFigure(Figure):
     """A matplotlib Figure that shows itself in notebooks, with or without pyplot: a 2x PNG
     shown at its 1x size, with the timeline's text account (``describe()``) as its text."""
 
-    described: tuple[tuple[Snapshot, str | None], ...] = ()  # (snapshot, title) of each timeline drawn
+    described = ()  # (snapshot, title) of each timeline drawn, for the text account
     png_compression = DEFAULT_COMPRESSION
 
     @property
-    def description(self) -> str:
+    def description(self):
         from .analysis import describe
 
         return "\n\n".join(describe(snapshot, title) for snapshot, title in self.described) or "An empty timeline."
 
-    def _repr_png_(self) -> bytes:
+    def _repr_png_(self):
         return png_bytes(self, dpi=DPI * HIDPI_SCALE)
 
-    def _repr_mimebundle_(
-        self, include: object = None, exclude: object = None
-    ) -> tuple[dict[str, str], dict[str, dict[str, int]]]:
+    def _repr_mimebundle_(self, include=None, exclude=None):
         return diagram_bundle(self)
 
 
-def diagram_bundle(figure: Figure) -> tuple[dict[str, str], dict[str, dict[str, int]]]:
+def diagram_bundle(figure):
     """The display data and metadata of a finished diagram (a figure from plot()/compare()).
 
     ``image/png`` is drawn at twice the figure's dpi (base64, as Jupyter sends it) and its
@@ -99,24 +95,24 @@ def diagram_bundle(figure: Figure) -> tuple[dict[str, str], dict[str, dict[str, 
     return data, {"image/png": {"width": round(width), "height": round(height)}}
 
 
-def png_bytes(figure: Figure, dpi: float | None = None) -> bytes:
+def png_bytes(figure, dpi=None):
     buffer = io.BytesIO()
     level = getattr(figure, "png_compression", DEFAULT_COMPRESSION)
     figure.savefig(buffer, format="png", dpi=dpi or figure.dpi, facecolor="white", pil_kwargs={"compress_level": level})
     return buffer.getvalue()
 
 
-def _new_figure(width: float, height: float, dpi: float = DPI) -> TimelineFigure:
+def _new_figure(width, height, dpi=DPI):
     figure = TimelineFigure(figsize=(width, height), dpi=dpi, facecolor="white")
     FigureCanvasAgg(figure)  # a renderer to measure labels with
     figure.patch.set_alpha(1.0)  # opaque: readable on a dark notebook theme too
     return figure
 
 
-def waiting_figure(title: str | None) -> TimelineFigure:
+def waiting_figure(title):
     """The first live frame, before anything happened."""
     figure = _new_figure(8, 1.2, dpi=LIVE_DPI)
-    ax = figure.add_axes((0, 0, 1, 1))
+    ax = figure.add_axes([0, 0, 1, 1])
     ax.set_axis_off()
     ax.text(
         0.5, 0.5, f"{title + ': ' if title else ''}recording...", ha="center", va="center", fontsize=12, color="#555555"
@@ -127,59 +123,73 @@ def waiting_figure(title: str | None) -> TimelineFigure:
 # -- drawing ------------------------------------------------------------------------------
 
 
-def _boxes(x0: npt.ArrayLike, x1: npt.ArrayLike, y0: npt.ArrayLike, y1: npt.ArrayLike) -> FloatArray:
+def _boxes(x0, x1, y0, y1):
     """(N, 4, 2) rectangle corners for a PolyCollection."""
     return np.stack(
         [np.stack([x0, y0], -1), np.stack([x1, y0], -1), np.stack([x1, y1], -1), np.stack([x0, y1], -1)], axis=1
     )
 
 
-def lighter(colors: FloatArray, amount: float) -> FloatArray:
-    """RGB ``colors`` (an array, values 0-1) moved ``amount`` of the way to white: the waiting bars' tint."""
+def lighter(colors, amount):
     return colors + (1.0 - colors) * amount
 
 
-def _lane_colors(layout: Layout) -> FloatArray:
+def _lane_colors(layout):
     from matplotlib.colors import to_rgba_array
 
-    palette = to_rgba_array(PALETTE)
-    return palette[layout.row_of.astype(int) % len(palette)]
+    return np.repeat(to_rgba_array([RUNNING_COLOR]), len(layout.row_of), axis=0)
 
 
-def _text_width_px(figure: Figure | SubFigure, text: str, fontsize: float) -> float:
+def _px_per_ms(ax):
+    left, right = ax.get_xlim()
+    return ax.get_window_extent().width / max(right - left, 1e-9)
+
+
+def _row_px(ax):
+    """Pixels per row unit of the axes (rows get thin when a diagram has many lanes)."""
+    bottom, top = ax.get_ylim()
+    return ax.get_window_extent().height / max(abs(bottom - top), 1e-9)
+
+
+# Row units between a phase label's centre and the wait label below it (layout.py), and the
+# pixels two lines of text need: closer than that, the wait labels are left out.
+_LABEL_GAP_UNITS = 0.42
+_TEXT_PX = FONT * DPI / 72 * 1.15
+
+
+def _text_width_px(figure, text, fontsize, weight="normal"):
     renderer = getattr(figure.canvas, "get_renderer", None)
     if renderer is None:  # someone else's figure and canvas: estimate
-        return len(text) * fontsize * 0.62 * figure.dpi / 72
-    width, _, _ = renderer().get_text_width_height_descent(text, FontProperties(size=fontsize), ismath=False)
+        return len(text) * fontsize * 0.68 * figure.dpi / 72
+    font = FontProperties(size=fontsize, weight=weight)
+    width, _, _ = renderer().get_text_width_height_descent(text, font, ismath=False)
     return width
 
 
-def _fitted_labels(
-    ax: Axes, widths_ms: FloatArray, labels: Sequence[str], xmax_ms: float, fontsize: float
-) -> list[tuple[int, str]]:
+def _fitted_labels(ax, widths_ms, labels, xmax_ms, fontsize):
     """(index, text) of the labels to write inside their bars, widest bars first: a label
     too long for its bar is shortened with an ellipsis, or left out if too little would be
     left; it never runs into a neighbour."""
     if not len(labels):
         return []
-    px_per_ms = ax.get_window_extent().width / xmax_ms
+    px_per_ms = _px_per_ms(ax)
     room = widths_ms * px_per_ms - 4  # a little air on either side
     char_px = fontsize * 0.45 * ax.figure.dpi / 72  # narrower than most characters
     candidates = np.nonzero(room >= MIN_LABEL_CHARS * char_px)[0]
     candidates = candidates[np.argsort(-widths_ms[candidates], kind="stable")]
-    fitted: list[tuple[int, str]] = []
-    widths: dict[str, float] = {}  # many bars share a label ("sleep"): measure each text once
+    fitted = []
+    widths = {}  # many bars share a label ("sleep"): measure each text once
 
-    def width_of(text: str) -> float:
+    def width_of(text):
         if text not in widths:
             widths[text] = _text_width_px(ax.figure, text, fontsize)
         return widths[text]
 
-    for i in candidates.tolist():
-        text: str | None = labels[i]
+    for i in candidates:
+        text = labels[i]
         if not text:
             continue
-        while text is not None and width_of(text) > room[i]:
+        while width_of(text) > room[i]:
             keep = len(text.rstrip(ELLIPSIS)) - 1
             if keep < MIN_LABEL_CHARS:
                 text = None
@@ -192,9 +202,9 @@ def _fitted_labels(
     return fitted
 
 
-def _draw_steps(ax: Axes, snapshot: Snapshot, layout: Layout, xmax_ms: float, live: bool) -> None:
+def _draw_steps(ax, snapshot, layout, xmax_ms, live):
     colors = _lane_colors(layout)
-    min_width = xmax_ms / max(ax.get_window_extent().width, 1) * 0.8  # short steps stay visible
+    min_width = 0.8 / max(_px_per_ms(ax), 1e-9)  # short steps stay visible
     lanes, starts, ends = (np.asarray(a) for a in snapshot.running)
     if len(lanes):
         rows = layout.step_y[lanes]
@@ -202,8 +212,7 @@ def _draw_steps(ax: Axes, snapshot: Snapshot, layout: Layout, xmax_ms: float, li
         x1 = np.maximum(ends * 1000, x0 + min_width)
         ax.add_collection(
             PolyCollection(
-                # An (N, 4, 2) array is PolyCollection's fast path; its stubs ask for a sequence of polygons.
-                _boxes(x0, x1, rows - layout.running_half, rows + layout.running_half),  # type: ignore[arg-type]
+                _boxes(x0, x1, rows - layout.running_half, rows + layout.running_half),
                 facecolors=colors[lanes],
                 edgecolors="none",
                 linewidths=0,
@@ -211,12 +220,12 @@ def _draw_steps(ax: Axes, snapshot: Snapshot, layout: Layout, xmax_ms: float, li
                 zorder=3,
             )
         )
-    waiting_lanes, waiting_starts, waiting_ends, labels = snapshot.waiting
-    lanes, starts, ends = np.asarray(waiting_lanes, dtype=int), np.asarray(waiting_starts), np.asarray(waiting_ends)
+    lanes, starts, ends, labels = snapshot.waiting
+    lanes, starts, ends = np.asarray(lanes, dtype=int), np.asarray(starts), np.asarray(ends)
     if len(lanes):
         rows = layout.step_y[lanes]
         waiting = PolyCollection(
-            _boxes(starts * 1000, ends * 1000, rows - layout.waiting_half, rows + layout.waiting_half),  # type: ignore[arg-type]  # as above
+            _boxes(starts * 1000, ends * 1000, rows - layout.waiting_half, rows + layout.waiting_half),
             facecolors=lighter(colors[lanes], WAITING_TINT),
             edgecolors="none",
             linewidths=0,
@@ -230,21 +239,48 @@ def _draw_steps(ax: Axes, snapshot: Snapshot, layout: Layout, xmax_ms: float, li
         ax.add_collection(waiting)
         if not live:
             widths = (ends - starts) * 1000
-            for i, text in _fitted_labels(ax, widths, labels, xmax_ms, 7):
+            shown = _wait_labels(ax, snapshot, layout, lanes, starts, ends, labels)
+            for i, text in _fitted_labels(ax, widths, shown, xmax_ms, FONT):
                 ax.text(
                     (starts[i] + ends[i]) * 500,
                     rows[i],
                     text,
                     ha="center",
                     va="center",
-                    fontsize=7,
+                    fontsize=FONT,
                     color="#222222",
                     zorder=4,
                     clip_on=True,
+                    bbox=LABEL_BACKING,
                 )
 
 
-def _kind_colors(snapshot: Snapshot | _Merged) -> dict[str, str]:
+def _what_of(label):
+    from .phases import split
+
+    return split(label)[1]
+
+
+def _wait_labels(ax, snapshot, layout, lanes, starts, ends, labels):
+    """The text of each wait's label ("" for none): what it awaits (its phase is on the band
+    above). In rows too thin for a label below a phase label, only waits under no band of
+    their lane are labelled; in thinner rows still, none."""
+    row_px = _row_px(ax)
+    if not layout.has_phases or row_px * _LABEL_GAP_UNITS >= _TEXT_PX:
+        return [_what_of(label) for label in labels] if row_px >= _TEXT_PX else [""] * len(labels)
+    if row_px * (1 - _LABEL_GAP_UNITS) < _TEXT_PX:  # too close to the next lane's phase labels
+        return [""] * len(labels)
+    index = {lane.name: i for i, lane in enumerate(snapshot.lanes)}
+    bands = {}
+    for span in snapshot.other:
+        bands.setdefault(index[span.lane], []).append((span.start, span.end))
+    return [
+        "" if any(a < end and start < b for a, b in bands.get(lane, ())) else _what_of(label)
+        for lane, start, end, label in zip(lanes, starts, ends, labels)
+    ]
+
+
+def _kind_colors(snapshot):
     colors = dict(KIND_COLORS)
     extra = iter(EXTRA_KIND_COLORS * 10)
     for span in snapshot.other:
@@ -253,9 +289,7 @@ def _kind_colors(snapshot: Snapshot | _Merged) -> dict[str, str]:
     return colors
 
 
-def _draw_other_spans(
-    ax: Axes, snapshot: Snapshot, layout: Layout, xmax_ms: float, kind_colors: dict[str, str], live: bool
-) -> None:
+def _draw_other_spans(ax, snapshot, layout, xmax_ms, kind_colors, live):
     """Phases (on task lanes, along the top of the row) and lanes of spans only, each
     overlapping span on a sub-row of its own."""
     from matplotlib.colors import to_rgba
@@ -264,14 +298,7 @@ def _draw_other_spans(
     if not spans:
         return
     index = {lane.name: i for i, lane in enumerate(snapshot.lanes)}
-    x0: list[float] = []
-    x1: list[float] = []
-    y0: list[float] = []
-    y1: list[float] = []
-    faces: list[tuple[float, float, float, float]] = []
-    edges: list[tuple[float, float, float, float]] = []
-    labels: list[str] = []
-    centers: list[float] = []
+    x0, x1, y0, y1, faces, edges, labels, centers = [], [], [], [], [], [], [], []
     for span, level in zip(spans, layout.levels):
         lane = index[span.lane]
         if layout.task_lane[lane]:  # phases of a task: along the top of its row
@@ -288,59 +315,93 @@ def _draw_other_spans(
         y1.append(bottom)
         faces.append(to_rgba(color, 0.28))
         edges.append(to_rgba(color, 0.9))
-        labels.append(span.label)
+        labels.append(_phase_label(ax, span, x1[-1] - x0[-1]))
         centers.append((top + bottom) / 2)
-    left, right = np.array(x0), np.array(x1)
+    x0, x1 = np.array(x0), np.array(x1)
     ax.add_collection(
         PolyCollection(
-            _boxes(left, right, np.array(y0), np.array(y1)),  # type: ignore[arg-type]  # as in _draw_steps
-            facecolors=faces,
-            edgecolors=edges,
-            linewidths=0.6,
-            zorder=5,
+            _boxes(x0, x1, np.array(y0), np.array(y1)), facecolors=faces, edgecolors=edges, linewidths=0.6, zorder=5
         )
     )
     if not live:
-        for i, text in _fitted_labels(ax, right - left, labels, xmax_ms, 6.5):
+        # A label needs its sub-row (or, on one level, its lane) to be as tall as the text.
+        row_px = _row_px(ax)
+        for n, span in enumerate(spans):
+            lane = index[span.lane]
+            if layout.depth[lane] > 1:
+                units = layout.phase_row[lane] if layout.task_lane[lane] else SPAN_ROW
+            else:
+                units = 1.0
+            if row_px * units < _TEXT_PX:
+                labels[n] = ""
+        for i, text in _fitted_labels(ax, x1 - x0, labels, xmax_ms, FONT):
             ax.text(
-                (left[i] + right[i]) / 2,
+                (x0[i] + x1[i]) / 2,
                 centers[i],
                 text,
                 ha="center",
                 va="center",
-                fontsize=6.5,
+                fontsize=FONT,
                 color="#222222",
                 zorder=6,
                 clip_on=True,
+                # the band's own tint: in thin rows the label may reach over the hatched waits
+                bbox={**LABEL_BACKING, "facecolor": _over_white(faces[i]), "alpha": 1.0},
             )
 
 
-def _draw_mark_labels(ax: Axes, xs: FloatArray, rows: FloatArray, labels: Sequence[str]) -> None:
+def _over_white(rgba):
+    """The colour a translucent face shows on white."""
+    r, g, b, a = rgba
+    return (1 - a + r * a, 1 - a + g * a, 1 - a + b * a)
+
+
+def _phase_label(ax, span, width_ms):
+    """A phase read from the await chain, shortened to its last part when the band is too
+    narrow for all of it: "AsyncResource.__aenter__" -> "__aenter__", "pool: setup" -> "setup"."""
+    from .phases import PHASE_KINDS, short
+
+    text = span.label
+    if span.kind not in PHASE_KINDS:
+        return text
+    if _text_width_px(ax.figure, text, FONT) + 4 <= width_ms * _px_per_ms(ax):
+        return text
+    return short(text)
+
+
+def _draw_mark_labels(ax, xs, rows, labels):
     """Mark labels above their lane, left out where one would cover another."""
     late = 0.75 * ax.get_xlim()[1]  # near the right edge: write the label leftwards
-    px_per_ms = ax.get_window_extent().width / ax.get_xlim()[1]
-    taken: dict[float, list[tuple[float, float]]] = {}  # row -> [(left, right) in ms]
+    px_per_ms = _px_per_ms(ax)
+    taken = {}  # row -> [(left, right) in ms]
+    renderer = getattr(ax.figure.canvas, "get_renderer", None)
+    written = [t.get_window_extent(renderer()) for t in ax.texts] if renderer is not None else []
     for x, y, label in list(zip(xs, rows, labels))[:MAX_TEXT_LABELS]:
         text = f" {label} "
-        width = _text_width_px(ax.figure, text, 7) / px_per_ms
+        width = _text_width_px(ax.figure, text, FONT) / px_per_ms
         left, right = (x - width, x) if x > late else (x, x + width)
         if any(left < end and start < right for start, end in taken.get(y, [])):
             continue
-        taken.setdefault(y, []).append((left, right))
-        ax.text(
+        artist = ax.text(
             x,
             y - 0.05,
             text,
-            fontsize=7,
+            fontsize=FONT,
             color=MARK_COLOR,
             va="bottom",
             ha="right" if x > late else "left",
             zorder=8,
             clip_on=True,
         )
+        if written:  # a phase or wait label is there already (a phase band along the lane's top)
+            extent = artist.get_window_extent(renderer())
+            if any(extent.overlaps(other) for other in written):
+                artist.remove()
+                continue
+        taken.setdefault(y, []).append((left, right))
 
 
-def _draw_markers(ax: Axes, snapshot: Snapshot, layout: Layout, live: bool) -> None:
+def _draw_markers(ax, snapshot, layout, live):
     if snapshot.created:
         lanes, times = zip(*snapshot.created)
         ax.scatter(
@@ -360,10 +421,7 @@ def _draw_markers(ax: Axes, snapshot: Snapshot, layout: Layout, live: bool) -> N
         ax.scatter(
             np.array(times) * 1000,
             layout.step_y[list(lanes)],
-            marker=marker,
-            s=22 if marker == "o" else 36,
-            color=color,
-            linewidths=1.3,
+            **_outcome_marker(outcome, marker, color),
             zorder=7,
         )
     if snapshot.marks:
@@ -375,50 +433,121 @@ def _draw_markers(ax: Axes, snapshot: Snapshot, layout: Layout, live: bool) -> N
             _draw_mark_labels(ax, xs, rows, labels)
 
 
-def _legend_handles(snapshot: Snapshot, kind_colors: dict[str, str]) -> list[Artist]:
+def _outcome_marker(outcome, marker, color):
+    """Scatter style of an outcome: a small dot when done; a large red cross when failed, a
+    large hollow blue square when cancelled (apart in shape and in colour)."""
+    if outcome == "result":
+        return {"marker": marker, "s": 24, "color": color, "linewidths": 0}
+    if outcome == "cancelled":
+        return {"marker": marker, "s": 64, "facecolors": "white", "edgecolors": color, "linewidths": 2.0}
+    return {"marker": marker, "s": 90, "color": color, "edgecolors": "white", "linewidths": 0.8}
+
+
+def _draw_blocked(ax, snapshot, y_label, live):
+    """A red band across every lane for each step that blocked the loop, its label above
+    the top lane (left out where it would cover another)."""
+    if not snapshot.blocked:
+        return
+    for start, end, _ in snapshot.blocked:
+        ax.axvspan(start * 1000, end * 1000, color=BLOCKED_COLOR, alpha=0.16, linewidth=0, zorder=1)
+        for x in (start * 1000, end * 1000):
+            ax.axvline(x, color=BLOCKED_COLOR, linewidth=0.8, alpha=0.6, zorder=1)
+    if live:
+        return
+    xmax = ax.get_xlim()[1]
+    px_per_ms = _px_per_ms(ax)
+    room_ms = xmax
+    taken = []
+    for start, _end, text in sorted(snapshot.blocked, key=lambda b: b[0] - b[1])[:MAX_TEXT_LABELS]:
+        width = (_text_width_px(ax.figure, text, FONT, "bold") + 10) / px_per_ms
+        while width > room_ms and len(text) > MIN_LABEL_CHARS + 1:
+            text = _shortened(text, len(text) - 4)
+            width = (_text_width_px(ax.figure, text, FONT, "bold") + 10) / px_per_ms
+        left = max(0.0, min(start * 1000, xmax - width))  # from the band's start, inside the axes
+        right = left + width
+        if any(left < b and a < right for a, b in taken):
+            continue
+        taken.append((left, right))
+        ax.text(
+            left + 3 / px_per_ms,
+            y_label,
+            text,
+            ha="left",
+            va="center",
+            fontsize=FONT,
+            color=BLOCKED_COLOR,
+            fontweight="bold",
+            zorder=9,
+            clip_on=True,
+            bbox=LABEL_BACKING,
+        )
+
+
+def _legend_handles(snapshot, kind_colors):
     """The legend entries for what a timeline's diagram shows."""
-    handles: list[Artist] = [
-        Patch(facecolor=PALETTE[0], label="running"),
+    handles = [
+        Patch(facecolor=RUNNING_COLOR, label="running"),
         Patch(
-            facecolor=tuple(lighter(np.array(_rgb(PALETTE[0])), WAITING_TINT).tolist()),
+            facecolor=lighter(np.array(_rgb(RUNNING_COLOR)), WAITING_TINT),
             hatch="////",
             edgecolor="#808080",
             linewidth=0,
-            label="waiting (on what: in the bar)",
+            label="waiting",
         ),
     ]
     for kind in sorted({span.kind for span in snapshot.other}):
         handles.append(Patch(facecolor=kind_colors[kind], alpha=0.4, edgecolor=kind_colors[kind], label=kind))
+    if snapshot.blocked:
+        handles.append(Patch(facecolor=BLOCKED_COLOR, alpha=0.3, edgecolor=BLOCKED_COLOR, label="loop blocked"))
     if snapshot.created:
         handles.append(Line2D([], [], marker="|", color="#444444", linestyle="none", markersize=8, label="created"))
     outcomes = {outcome for _, _, outcome in snapshot.outcomes}
     for outcome, (marker, color, text) in OUTCOME_STYLE.items():
         if outcome in outcomes:
-            handles.append(Line2D([], [], marker=marker, color=color, linestyle="none", markersize=6, label=text))
+            face = "white" if outcome == "cancelled" else color
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    marker=marker,
+                    color=color,
+                    markerfacecolor=face,
+                    markeredgewidth=1.6 if outcome == "cancelled" else 0.5,
+                    linestyle="none",
+                    markersize=8,
+                    label=text,
+                )
+            )
     if snapshot.marks:
-        handles.append(Line2D([], [], marker="v", color=MARK_COLOR, linestyle="none", markersize=6, label="mark"))
+        handles.append(Line2D([], [], marker="v", color=MARK_COLOR, linestyle="none", markersize=7, label="mark"))
     return handles
 
 
-def _draw(
-    ax: Axes, snapshot: Snapshot, layout: Layout, xmax_ms: float, live: bool, kind_colors: dict[str, str]
-) -> None:
+def _draw(ax, snapshot, layout, xmax_ms, live, kind_colors):
     """Everything for one timeline on one axes (the legend is the figure's)."""
     ax.set_facecolor("white")
-    ax.set_xlim(0, xmax_ms)
-    # Mark labels are written above their lane: leave room for them above the top row.
+    # A little room left of t = 0, so that a task created at once shows its "created" tick.
+    ax.set_xlim(-xmax_ms * X_PAD, xmax_ms)
+    # Mark labels are written above their lane: leave room for them above the top row,
+    # and above those for the labels of a blocked loop.
     top_marked = not live and any(layout.row_of[lane] == 0 for lane, _, _ in snapshot.marks)
-    ax.set_ylim(layout.total_height, -0.45 if top_marked else 0)
+    above = -0.45 if top_marked else 0
+    blocked_y = above - BLOCKED_ROW / 2
+    if snapshot.blocked and not live:
+        above -= BLOCKED_ROW
+    ax.set_ylim(layout.total_height, above)
     for spine in ("top", "right"):
         ax.spines[spine].set_visible(False)
     ax.grid(axis="x", color="#e6e6e6", linewidth=0.8, zorder=0)
     ax.set_axisbelow(True)
     labels = [_shortened(snapshot.lanes[i].axis_label, MAX_LANE_LABEL) for i in layout.order]
     rows = list(range(layout.rows))
-    if len(rows) > MAX_TICK_LABELS:
-        step = -(-len(rows) // MAX_TICK_LABELS)
+    most = min(MAX_TICK_LABELS, max(1, int(ax.get_window_extent().height / _TEXT_PX)))
+    if len(rows) > most:
+        step = -(-len(rows) // most)
         rows = rows[::step]
-    ax.set_yticks([layout.center[layout.order[r]] for r in rows], [labels[r] for r in rows], fontsize=8)
+    ax.set_yticks([layout.center[layout.order[r]] for r in rows], [labels[r] for r in rows], fontsize=FONT)
+    ax.tick_params(axis="x", labelsize=FONT)
     ax.tick_params(axis="y", length=0)
     for n, (name, first, last) in enumerate(layout.groups):
         top, bottom = layout.row_extent(first, last)
@@ -436,39 +565,43 @@ def _draw(
                 fontweight="bold",
                 color="#555555",
             )
+    _draw_blocked(ax, snapshot, blocked_y, live)
     _draw_steps(ax, snapshot, layout, xmax_ms, live)
     _draw_other_spans(ax, snapshot, layout, xmax_ms, kind_colors, live)
     _draw_markers(ax, snapshot, layout, live)
 
 
-def _shortened(text: str, length: int) -> str:
+X_PAD = 0.012  # share of the time axis left of t = 0
+
+
+def _shortened(text, length):
     return text if len(text) <= length else text[: length - 1].rstrip() + ELLIPSIS
 
 
-def _rgb(color: str) -> tuple[float, float, float]:
+def _rgb(color):
     from matplotlib.colors import to_rgb
 
     return to_rgb(color)
 
 
-def _title(snapshot: Snapshot, title: str | None, live: bool) -> str:
+def _title(snapshot, title, live):
     text = title or snapshot.title or "Timeline"
     state = "recording... " if live else ""
     return f"{text}  ({state}{snapshot.duration * 1000:.1f} ms)"
 
 
-def _empty(ax: Axes) -> None:
+def _empty(ax):
     ax.set_axis_off()
     ax.text(0.5, 0.5, NOTHING_RECORDED, ha="center", va="center", fontsize=11, color="#444444", transform=ax.transAxes)
 
 
-LEGEND_FONT = 7.5
+LEGEND_FONT = FONT
 LEGEND_ROW = 0.2  # inches per row of legend entries
 
 
-def _legend_columns(handles: Sequence[Artist], width_in: float) -> tuple[int, int]:
+def _legend_columns(handles, width_in):
     """Legend columns so that the legend fits the width given (inches); and its rows."""
-    entries = [0.45 + len(str(h.get_label())) * LEGEND_FONT * 0.55 / 72 for h in handles]
+    entries = [0.45 + len(h.get_label()) * LEGEND_FONT * 0.55 / 72 for h in handles]
     for columns in range(len(entries), 0, -1):
         rows = -(-len(entries) // columns)
         widest = [max(entries[c::columns]) for c in range(columns)]
@@ -477,9 +610,7 @@ def _legend_columns(handles: Sequence[Artist], width_in: float) -> tuple[int, in
     return 1, len(entries)
 
 
-def _legend(
-    figure: Figure, handles: Sequence[Artist], anchor: tuple[float, float], width_in: float, **where: Any
-) -> Legend:
+def _legend(figure, handles, anchor, width_in, **where):
     columns, _ = _legend_columns(handles, width_in)
     return figure.legend(
         handles=handles,
@@ -494,19 +625,12 @@ def _legend(
     )
 
 
-@overload
-def plot(snapshot: Snapshot, ax: None = None, group: Grouping | None = None, live: bool = False) -> TimelineFigure: ...
-@overload
-def plot(snapshot: Snapshot, ax: Axes, group: Grouping | None = None, live: bool = False) -> Figure | SubFigure: ...
-def plot(
-    snapshot: Snapshot, ax: Axes | None = None, group: Grouping | None = None, live: bool = False
-) -> Figure | SubFigure:
+def plot(snapshot, ax=None, group=None, live=False):
     """The figure for one timeline (see Timeline.plot)."""
     if not snapshot.lanes:
         if ax is None:
             figure = _new_figure(8, 2)
-            _empty(figure.add_axes((0, 0, 1, 1)))
-            return figure
+            ax = figure.add_axes([0, 0, 1, 1])
         _empty(ax)
         return ax.figure
     layout = Layout(snapshot, group)
@@ -521,7 +645,7 @@ def plot(
     handles = _legend_handles(snapshot, kind_colors)
     _, legend_rows = _legend_columns(handles, width - left - right)
     top += LEGEND_ROW * (legend_rows - 1)
-    height += LEGEND_ROW * (legend_rows - 1)
+    height = min(height + LEGEND_ROW * (legend_rows - 1), MAX_FIGURE_HEIGHT)
     figure = _new_figure(width, height, dpi=LIVE_DPI if live else DPI)
     figure.described = ((snapshot, None),)
     if len(snapshot.running[0]) + len(snapshot.waiting[0]) > MANY_BARS:
@@ -547,31 +671,35 @@ COMPARE_GAP = 0.55  # inches between the panels of compare(): the lower panel's 
 PANEL_TITLE = 0.3  # inches above the top panel for its title
 
 
-def compare(first: Snapshot, second: Snapshot, titles: Sequence[str | None] | None = None) -> TimelineFigure:
+def compare(first, second, titles=None):
     """Two timelines stacked on one time axis (see Timeline.compare)."""
     snapshots = [first, second]
-    names = list(titles) if titles is not None else [None, None]
-    if len(names) != 2:
-        raise ValueError(f"compare(titles=...) needs two titles, got {names!r}")
+    titles = list(titles) if titles is not None else [None, None]
+    if len(titles) != 2:
+        raise ValueError(f"compare(titles=...) needs two titles, got {titles!r}")
     layouts = [Layout(s, None) if s.lanes else None for s in snapshots]
     drawn = [(s, layout) for s, layout in zip(snapshots, layouts) if layout is not None]
     width, _, left, right, top, bottom = figure_size([layout for _, layout in drawn], [s for s, _ in drawn], False)
-    row_height = 0.34 if any(layout.has_phases for _, layout in drawn) else 0.28
-    panels = [max(0.8, row_height * layout.total_height) if layout is not None else 0.8 for layout in layouts]
-    scale = min(1.0, 12.0 / sum(panels))  # many lanes: thinner rows, as in plot()
-    panels = [h * scale for h in panels]
+    row_height = PHASE_ROW_HEIGHT if any(layout.has_phases for _, layout in drawn) else ROW_HEIGHT
+    panels = [
+        max(0.8, row_height * (layout.total_height + (BLOCKED_ROW if s.blocked else 0))) if layout is not None else 0.8
+        for s, layout in zip(snapshots, layouts)
+    ]
     kind_colors = _kind_colors(_Merged(snapshots))
-    handles: dict[str, Artist] = {}
+    handles = {}
     for snapshot in snapshots:
         for handle in _legend_handles(snapshot, kind_colors):
-            handles.setdefault(str(handle.get_label()), handle)
+            handles.setdefault(handle.get_label(), handle)
     _, legend_rows = _legend_columns(list(handles.values()), width - left - right)
+    fixed = 0.12 + LEGEND_ROW * legend_rows + PANEL_TITLE + COMPARE_GAP + bottom
+    scale = min(1.0, (MAX_FIGURE_HEIGHT - fixed) / sum(panels))  # many lanes: thinner rows, as in plot()
+    panels = [h * scale for h in panels]
     top = 0.12 + LEGEND_ROW * legend_rows + PANEL_TITLE
     height = top + sum(panels) + COMPARE_GAP + bottom
     figure = _new_figure(width, height)
-    figure.described = tuple(zip(snapshots, names))
+    figure.described = tuple(zip(snapshots, titles))
     xmax_ms = max(max(s.duration for s in snapshots) * 1000, 1e-3) * 1.01
-    axes: list[Axes] = []
+    axes = []
     panel_top = height - top
     for n, (snapshot, layout) in enumerate(zip(snapshots, layouts)):
         box = place_axes(left, right, height - panel_top, panel_top - panels[n], width, height)
@@ -582,7 +710,7 @@ def compare(first: Snapshot, second: Snapshot, titles: Sequence[str | None] | No
             _empty(ax)
             continue
         _draw(ax, snapshot, layout, xmax_ms, False, kind_colors)
-        ax.set_title(_title(snapshot, names[n], False), loc="left", fontsize=10, fontweight="bold")
+        ax.set_title(_title(snapshot, titles[n], False), loc="left", fontsize=10, fontweight="bold")
     axes[0].tick_params(labelbottom=False)  # the time axis is shared: label it once
     axes[-1].set_xlabel("time since each block started (ms)", fontsize=9)
     _legend(figure, list(handles.values()), (left / width, 1 - 0.08 / height), width - left - right, loc="upper left")
@@ -592,5 +720,5 @@ def compare(first: Snapshot, second: Snapshot, titles: Sequence[str | None] | No
 class _Merged:
     """Just enough of a snapshot to pick the same kind colours in both timelines."""
 
-    def __init__(self, snapshots: Sequence[Snapshot]) -> None:
+    def __init__(self, snapshots):
         self.other = [span for s in snapshots for span in s.other]

@@ -2,7 +2,10 @@
 
 Each lane becomes a thread: its running and waiting spans follow one another on it. Phases and
 other spans of a task lane may overlap its steps in ways a single thread cannot nest, so they
-get a second thread just below ("<lane> · phase").
+get a second thread just below ("<lane> · phase"). Phases read from the await chain are
+spans of kind "setup", "cleanup" or "iteration" there, and a wait's slice carries its phase
+and what it awaited as args. Steps that blocked the loop are slices on a thread of their own,
+"loop blocked", at the top.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import os
 from typing import Any
 
 from .model import Snapshot
+from .phases import PHASE_KINDS, split
 
 
 def _us(seconds: float) -> float:
@@ -44,12 +48,20 @@ def chrome_trace(snapshot: Snapshot) -> dict[str, Any]:
             event["args"] = args
         events.append(event)
 
+    if snapshot.blocked:
+        thread(0, "loop blocked")
+        for start, end, label in snapshot.blocked:
+            slice_(0, label, "blocked", start, end, blocked_ms=round((end - start) * 1000, 3))
     for i, lane in enumerate(snapshot.lanes):
         thread(2 * i + 1, lane.axis_label)
     for row, start, end in zip(*snapshot.running):
         slice_(2 * row + 1, "running", "running", start, end)
     for row, start, end, label in zip(*snapshot.waiting):
-        slice_(2 * row + 1, f"waiting: {label}", "waiting", start, end, awaited=label)
+        phase, what = split(label)
+        if phase is None:
+            slice_(2 * row + 1, f"waiting: {label}", "waiting", start, end, awaited=label)
+        else:
+            slice_(2 * row + 1, f"waiting: {label}", "waiting", start, end, awaited=what, phase=phase)
     index = {name: i for i, name in enumerate(names)}
     extra_threads: set[int] = set()
     for span in snapshot.other:
@@ -61,7 +73,10 @@ def chrome_trace(snapshot: Snapshot) -> dict[str, Any]:
             if tid not in extra_threads:
                 extra_threads.add(tid)
                 thread(tid, f"{span.lane} · {span.kind}")
-        slice_(tid, span.label or span.kind, span.kind, span.start, span.end)
+        if span.kind in PHASE_KINDS and snapshot.lanes[i].task is not None:
+            slice_(tid, span.label, span.kind, span.start, span.end, phase=span.label)
+        else:
+            slice_(tid, span.label or span.kind, span.kind, span.start, span.end)
     for row, when, label in snapshot.marks:
         events.append(
             {"ph": "i", "s": "t", "pid": pid, "tid": 2 * row + 1, "name": label, "cat": "mark", "ts": _us(when)}

@@ -23,6 +23,9 @@ MAX_AXES_HEIGHT = 12.0  # inches: with many lanes, rows get thinner instead
 SPAN_ROW = 0.6  # row units per sub-row of a lane of spans only (a "server" lane)
 PHASE_ROW = 0.32  # row units per level of phases along the top of a task's lane
 PHASE_ROW_NESTED = 0.38  # ...when phases nest: room for a label on each level
+BLOCKED_ROW = 0.6  # row units above the top lane for the labels of a blocked loop
+ROW_HEIGHT = 0.28  # inches per row unit...
+PHASE_ROW_HEIGHT = 0.36  # ...when lanes have phases: a phase label above the wait labels
 
 
 def sub_rows(spans: Sequence[Span]) -> list[int]:
@@ -118,7 +121,8 @@ def figure_size(
 ) -> tuple[float, float, float, float, float, float]:
     """Figure width and height, and the margins around the axes (inches)."""
     units = sum(layout.total_height for layout in layouts)
-    row_height = 0.34 if any(layout.has_phases for layout in layouts) else 0.28
+    units += BLOCKED_ROW * sum(1 for s in snapshots if getattr(s, "blocked", None))
+    row_height = PHASE_ROW_HEIGHT if any(layout.has_phases for layout in layouts) else ROW_HEIGHT
     labels = [lane.axis_label for s in snapshots for lane in s.lanes] or [""]
     left = min(3.2, 0.3 + 0.075 * max(len(label) for label in labels))  # <= 38 characters
     groups = [str(g[0]) for layout in layouts for g in layout.groups if g[0] is not None]

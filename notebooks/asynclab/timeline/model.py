@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from time import perf_counter as _clock
 from typing import Any
 
+from . import phases
 from .block_task import BlockRecord
 from .capture import BLOCK, TaskRecord, TracedCoroutine
 
@@ -95,11 +96,16 @@ class Snapshot:
         user_spans: Iterable[UserSpan],
         user_marks: Iterable[UserMark],
         now: float | None = None,
+        *,
+        blocked_after: float | None = None,
+        blocked_samples: Iterable[tuple[LaneKey, float, str]] = (),
     ) -> None:
         """``block`` is the block task's record, ``records`` those of the tasks created inside;
         ``user_spans`` and ``user_marks`` are what ``tl.span()``/``add_spans()``/``mark()``
         recorded. Times are absolute ``perf_counter()`` seconds; ``ended_at`` is None while the
-        block runs (then the snapshot ends at ``now``, or at the present moment)."""
+        block runs (then the snapshot ends at ``now``, or at the present moment). ``blocked_after``
+        is the step length, in seconds, from which a step counts as blocking the loop (None: not
+        looked for); ``blocked_samples`` are the watchdog's (lane key, time, call) samples."""
         self.title = title
         self.lanes: list[Lane] = []
         self.running: tuple[list[int], list[float], list[float]] = ([], [], [])  # lane index, start, end
@@ -109,6 +115,8 @@ class Snapshot:
         self.marks: list[tuple[int, float, str]] = []  # (lane index, time, label)
         self.outcomes: list[tuple[int, float, str]] = []  # (lane index, time, outcome)
         self.created: list[tuple[int, float]] = []  # (lane index, time)
+        # (start, end, label): a step that held up the loop (blocked.py)
+        self.blocked: list[tuple[float, float, str]] = []
         if started_at is None or block is None:
             self.duration = 0.0
             return
@@ -139,6 +147,7 @@ class Snapshot:
         for lane_key, label, when in user_marks:
             if t0 <= when <= end:
                 self.marks.append((self._lane_index(lane_key), when - t0, label))
+        self._add_phases_and_blocked(blocked_after, list(blocked_samples), t0)
 
     # -- building -------------------------------------------------------------------------
 
@@ -239,6 +248,24 @@ class Snapshot:
                 w_end.append(end - t0)
                 w_label.append(waiting_on)
 
+    def _add_phases_and_blocked(
+        self, blocked_after: float | None, samples: list[tuple[LaneKey, float, str]], t0: float
+    ) -> None:
+        """Phase bands from the wait labels, and the steps that blocked the loop."""
+        from . import blocked
+
+        self.other.extend(phase_bands(self.lane_names, self.waiting))
+        if blocked_after is None:
+            return
+        for lane, start, stop in blocked.blocked_spans(self.running, blocked_after):
+            call = None
+            for key, when, description in samples:
+                if self._lane_of.get(key) == lane and start - 1e-9 <= when - t0 <= stop + 1e-9:
+                    call = description
+                    break
+            name = self.lanes[lane].axis_label if lane == 0 else self.lanes[lane].name
+            self.blocked.append((start, stop, blocked.label((stop - start) * 1000, name, call)))
+
     # -- reading --------------------------------------------------------------------------
 
     @property
@@ -294,3 +321,25 @@ def _current_task() -> asyncio.Task[Any] | None:
         return asyncio.current_task()
     except RuntimeError:  # no running loop (e.g. plotting from a plain script)
         return None
+
+
+def phase_bands(lane_names: list[str], waiting: tuple[list, list, list, list]) -> list[Span]:
+    """One band per run of consecutive waits of the same phase in a lane (from the first
+    wait's start to the last one's end, the steps between included)."""
+    per_lane: dict[int, list[tuple[float, float, str | None]]] = {}
+    for lane, start, end, label in zip(*waiting):
+        per_lane.setdefault(lane, []).append((start, end, phases.split(label)[0]))
+    bands = []
+    for lane, waits in per_lane.items():
+        waits.sort()
+        current: list | None = None  # [phase, start, end]
+        for start, end, phase in waits:
+            if current is not None and phase == current[0]:
+                current[2] = end
+                continue
+            if current is not None:
+                bands.append(Span(lane_names[lane], phases.kind_of(current[0]), current[0], current[1], current[2]))
+            current = [phase, start, end] if phase is not None else None
+        if current is not None:
+            bands.append(Span(lane_names[lane], phases.kind_of(current[0]), current[0], current[1], current[2]))
+    return bands

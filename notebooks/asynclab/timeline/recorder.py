@@ -14,7 +14,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
 from .._ipython import in_ipython, in_jupyter_kernel
-from . import analysis, export
+from . import analysis, blocked, export
 from .block_task import BlockRecord
 from .capture import (
     ACTIVE_TIMELINES,
@@ -59,6 +59,10 @@ class Timeline:
         Jupyter kernel, and never elsewhere; False never displays (use it in exercises and
         tests); True displays whenever IPython is running (in a plain script there is
         nowhere to display: use ``tl.plot().savefig(...)``).
+      blocked_ms: a step of one task that runs this long (default 50 ms) stops every other
+        task: the diagram draws it as a red band across all lanes, naming the call that
+        blocked (found by a watchdog thread that looks at the loop's stack only while a step
+        overruns). None turns this off.
       live: None (default) redraws the diagram a few times a second while the block runs
         whenever it is displayed in a Jupyter kernel; False only shows the final diagram.
         Drawing briefly holds up the event loop, so live mode keeps itself to about a tenth
@@ -77,10 +81,19 @@ class Timeline:
     its clean-up awaits something, call ``await tl.settle()`` at the end of the block.
     """
 
-    def __init__(self, title: str | None = None, *, show: bool | None = None, live: bool | None = None) -> None:
+    def __init__(
+        self,
+        title: str | None = None,
+        *,
+        show: bool | None = None,
+        live: bool | None = None,
+        blocked_ms: float | None = blocked.DEFAULT_BLOCKED_MS,
+    ) -> None:
         for name, value in (("show", show), ("live", live)):
             if value not in (None, True, False):
                 raise TypeError(f"Timeline({name}=...) takes True, False or None, not {value!r}")
+        self.blocked_ms = _blocked_threshold(blocked_ms)
+        self._watchdog: blocked.Watchdog | None = None
         self.title = title
         self._show = show
         self._live = live
@@ -122,6 +135,9 @@ class Timeline:
         self._recording = True
         self._token = ACTIVE_TIMELINES.set((*ACTIVE_TIMELINES.get(), self))
         self._hub = install(loop, self, self._records, task)
+        if self.blocked_ms is not None:
+            self._watchdog = blocked.Watchdog(task, self._records, self.blocked_ms / 1000)
+            self._watchdog.start()
         if display is not None and display.live:
             display.start_live(loop)
         return self
@@ -154,6 +170,8 @@ class Timeline:
         assert self._block is not None and self._loop is not None and self._hub is not None and self._token is not None
         self._recording = False
         self._ended_at = ended_at = _clock()
+        if self._watchdog is not None:
+            self._watchdog.stop()
         self._block.stop(ended_at, outcome, error)
         uninstall(self._loop, self._hub, self)
         # While the block runs, every record is the task's TracedCoroutine.
@@ -327,7 +345,15 @@ class Timeline:
             self._records,
             self._user_spans,
             self._user_marks,
+            blocked_after=None if self.blocked_ms is None else self.blocked_ms / 1000,
+            blocked_samples=self._watchdog.samples if self._watchdog is not None else (),
         )
+
+    @property
+    def watchdog(self) -> blocked.Watchdog | None:
+        """The thread that names the call blocking the loop (its ``looks`` and ``samples``), or
+        None when ``blocked_ms`` is None."""
+        return self._watchdog
 
     @property
     def spans(self) -> list[Span]:
@@ -356,7 +382,8 @@ class Timeline:
         """How many lanes were inside a matching span at the same moment, at most.
 
         ``label_or_kind`` matches a span's label or kind (``"sleep"``, ``"Lock.acquire"``,
-        ``"phase"``, ``"running"``), or is a function ``span -> bool``. Without it: how many
+        ``"phase"``, ``"running"``; ``"sleep"`` also matches ``"AsyncResource.__aenter__ › sleep"``),
+        or is a function ``span -> bool``. Without it: how many
         of the tasks created in the block were alive (created, not yet done) at once.
         Several overlapping matches on one lane count once; spans that only touch do not
         overlap. E.g. ``tl.max_concurrency("sleep") == 3``: three tasks slept at once.
@@ -464,6 +491,14 @@ def mark(label: object, lane: str | asyncio.Task[Any] | None = None) -> None:
     timeline = Timeline.current()
     if timeline is not None:
         timeline.mark(label, lane=lane)
+
+
+def _blocked_threshold(value: float | None) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise TypeError(f"Timeline(blocked_ms=...) takes a number of milliseconds above 0, or None; not {value!r}")
+    return float(value)
 
 
 def _first_known(index: int | None, name: str) -> LaneKey:

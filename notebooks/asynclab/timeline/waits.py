@@ -18,6 +18,8 @@ import sysconfig
 import types
 from typing import Any
 
+from . import phases
+
 
 def _library_dirs() -> tuple[str, ...]:
     paths = sysconfig.get_paths()
@@ -47,10 +49,19 @@ _THIRD_PARTY_DIRS = _third_party_dirs()
 # its callbacks, which may be methods of anything).
 _OPAQUE = (str, bytes, int, float, tuple, list, dict, type(None))
 _code_cache: dict[types.CodeType, _Frame] = {}  # code object -> _Frame
+# asyncio's own futures (C and pure Python), where every await chain ends.
+_FUTURE_TYPES = frozenset(
+    {
+        asyncio.Future,
+        asyncio.Task,
+        getattr(asyncio.futures, "_PyFuture", asyncio.Future),
+        getattr(asyncio.tasks, "_PyTask", asyncio.Task),
+    }
+)
 
 
 class _Frame:
-    __slots__ = ("is_library", "is_plumbing", "is_public", "qualname")
+    __slots__ = ("is_library", "is_plumbing", "is_public", "phase", "qualname")
 
     def __init__(self, code: types.CodeType) -> None:
         self.qualname = short_name(getattr(code, "co_qualname", code.co_name))
@@ -60,6 +71,8 @@ class _Frame:
         self.is_public = not any(p.startswith("_") and not p.startswith("__") for p in parts)
         # Frames that only pass the future through (pure-Python Future.__await__).
         self.is_plumbing = code.co_name in ("__await__", "__iter__")
+        # Where in the learner's code a wait happens (see phases.py): worked out once per code.
+        self.phase = phases.phase_of_code(code, self.qualname, self.is_library)
 
 
 def _frame(code: types.CodeType) -> _Frame:
@@ -82,8 +95,9 @@ def short_name(qualname: str) -> str:
     return qualname.rpartition("<locals>.")[2]
 
 
-def _generator_step_label(awaitable: object) -> str:
-    agen = async_generator_of(awaitable)
+def _generator_step_label(awaitable: object, agen: Any = None) -> str:
+    if agen is None:
+        agen = async_generator_of(awaitable)
     name = short_name(agen.__qualname__) if agen is not None else "async generator"
     verb = "anext" if type(awaitable).__name__ == "async_generator_asend" else "aclose"
     return f"{verb}({name})"
@@ -119,7 +133,7 @@ def _await_chain(coro: object) -> list[types.CodeType | str]:
     chain: list[types.CodeType | str] = []
     obj: Any = coro
     for _ in range(200):  # a cycle is impossible, but a bound is cheap insurance
-        if obj is None:
+        if obj is None or type(obj) in _FUTURE_TYPES:  # the future at the bottom: nothing below
             break
         code = getattr(obj, "cr_code", None)
         if code is not None:
@@ -138,7 +152,11 @@ def _await_chain(coro: object) -> list[types.CodeType | str]:
             continue
         if type(obj).__name__ in ("async_generator_asend", "async_generator_athrow"):
             if chain and not _drives_context_manager(chain[-1]):
-                chain.append(_generator_step_label(obj))  # someone waits for the next item
+                # someone waits for the next item: name that, then look inside the generator
+                agen = async_generator_of(obj)
+                chain.append(_generator_step_label(obj, agen))
+                obj = agen
+                continue
             else:  # the task *is* that step (e.g. aclose() run by the loop), or it is the
                 # body of an @asynccontextmanager being entered or left: look inside
                 obj = async_generator_of(obj)
@@ -166,31 +184,46 @@ def _wrapped_coroutine(obj: object) -> types.CoroutineType[Any, Any, Any] | type
 
 
 def describe_wait(coro: object, awaited: Any) -> str:
-    """Label what ``coro`` waits on, right after a step in which it yielded ``awaited``."""
+    """Label what ``coro`` waits on, right after a step in which it yielded ``awaited``.
+
+    A wait inside a context manager's ``__aenter__``/``__aexit__``, an
+    ``@asynccontextmanager``'s setup or cleanup, an async generator's next item or a pool's
+    ``acquire`` is labelled with that phase too: ``"AsyncResource.__aenter__ › sleep"``.
+    """
     if hasattr(awaited, "get_coro"):  # awaiting another task
         return "await " + awaited.get_name()
     if type(awaited).__name__ == "_GatheringFuture":
         return "gather"
     below_user: list[_Frame] = []  # library frames since the deepest frame of the user's code
+    phase: str | None = None  # the innermost phase of the user's code on the chain
+    previous: Any = None
     for item in _await_chain(coro):
-        if isinstance(item, str):  # an async generator step
-            if not below_user:
-                return item
-            break
+        if isinstance(item, str):  # an async generator step: anext(gen), then its frames
+            phase = item
+            below_user = []
+            previous = None
+            continue
         frame = _frame(item)
         if not frame.is_library:
-            if item.co_name == "__anext__":  # a class-based async iterator
-                owner = frame.qualname.rpartition(".")[0] or "iterator"
-                return f"anext({short_name(owner)})"
+            if frame.phase is not None:
+                phase = phases.phase_here(frame.phase, previous, phase)
             below_user = []
         elif not frame.is_plumbing:
             below_user.append(frame)
+        previous = frame
+    what = None
     for frame in reversed(below_user):
         if frame.is_public:
-            return _friendly(frame.qualname)
-    if below_user:
-        return _friendly(below_user[0].qualname)
-    return type(awaited).__name__
+            what = _friendly(frame.qualname)
+            break
+    if what is None:
+        if below_user:
+            what = _friendly(below_user[0].qualname)
+        elif phase is not None and phase.startswith(("anext(", "aclose(")):
+            return phase  # the generator itself is the wait
+        else:
+            what = type(awaited).__name__
+    return what if phase is None else phase + phases.SEPARATOR + what
 
 
 # Network waits deep inside asyncio or aiohttp, in the words a lesson uses.
