@@ -318,14 +318,13 @@ def _judge_countdown_timing(trial, times, start, delay):
 
 
 async def first_n(source, n):
-    if n <= 0:
-        return []
     items = []
-    async with contextlib.aclosing(source):  # closes source when the block ends, in this task
-        async for item in source:
-            items.append(item)
-            if len(items) == n:
-                break  # checked right after appending: no item is read that is not needed
+    async with contextlib.aclosing(source):  # closes source when the block ends, in this task, even for n = 0
+        if n > 0:
+            async for item in source:
+                items.append(item)
+                if len(items) == n:
+                    break  # checked right after appending: no item is read that is not needed
     return items
 
 
@@ -338,7 +337,8 @@ q3 = Exercise(
         "(check right after appending, so you never read one item too many).",
         "Wrap the loop in `async with contextlib.aclosing(source):` so the generator is closed when the "
         "block ends, even after a `break`.",
-        "`n = 0` needs no item at all: return `[]` before the loop.",
+        "`n = 0` needs no item at all: skip the loop, but inside the `aclosing` block, so a source that has "
+        "already started is still closed.",
     ],
     success="`first_n` stops as soon as it has enough, and the generator's cleanup has run when it returns.",
 )

@@ -427,6 +427,8 @@ class Borrow:
         return self.connection
 
     async def __aexit__(self, exc_type, exc, tb):
+        # An await here can be cut short by a second cancellation: fine when release() cannot
+        # lose the connection halfway (04 shows the trade-off, and a pool that never awaits here).
         await self.pool.release(self.connection)
         return False  # let any exception through
 
