@@ -39,11 +39,13 @@ def __dir__():
 
 
 def _prepare_kernel():
-    # In a notebook, let the stop button interrupt an idle `await` at once (see kernel.py).
+    # In a notebook, let the stop button interrupt an idle `await` at once, and show the traceback
+    # of a cell stopped inside `try: ... except* ...:` (see kernel.py).
     from . import kernel
 
     if kernel.in_kernel():
         kernel.wake_loop_on_signals()
+        kernel.show_tracebacks_through_except_star()
 
 
 _prepare_kernel()

@@ -6,6 +6,14 @@ the cancellation waits for the loop's next timer or I/O: a cell awaiting ``async
 stops only when the minute is over. Python wakes a blocked selector when a signal arrives if
 ``signal.set_wakeup_fd`` points at the loop's self-pipe; asyncio does exactly that when a loop
 signal handler is added, and this module does it for the kernel's loop.
+
+It also lets IPython show the traceback of an exception that passed through an ``except*`` it did
+not match, such as the ``CancelledError`` of a cell stopped inside ``try: ... except* ...:``.
+After ``except*`` re-raises, the frame's ``f_lineno`` is ``None`` (Python 3.11 and later), and
+IPython 9 reads the line of a frame whose file is not on disk (every cell's) from ``f_lineno``: its
+traceback formatter then fails an assertion and prints its own crash on stderr instead of the
+cell's traceback. ``show_tracebacks_through_except_star()`` gives such a frame the line its
+traceback entry records.
 """
 
 import asyncio
@@ -48,3 +56,38 @@ def in_kernel() -> bool:
     ipython = sys.modules.get("IPython")
     shell = ipython.get_ipython() if ipython else None
     return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def show_tracebacks_through_except_star() -> bool:
+    """Let IPython format a traceback with a frame left by an ``except*``; True when it is set up.
+
+    Wraps ``VerboseTB.get_records`` (IPython's list of the frames to show) so that a frame with no
+    line number gets the one its traceback entry records (``tb_lineno``, always set). Does nothing
+    without IPython, or on an IPython whose formatter has no such method.
+    """
+    try:
+        from IPython.core import ultratb
+    except ImportError:
+        return False
+    get_records = getattr(ultratb.VerboseTB, "get_records", None)
+    if get_records is None:
+        return False
+    if getattr(get_records, "_asynclab_lines", False):
+        return True
+
+    def get_records_with_lines(self, etb, *args, **kwargs):
+        records = get_records(self, etb, *args, **kwargs)
+        if any(getattr(record, "lineno", 0) is None for record in records):
+            lines = {}
+            tb = etb
+            while tb is not None:
+                lines.setdefault(tb.tb_frame, tb.tb_lineno)
+                tb = tb.tb_next
+            for record in records:
+                if getattr(record, "lineno", 0) is None and getattr(record, "frame", None) in lines:
+                    record.lineno = lines[record.frame]
+        return records
+
+    get_records_with_lines._asynclab_lines = True
+    ultratb.VerboseTB.get_records = get_records_with_lines
+    return True
