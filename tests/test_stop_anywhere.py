@@ -46,12 +46,23 @@ from nbharness import (
 
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
 SLOW_CELL = 0.25  # seconds: a cell at least this slow is stopped part-way
-STOPS_PER_CELL = 2
-STOP_WINDOW = (0.05, 0.9)  # the stops land within these fractions of the cell's measured duration
+STOPS_PER_CELL = 3  # one in each third of the window, so that both ends of a cell get one
+STOP_WINDOW = (0.05, 0.95)  # the stops land within these fractions of the cell's measured duration
 SEED = int(os.environ.get("ASYNCLAB_STOP_SEED", "2026"))
 INTERRUPTED = {"KeyboardInterrupt", "CancelledError"}  # how a stopped cell may end
 CELL_TIMEOUT = 60.0
 FINISHED_FIRST = "the cell finished before the stop took effect"
+# Run after each stop and re-run, so that what the stop left unclosed or unobserved (a session, a
+# task's exception) is finalised, and reported on stderr, next to the stop that caused it.
+COLLECT = """
+async def _asynclab_collect():
+    import asyncio, gc
+    for _ in range(3):
+        gc.collect()
+        await asyncio.sleep(0.02)
+await _asynclab_collect()
+del _asynclab_collect
+"""
 # The kernel's start-up notice on its own stderr; anything else there is reported.
 KERNEL_NOTICE = re.compile(r"^\[IPKernelApp\] WARNING \| Kernel is running over TCP|^\s+Setting websocket|^\s*$")
 
@@ -81,10 +92,15 @@ class Kernel:
         self.client.start_channels()
         self.client.wait_for_ready(timeout=60)
 
-    def execute(self, source: str, *, stop_after: float | None = None, timeout: float = CELL_TIMEOUT) -> Execution:
-        """Run ``source``; with ``stop_after``, interrupt the kernel that long after the cell started."""
+    def execute(
+        self, source: str, *, stop_after: float | None = None, silent: bool = False, timeout: float = CELL_TIMEOUT
+    ) -> Execution:
+        """Run ``source``; with ``stop_after``, interrupt the kernel that long after the cell started.
+
+        ``silent`` runs it as a client's own request (no execute_input, no history): not as a cell.
+        """
         run = Execution()
-        msg_id = self.client.execute(source, store_history=True, allow_stdin=False)
+        msg_id = self.client.execute(source, silent=silent, store_history=not silent, allow_stdin=False)
         now = time.monotonic
         deadline = now() + timeout
         started = stop_at = None
@@ -140,8 +156,11 @@ class Kernel:
 
 
 def stop_points(notebook: str, cell: int, seed: int = SEED) -> list[float]:
+    """Fractions of the cell's duration: one drawn from each of STOPS_PER_CELL equal parts of the window."""
     rng = random.Random(f"{seed}:{notebook}:{cell}")
-    return sorted(rng.uniform(*STOP_WINDOW) for _ in range(STOPS_PER_CELL))
+    low, high = STOP_WINDOW
+    width = (high - low) / STOPS_PER_CELL
+    return [rng.uniform(low + i * width, low + (i + 1) * width) for i in range(STOPS_PER_CELL)]
 
 
 def stop_anywhere(path: Path, seed: int = SEED) -> tuple[list[str], list[str]]:
@@ -174,12 +193,16 @@ def stop_anywhere(path: Path, seed: int = SEED) -> tuple[list[str], list[str]]:
                 if landed and stopped.ename not in INTERRUPTED:
                     failures.append(f"{at}: ended in {stopped.ename}: {stopped.evalue}")
                 failures += [f"{at}: error output {e}" for e in stopped.errors if e.split(":")[0] not in INTERRUPTED]
+                if not landed:  # it ran to completion: that was the re-run
+                    continue
                 again = kernel.execute(source)
                 failures += [f"{at}, then run again: {e}" for e in again.stderr]
                 if again.status != "ok":
                     failures.append(f"{at}, then run again: {again.status or 'no reply'} {again.errors}")
                     if again.status is None:
                         return failures, log
+                collected = kernel.execute(COLLECT, silent=True)
+                failures += [f"{at}, then collecting garbage: {e}" for e in collected.stderr + collected.errors]
         final = kernel.execute(GUARD_REPORT)
         failures += [f"guard report: {e}" for e in final.errors + final.stderr]
         found = guard_result(final.stdout)
