@@ -65,6 +65,11 @@ del _asynclab_collect
 """
 # The kernel's start-up notice on its own stderr; anything else there is reported.
 KERNEL_NOTICE = re.compile(r"^\[IPKernelApp\] WARNING \| Kernel is running over TCP|^\s+Setting websocket|^\s*$")
+# A stop that arrives after the cell's code has finished, while ipykernel builds its reply, raises
+# KeyboardInterrupt in ipykernel itself: it logs this line and sends no reply (the kernel goes idle,
+# and the next cell runs as usual). That is the kernel's race, not the notebook's: such a stop is
+# reported in the log, and this line is allowed once for each.
+REPLY_DROPPED = "[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel."
 
 
 @dataclass
@@ -74,6 +79,7 @@ class Execution:
     evalue: str = ""
     seconds: float | None = None  # from execute_input to the reply
     stopped_after: float | None = None  # when the interrupt was sent, after execute_input
+    reply_dropped: bool = False  # idle after a stop, with no reply (see REPLY_DROPPED)
     errors: list[str] = field(default_factory=list)  # error outputs: "ename: evalue"
     stderr: list[str] = field(default_factory=list)  # from any cell while this one ran
     stdout: str = ""
@@ -136,8 +142,15 @@ class Kernel:
                 idle = True
                 if started is not None:
                     run.seconds = now() - started
-        while True:  # the reply came before the idle status
-            reply = self.client.get_shell_msg(timeout=10)
+        while True:  # the reply, if any, came before the idle status
+            try:
+                reply = self.client.get_shell_msg(timeout=5)
+            except queue.Empty:
+                if run.stopped_after is not None:
+                    run.reply_dropped = True
+                else:
+                    run.errors.append("idle, but no reply came")
+                return run
             if reply["parent_header"].get("msg_id") == msg_id:
                 break
         run.status = reply["content"].get("status")
@@ -166,6 +179,7 @@ def stop_points(notebook: str, cell: int, seed: int = SEED) -> list[float]:
 def stop_anywhere(path: Path, seed: int = SEED) -> tuple[list[str], list[str]]:
     """Run the notebook, stopping every slow cell part-way; return (failures, one line per stop)."""
     failures, log = [], []
+    dropped = 0
     kernel = Kernel(path.parent)
     try:
         guard = kernel.execute(GUARD_INSTALL)
@@ -184,9 +198,13 @@ def stop_anywhere(path: Path, seed: int = SEED) -> tuple[list[str], list[str]]:
             for fraction in stop_points(path.name, index, seed):
                 at = f"{where}, stop at {fraction:.2f} of {first.seconds:.2f} s (seed {seed})"
                 stopped = kernel.execute(source, stop_after=fraction * first.seconds)
+                failures += [f"{at}: {e}" for e in stopped.stderr]
+                if stopped.reply_dropped:
+                    log.append(f"{at}: {FINISHED_FIRST}, and ipykernel dropped its reply")
+                    dropped += 1
+                    continue
                 landed = stopped.status != "ok"
                 log.append(f"{at}: " + (stopped.ename if landed else FINISHED_FIRST))
-                failures += [f"{at}: {e}" for e in stopped.stderr]
                 if stopped.status is None:
                     failures.append(f"{at}: {stopped.errors}")
                     return failures, log
@@ -212,11 +230,11 @@ def stop_anywhere(path: Path, seed: int = SEED) -> tuple[list[str], list[str]]:
             failures += found["problems"]
     finally:
         kernel_stderr = kernel.shutdown()
-    failures += [
-        f"kernel stderr: {line}"
-        for line in without_kernel_teardown_races(kernel_stderr).splitlines()
-        if not KERNEL_NOTICE.match(line)
-    ]
+    for line in without_kernel_teardown_races(kernel_stderr).splitlines():
+        if line.strip() == REPLY_DROPPED and dropped:
+            dropped -= 1
+        elif not KERNEL_NOTICE.match(line):
+            failures.append(f"kernel stderr: {line}")
     return failures, log
 
 
@@ -227,7 +245,7 @@ def test_stop_anywhere_then_run_again(path, request):
     started = time.perf_counter()
     failures, log = stop_anywhere(path)
     seconds = time.perf_counter() - started
-    landed = sum(1 for line in log if not line.endswith(FINISHED_FIRST))
+    landed = sum(1 for line in log if FINISHED_FIRST not in line)
     summary = (
         f"{path.name} [stop anywhere, seed {SEED}]: {seconds:.1f} s, {landed} of {len(log)} stops stopped the cell"
     )
