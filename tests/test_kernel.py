@@ -125,3 +125,29 @@ def test_a_traceback_through_except_star_is_shown_as_usual(tmp_path, asynclab):
         assert cell.errors == ["error output: KeyError: 'not matched'"]
     else:  # the IPython bug being worked around (if this fails, IPython has fixed it)
         assert any(e.startswith("stderr: Traceback") for e in cell.errors), cell.errors
+
+
+# An exception raised while an exception group was being handled: IPython prints any exception with
+# a group in its chain on stderr, unless asynclab is imported.
+GROUP_IN_THE_CHAIN = (
+    "try:\n    raise ExceptionGroup('two failed', [KeyError(1), ValueError(2)])\nexcept* KeyError:\n    pass"
+)
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("asynclab", [True, False], ids=["with asynclab", "without"])
+def test_an_exception_group_is_shown_as_the_cells_error(tmp_path, asynclab):
+    import nbformat
+    from nbharness import run_fresh
+
+    first = f"import sys\nsys.path.insert(0, {str(NOTEBOOKS_DIR)!r})\n" + ("import asynclab" if asynclab else "")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(first), nbformat.v4.new_code_cell(GROUP_IN_THE_CHAIN)]
+    path = tmp_path / "group.ipynb"
+    nbformat.write(nb, path)
+    setup, cell = run_fresh(path).cells
+    assert setup.errors == []
+    if asynclab:
+        assert cell.errors == ["error output: ExceptionGroup: two failed (1 sub-exception)"]
+    else:  # IPython's fallback being replaced (if this fails, IPython formats groups itself now)
+        assert any(e.startswith("stderr: ") and "ExceptionGroup" in e for e in cell.errors), cell.errors

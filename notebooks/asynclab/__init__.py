@@ -40,12 +40,14 @@ def __dir__():
 
 def _prepare_kernel():
     # In a notebook, let the stop button interrupt an idle `await` at once, and show the traceback
-    # of a cell stopped inside `try: ... except* ...:` (see kernel.py).
+    # of a cell stopped inside `try: ... except* ...:`, or while handling an exception group, as
+    # the cell's error (see kernel.py).
     from . import kernel
 
     if kernel.in_kernel():
         kernel.wake_loop_on_signals()
         kernel.show_tracebacks_through_except_star()
+        kernel.show_exception_groups_as_errors()
 
 
 _prepare_kernel()

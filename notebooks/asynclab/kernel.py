@@ -14,6 +14,12 @@ IPython 9 reads the line of a frame whose file is not on disk (every cell's) fro
 traceback formatter then fails an assertion and prints its own crash on stderr instead of the
 cell's traceback. ``show_tracebacks_through_except_star()`` gives such a frame the line its
 traceback entry records.
+
+And it shows an exception that involves an exception group (a ``TaskGroup``'s, or the stop
+button's ``CancelledError`` raised while one was being handled) as the cell's error, like any
+other. IPython 8 and 9 print such an exception with ``traceback.print_exc()``, on stderr, for
+want of a formatter for groups; ``show_exception_groups_as_errors()`` sends the same text as the
+cell's error output instead.
 """
 
 import asyncio
@@ -91,3 +97,52 @@ def show_tracebacks_through_except_star() -> bool:
     get_records_with_lines._asynclab_lines = True
     ultratb.VerboseTB.get_records = get_records_with_lines
     return True
+
+
+def show_exception_groups_as_errors() -> bool:
+    """Show an exception with an exception group in its chain as the cell's error, not on stderr.
+
+    Wraps ``InteractiveShell.showtraceback``: for such an exception, the standard traceback text
+    (groups and their sub-exceptions included) goes to ``_showtraceback``, which a kernel sends as
+    the cell's error output. Anything else is left to IPython. True when it is set up; does
+    nothing without IPython, or on an IPython that formats groups itself.
+    """
+    try:
+        from IPython.core.interactiveshell import InteractiveShell
+    except ImportError:
+        return False
+    show = InteractiveShell.showtraceback
+    if getattr(show, "_asynclab_groups", False):
+        return True
+    code = show.__code__
+    if "contains_exceptiongroup" not in code.co_varnames + code.co_cellvars:
+        return False
+
+    def showtraceback(self, exc_tuple=None, filename=None, tb_offset=None, exception_only=False, **kwargs):
+        import traceback
+
+        try:
+            etype, value, tb = self._get_exc_info(exc_tuple)
+        except ValueError:
+            etype = value = None
+        if exception_only or value is None or isinstance(value, SyntaxError) or not _in_a_group(value):
+            return show(self, exc_tuple, filename, tb_offset, exception_only, **kwargs)
+        if tb is not None and tb.tb_frame.f_code.co_name == "run_code":  # IPython's own frame
+            tb = tb.tb_next
+        stb = "".join(traceback.format_exception(etype, value, tb)).splitlines()
+        self._showtraceback(etype, value, stb)
+        return None
+
+    showtraceback._asynclab_groups = True
+    InteractiveShell.showtraceback = showtraceback
+    return True
+
+
+def _in_a_group(exc) -> bool:
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, BaseExceptionGroup):
+            return True
+        seen.add(id(exc))
+        exc = exc.__context__
+    return False
