@@ -52,6 +52,16 @@ SEED = int(os.environ.get("ASYNCLAB_STOP_SEED", "2026"))
 INTERRUPTED = {"KeyboardInterrupt", "CancelledError"}  # how a stopped cell may end
 CELL_TIMEOUT = 60.0
 FINISHED_FIRST = "the cell finished before the stop took effect"
+# Stops whose harm is known and not fixed yet: (notebook, cell index, text in the failure) -> why.
+# A run whose only failures are these is reported as an expected failure (xfail, with the
+# failures), not as a pass; any other failure still fails the test.
+KNOWN = {
+    ("03_async_with.ipynb", 43, "ResourceWarning: unclosed file"): (
+        "aiofiles.open() opens the file in a worker thread; a stop that lands while it does cancels "
+        "the await, not the thread, and the opened file is dropped unclosed (aiofiles' open is not "
+        "cancellation-safe; #26 item 1's lesson, in a library)"
+    ),
+}
 # Run after each stop and re-run, so that what the stop left unclosed or unobserved (a session, a
 # task's exception) is finalised, and reported on stderr, next to the stop that caused it.
 COLLECT = """
@@ -250,4 +260,17 @@ def test_stop_anywhere_then_run_again(path, request):
         f"{path.name} [stop anywhere, seed {SEED}]: {seconds:.1f} s, {landed} of {len(log)} stops stopped the cell"
     )
     request.node.user_properties.append(("notebook_run", summary))
-    assert not failures, f"{path.name}, seed {SEED}:\n" + "\n".join(failures)
+    known = {}
+    for (notebook, cell, text), why in KNOWN.items():
+        if notebook == path.name and any(f.startswith(f"cell {cell} ") and text in f for f in failures):
+            # ...and the guard's own line for the same warning, which names no cell
+            known.update(
+                {f: why for f in failures if text in f and (f.startswith(f"cell {cell} ") or not f.startswith("cell "))}
+            )
+    unknown = [f for f in failures if f not in known]
+    assert not unknown, f"{path.name}, seed {SEED}:\n" + "\n".join(failures)
+    if known:
+        pytest.xfail(
+            f"{path.name}, seed {SEED}, known and not fixed yet:\n"
+            + "\n".join(f"{failure}\n  why: {why}" for failure, why in known.items())
+        )
