@@ -4,6 +4,7 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 from checkout import NOTEBOOKS_DIR
 
 # A stand-in for ipykernel's stop button: a SIGINT handler that schedules the task's cancellation.
@@ -99,3 +100,54 @@ def test_a_descriptor_the_platform_refuses_is_not_an_error(monkeypatch):
     finally:
         monkeypatch.undo()
         loop.close()
+
+
+# An exception that passes through an `except*` it does not match, as a stopped cell's CancelledError
+# does in `try: ... except* ConnectionError:`: IPython's own traceback formatter fails on the frame
+# it leaves behind, unless asynclab is imported.
+THROUGH_EXCEPT_STAR = "try:\n    raise KeyError('not matched')\nexcept* ValueError:\n    pass"
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("asynclab", [True, False], ids=["with asynclab", "without"])
+def test_a_traceback_through_except_star_is_shown_as_usual(tmp_path, asynclab):
+    import nbformat
+    from nbharness import run_fresh
+
+    first = f"import sys\nsys.path.insert(0, {str(NOTEBOOKS_DIR)!r})\n" + ("import asynclab" if asynclab else "")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(first), nbformat.v4.new_code_cell(THROUGH_EXCEPT_STAR)]
+    path = tmp_path / "except_star.ipynb"
+    nbformat.write(nb, path)
+    setup, cell = run_fresh(path).cells
+    assert setup.errors == []
+    if asynclab:
+        assert cell.errors == ["error output: KeyError: 'not matched'"]
+    else:  # the IPython bug being worked around (if this fails, IPython has fixed it)
+        assert any(e.startswith("stderr: Traceback") for e in cell.errors), cell.errors
+
+
+# An exception raised while an exception group was being handled: IPython prints any exception with
+# a group in its chain on stderr, unless asynclab is imported.
+GROUP_IN_THE_CHAIN = (
+    "try:\n    raise ExceptionGroup('two failed', [KeyError(1), ValueError(2)])\nexcept* KeyError:\n    pass"
+)
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("asynclab", [True, False], ids=["with asynclab", "without"])
+def test_an_exception_group_is_shown_as_the_cells_error(tmp_path, asynclab):
+    import nbformat
+    from nbharness import run_fresh
+
+    first = f"import sys\nsys.path.insert(0, {str(NOTEBOOKS_DIR)!r})\n" + ("import asynclab" if asynclab else "")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(first), nbformat.v4.new_code_cell(GROUP_IN_THE_CHAIN)]
+    path = tmp_path / "group.ipynb"
+    nbformat.write(nb, path)
+    setup, cell = run_fresh(path).cells
+    assert setup.errors == []
+    if asynclab:
+        assert cell.errors == ["error output: ExceptionGroup: two failed (1 sub-exception)"]
+    else:  # IPython's fallback being replaced (if this fails, IPython formats groups itself now)
+        assert any(e.startswith("stderr: ") and "ExceptionGroup" in e for e in cell.errors), cell.errors

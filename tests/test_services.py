@@ -72,7 +72,8 @@ def nothing_logged_or_left_running(caplog):
     caplog.set_level(logging.WARNING)
     yield
     gc.collect()  # finalise anything left unclosed now, while warnings are errors
-    problems = [r for r in caplog.records if r.name.split(".")[0] in ("aiohttp", "asyncio")]
+    records = caplog.get_records("setup") + caplog.get_records("call") + caplog.records  # .records: this phase only
+    problems = [r for r in records if r.name.split(".")[0] in ("aiohttp", "asyncio")]
     assert not problems, [r.getMessage() for r in problems]
     assert lifecycle.running_services() is None, "a test left services running"
 
@@ -280,6 +281,24 @@ def test_stream_client_leaving_early_ends_the_handler_cleanly():
         async for line in stream_lines(f"{svc.base_url}/stream?lines=30&interval=0.05"):
             break  # the reference pattern, abandoned after one line
         await until(lambda: svc.stats()["in_flight"] == 0)
+
+    with_services(scenario)
+
+
+@pytest.mark.parametrize("path", ["/stream", "/ws"])
+def test_a_client_gone_before_the_answer_starts_is_no_error(path):
+    """A stopped cell hangs up while the server still waits out the delay: logged as 499, quietly."""
+
+    async def scenario(svc, session):
+        url = f"{svc.base_url}{path}?delay=0.2"
+        request = session.ws_connect(url) if path == "/ws" else session.get(url)
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.05):
+                async with request:
+                    pass
+        await until(lambda: svc.stats()["in_flight"] == 0)
+        await asyncio.sleep(0.05)  # the server has nothing more to do, or to log
+        assert svc.requests[-1].status == 499
 
     with_services(scenario)
 

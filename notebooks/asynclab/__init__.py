@@ -52,11 +52,15 @@ def __dir__() -> list[str]:
 
 
 def _prepare_kernel() -> None:
-    # In a notebook, let the stop button interrupt an idle `await` at once (see kernel.py).
+    # In a notebook, let the stop button interrupt an idle `await` at once, and show the traceback
+    # of a cell stopped inside `try: ... except* ...:`, or while handling an exception group, as
+    # the cell's error (see kernel.py).
     from . import kernel
 
     if kernel.in_kernel():
         kernel.wake_loop_on_signals()
+        kernel.show_tracebacks_through_except_star()
+        kernel.show_exception_groups_as_errors()
 
 
 _prepare_kernel()

@@ -6,11 +6,26 @@ the cancellation waits for the loop's next timer or I/O: a cell awaiting ``async
 stops only when the minute is over. Python wakes a blocked selector when a signal arrives if
 ``signal.set_wakeup_fd`` points at the loop's self-pipe; asyncio does exactly that when a loop
 signal handler is added, and this module does it for the kernel's loop.
+
+It also lets IPython show the traceback of an exception that passed through an ``except*`` it did
+not match, such as the ``CancelledError`` of a cell stopped inside ``try: ... except* ...:``.
+After ``except*`` re-raises, the frame's ``f_lineno`` is ``None`` (Python 3.11 and later), and
+IPython 9 reads the line of a frame whose file is not on disk (every cell's) from ``f_lineno``: its
+traceback formatter then fails an assertion and prints its own crash on stderr instead of the
+cell's traceback. ``show_tracebacks_through_except_star()`` gives such a frame the line its
+traceback entry records.
+
+And it shows an exception that involves an exception group (a ``TaskGroup``'s, or the stop
+button's ``CancelledError`` raised while one was being handled) as the cell's error, like any
+other. IPython 8 and 9 print such an exception with ``traceback.print_exc()``, on stderr, for
+want of a formatter for groups; ``show_exception_groups_as_errors()`` sends the same text as the
+cell's error output instead.
 """
 
 import asyncio
 import signal
 import threading
+from typing import Any
 
 from ._ipython import in_jupyter_kernel
 
@@ -50,3 +65,94 @@ def wake_loop_on_signals(loop: asyncio.AbstractEventLoop | None = None) -> bool:
 def in_kernel() -> bool:
     """True inside a running IPython kernel (a notebook), where the stop button exists."""
     return in_jupyter_kernel()
+
+
+def show_tracebacks_through_except_star() -> bool:
+    """Let IPython format a traceback with a frame left by an ``except*``; True when it is set up.
+
+    Wraps ``VerboseTB.get_records`` (IPython's list of the frames to show) so that a frame with no
+    line number gets the one its traceback entry records (``tb_lineno``, always set). Does nothing
+    without IPython, or on an IPython whose formatter has no such method.
+    """
+    try:
+        from IPython.core import ultratb
+    except ImportError:
+        return False
+    get_records = getattr(ultratb.VerboseTB, "get_records", None)
+    if get_records is None:
+        return False
+    if getattr(get_records, "_asynclab_lines", False):
+        return True
+
+    def get_records_with_lines(self: Any, etb: Any, *args: Any, **kwargs: Any) -> Any:
+        records = get_records(self, etb, *args, **kwargs)
+        if any(getattr(record, "lineno", 0) is None for record in records):
+            lines: dict[Any, int] = {}
+            tb = etb
+            while tb is not None:
+                lines.setdefault(tb.tb_frame, tb.tb_lineno)
+                tb = tb.tb_next
+            for record in records:
+                if getattr(record, "lineno", 0) is None and getattr(record, "frame", None) in lines:
+                    record.lineno = lines[record.frame]
+        return records
+
+    get_records_with_lines._asynclab_lines = True  # type: ignore[attr-defined]
+    ultratb.VerboseTB.get_records = get_records_with_lines  # type: ignore[method-assign]
+    return True
+
+
+def show_exception_groups_as_errors() -> bool:
+    """Show an exception with an exception group in its chain as the cell's error, not on stderr.
+
+    Wraps ``InteractiveShell.showtraceback``: for such an exception, the standard traceback text
+    (groups and their sub-exceptions included) goes to ``_showtraceback``, which a kernel sends as
+    the cell's error output. Anything else is left to IPython. True when it is set up; does
+    nothing without IPython, or on an IPython that formats groups itself.
+    """
+    try:
+        from IPython.core.interactiveshell import InteractiveShell
+    except ImportError:
+        return False
+    show = InteractiveShell.showtraceback
+    if getattr(show, "_asynclab_groups", False):
+        return True
+    code = show.__code__
+    if "contains_exceptiongroup" not in code.co_varnames + code.co_cellvars:
+        return False
+
+    def showtraceback(
+        self: Any,
+        exc_tuple: Any = None,
+        filename: str | None = None,
+        tb_offset: int | None = None,
+        exception_only: bool = False,
+        **kwargs: Any,
+    ) -> Any:
+        import traceback
+
+        try:
+            etype, value, tb = self._get_exc_info(exc_tuple)
+        except ValueError:
+            etype = value = None
+        if exception_only or value is None or isinstance(value, SyntaxError) or not _in_a_group(value):
+            return show(self, exc_tuple, filename, tb_offset, exception_only, **kwargs)
+        if tb is not None and tb.tb_frame.f_code.co_name == "run_code":  # IPython's own frame
+            tb = tb.tb_next
+        stb = "".join(traceback.format_exception(etype, value, tb)).splitlines()
+        self._showtraceback(etype, value, stb)
+        return None
+
+    showtraceback._asynclab_groups = True  # type: ignore[attr-defined]
+    InteractiveShell.showtraceback = showtraceback  # type: ignore[method-assign, assignment]
+    return True
+
+
+def _in_a_group(exc: BaseException | None) -> bool:
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, BaseExceptionGroup):
+            return True
+        seen.add(id(exc))
+        exc = exc.__context__
+    return False

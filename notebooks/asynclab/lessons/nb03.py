@@ -34,6 +34,12 @@ async def loop_reports() -> AsyncIterator[list[str]]:
     this installs an exception handler on the loop and records warnings; on the way out it
     collects garbage (so the reports come now, not at some random later moment), turns each
     report into a line of text in ``reports``, and puts the previous handler back.
+
+    When the block is stopped (the stop button's cancellation), the traceback reaches down into
+    every function the block was running, and through their frames holds what they had not
+    closed yet (a session): the notebook keeps that traceback until the next error, and only then
+    would the session be reported, on stderr. So the traceback of a stop is cut at the block's own
+    line before the garbage is collected, and the session is reported here.
     """
     loop = asyncio.get_running_loop()
     reports: list[str] = []
@@ -48,6 +54,9 @@ async def loop_reports() -> AsyncIterator[list[str]]:
             warnings.simplefilter("always")
             try:
                 yield reports
+            except (asyncio.CancelledError, KeyboardInterrupt) as exc:
+                _cut_below_the_block(exc)
+                raise
             finally:
                 for _ in range(_COLLECT_ROUNDS):
                     gc.collect()
@@ -57,6 +66,16 @@ async def loop_reports() -> AsyncIterator[list[str]]:
                     caught.clear()
     finally:
         loop.set_exception_handler(previous)
+
+
+def _cut_below_the_block(exc: BaseException) -> None:
+    """End ``exc``'s traceback at the first frame outside this module and contextlib: the code
+    that runs the ``async with loop_reports()`` block, at the line the block had reached."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename in (__file__, contextlib.__file__):
+        tb = tb.tb_next
+    if tb is not None:
+        tb.tb_next = None
 
 
 def _shorten(message: Warning | str, limit: int = 70) -> str:

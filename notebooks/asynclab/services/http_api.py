@@ -60,6 +60,10 @@ async def count_and_log_requests(request: web.Request, handler: Handler) -> web.
             response = await handler(request)
             status = response.status
             return response
+        except ConnectionResetError:
+            # The client hung up before its answer started (a stopped cell): no one to answer, and
+            # no error to log. aiohttp finds the connection gone when it sends this, and says nothing.
+            return web.Response(status=CLIENT_GONE)
         finally:
             # Runs before the response is sent, so a client never sees its answer before the count drops.
             state.in_flight -= 1
