@@ -122,7 +122,7 @@ def test_a_traceback_through_except_star_is_shown_as_usual(tmp_path, asynclab):
     setup, cell = run_fresh(path).cells
     assert setup.errors == []
     if asynclab:
-        assert cell.errors == ["error output: KeyError: 'not matched'"]
+        assert cell.errors == ["KeyError: 'not matched'"]
     else:  # the IPython bug being worked around (if this fails, IPython has fixed it)
         assert any(e.startswith("stderr: Traceback") for e in cell.errors), cell.errors
 
@@ -148,6 +148,6 @@ def test_an_exception_group_is_shown_as_the_cells_error(tmp_path, asynclab):
     setup, cell = run_fresh(path).cells
     assert setup.errors == []
     if asynclab:
-        assert cell.errors == ["error output: ExceptionGroup: two failed (1 sub-exception)"]
+        assert cell.errors == ["ExceptionGroup: two failed (1 sub-exception)"]
     else:  # IPython's fallback being replaced (if this fails, IPython formats groups itself now)
         assert any(e.startswith("stderr: ") and "ExceptionGroup" in e for e in cell.errors), cell.errors
