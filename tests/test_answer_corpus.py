@@ -12,13 +12,14 @@ import corpus.nb01
 import corpus.nb02
 import corpus.nb03
 import corpus.nb04
+import corpus.nb05
 import pytest
-from asynclab.exercises import nb01, nb02, nb03, nb04
+from asynclab.exercises import nb01, nb02, nb03, nb04, nb05
 from exercise_checks import check
 
 pytestmark = pytest.mark.filterwarnings("error")
 
-MODULES = {"nb01": nb01, "nb02": nb02, "nb03": nb03, "nb04": nb04}
+MODULES = {"nb01": nb01, "nb02": nb02, "nb03": nb03, "nb04": nb04, "nb05": nb05}
 NEEDS_SERVICES = {("nb01", "q1")}
 
 

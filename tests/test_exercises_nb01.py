@@ -647,104 +647,24 @@ def test_every_requirement_maps_to_a_judge_check_and_a_breaking_test():
 # --- q4 (transfer): cursor_items(fetch_page) -------------------------------------------------------------
 
 
-async def cursor_items_with_while(fetch_page):
-    page = await fetch_page(None)
-    while True:
-        for item in page["items"]:
-            yield item
-        if page["next"] is None:
-            break
-        page = await fetch_page(page["next"])
-
-
-class CursorItems:
-    """A class-based answer: an async iterator that keeps the page it is reading."""
-
-    def __init__(self, fetch_page):
-        self.fetch_page = fetch_page
-        self.buffer: list = []
-        self.cursor = None
-        self.started = False
-
-    def __aiter__(self):
-        return self
-
-    async def __anext__(self):
-        while not self.buffer:
-            if self.started and self.cursor is None:
-                raise StopAsyncIteration
-            page = await self.fetch_page(self.cursor)
-            self.started = True
-            self.buffer, self.cursor = list(page["items"]), page["next"]
-        return self.buffer.pop(0)
-
-
-async def cursor_items_stopping_at_an_empty_page(fetch_page):
-    cursor = None
-    while True:
-        page = await fetch_page(cursor)
-        if not page["items"]:
-            return
-        for item in page["items"]:
-            yield item
-        cursor = page["next"]
-        if cursor is None:
-            return
-
-
-async def cursor_items_until_an_empty_page(fetch_page):
-    cursor, pages = None, 0
-    while True:
-        page = await fetch_page(cursor)
-        pages += 1
-        if not page["items"] and pages > 1 and cursor is None:
-            return  # "an empty page means the end"
-        for item in page["items"]:
-            yield item
-        cursor = page["next"]
-        if pages > 8:
-            return
-
-
-async def cursor_items_fetching_ahead(fetch_page):
-    pages, cursor = [], None
-    while True:
-        page = await fetch_page(cursor)
-        pages.append(page)
-        cursor = page["next"]
-        if cursor is None:
-            break
-    for page in pages:
-        for item in page["items"]:
-            yield item
-
-
-async def cursor_items_page_at_a_time(fetch_page):
-    cursor = None
-    while True:
-        page = await fetch_page(cursor)
-        yield page["items"]
-        cursor = page["next"]
-        if cursor is None:
-            return
-
-
-@pytest.mark.parametrize("answer", [q4.reference, cursor_items_with_while, CursorItems])
+@pytest.mark.parametrize("answer", [q4.reference, answers.cursor_items_with_while, answers.CursorItems])
 def test_q4_right_answers_pass(answer):
     assert_passes(check(q4, answer))
 
 
 def test_q4_stopping_at_an_empty_page_misses_the_rest():
-    assert_fails(check(q4, cursor_items_stopping_at_an_empty_page), "stopped at the first empty page")
+    assert_fails(check(q4, answers.cursor_items_stopping_at_an_empty_page), "stopped at the first empty page")
 
 
 def test_q4_asking_past_the_last_page():
-    assert_fails(check(q4, cursor_items_until_an_empty_page), "called `fetch_page(None)` again, which starts over")
+    assert_fails(
+        check(q4, answers.cursor_items_until_an_empty_page), "called `fetch_page(None)` again, which starts over"
+    )
 
 
 def test_q4_fetching_every_page_before_yielding():
-    assert_fails(check(q4, cursor_items_fetching_ahead), "had already called `fetch_page` 3 times")
+    assert_fails(check(q4, answers.cursor_items_fetching_ahead), "had already called `fetch_page` 3 times")
 
 
 def test_q4_yielding_pages_instead_of_items():
-    assert_fails(check(q4, cursor_items_page_at_a_time), "yielded whole pages (lists)")
+    assert_fails(check(q4, answers.cursor_items_page_at_a_time), "yielded whole pages (lists)")

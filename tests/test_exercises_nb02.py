@@ -521,68 +521,18 @@ def test_every_requirement_maps_to_a_judge_check_and_a_breaking_test():
 # --- q4 (transfer): first_pages(urls, n) -----------------------------------------------------------------
 
 
-async def first_pages_with_create_task(urls, n):
-    tasks = [asyncio.create_task(download(url)) for url in urls]
-    pages = []
-    for next_done in asyncio.as_completed(tasks):
-        pages.append(await next_done)
-        if len(pages) == n:
-            break
-    for task in tasks:
-        task.cancel()
-    return pages
-
-
-async def first_pages_with_wait(urls, n):
-    pending = {asyncio.create_task(download(url)) for url in urls}
-    pages: list[str] = []
-    try:
-        while pending and len(pages) < n:
-            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            pages.extend(sorted(task.result() for task in done))
-        return pages[:n]
-    finally:
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-
-
-async def first_pages_in_input_order(urls, n):
-    pages = await asyncio.gather(*(download(url) for url in urls))
-    return pages[:n]
-
-
-async def first_pages_leaving_the_rest_running(urls, n):
-    tasks = [asyncio.create_task(download(url)) for url in urls]
-    pages = []
-    for next_done in asyncio.as_completed(tasks):
-        pages.append(await next_done)
-        if len(pages) == n:
-            return pages
-    return pages
-
-
-async def first_pages_waiting_for_all(urls, n):
-    pages = []
-    async with asyncio.TaskGroup() as tg:
-        for url in urls:
-            task = tg.create_task(download(url))
-            task.add_done_callback(lambda t: pages.append(t.result()))
-    return pages[:n]
-
-
-@pytest.mark.parametrize("answer", [q4.reference, first_pages_with_create_task, first_pages_with_wait])
+@pytest.mark.parametrize("answer", [q4.reference, answers.first_pages_with_create_task, answers.first_pages_with_wait])
 def test_q4_right_answers_pass(answer):
     assert_passes(check(q4, answer))
 
 
 def test_q4_pages_in_the_order_of_urls():
-    assert_fails(check(q4, first_pages_in_input_order), "not the first 2 to *arrive*")
+    assert_fails(check(q4, answers.first_pages_in_input_order), "not the first 2 to *arrive*")
 
 
 def test_q4_the_rest_left_running():
-    assert_fails(check(q4, first_pages_leaving_the_rest_running), "left 3 download(s) running")
+    assert_fails(check(q4, answers.first_pages_leaving_the_rest_running), "left 3 download(s) running")
 
 
 def test_q4_waiting_for_every_download():
-    assert_fails(check(q4, first_pages_waiting_for_all), "instead of waiting for the rest")
+    assert_fails(check(q4, answers.first_pages_waiting_for_all), "instead of waiting for the rest")

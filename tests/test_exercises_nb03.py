@@ -698,128 +698,22 @@ def test_every_requirement_maps_to_a_judge_check_and_a_breaking_test():
 # --- q5 (transfer): RateLimiter(calls, period) ------------------------------------------------------------
 
 
-class RateLimiterWithTask:
-    """Gives each permit back from a task of its own that sleeps for the period."""
-
-    def __init__(self, calls, period):
-        self.period = period
-        self.permits = asyncio.Semaphore(calls)
-        self.returns: set[asyncio.Task] = set()
-
-    async def _give_back_later(self):
-        await asyncio.sleep(self.period)
-        self.permits.release()
-
-    async def __aenter__(self):
-        await self.permits.acquire()
-        task = asyncio.create_task(self._give_back_later())
-        self.returns.add(task)
-        task.add_done_callback(self.returns.discard)
-        return self
-
-    async def __aexit__(self, *exc_info):
-        return False
-
-
-class RateLimiterSpacing:
-    """Another right answer: starts evenly spaced, period / calls apart (smoother than bursts)."""
-
-    def __init__(self, calls, period):
-        self.gap = period / calls
-        self.lock = asyncio.Lock()
-        self.next_start = 0.0
-
-    async def __aenter__(self):
-        async with self.lock:
-            loop = asyncio.get_running_loop()
-            wait = self.next_start - loop.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            self.next_start = max(loop.time(), self.next_start) + self.gap
-
-    async def __aexit__(self, *exc_info):
-        return None
-
-
-class RateLimiterAsConcurrencyLimit:
-    """The lesson's semaphore, held across the block: limits how many run at once, not the rate."""
-
-    def __init__(self, calls, period):
-        self.semaphore = asyncio.Semaphore(calls)
-
-    async def __aenter__(self):
-        await self.semaphore.acquire()
-
-    async def __aexit__(self, *exc_info):
-        self.semaphore.release()
-
-
-class RateLimiterReleasingAfterTheBlock:
-    """Holds the permit across the block, then for one more period: long blocks hold up later starts."""
-
-    def __init__(self, calls, period):
-        self.period = period
-        self.semaphore = asyncio.Semaphore(calls)
-
-    async def __aenter__(self):
-        await self.semaphore.acquire()
-
-    async def __aexit__(self, *exc_info):
-        asyncio.get_running_loop().call_later(self.period, self.semaphore.release)
-
-
-class RateLimiterOneAtATime:
-    """Sleeps a whole period between any two starts: within the limit, but far below the rate."""
-
-    def __init__(self, calls, period):
-        self.period = period
-        self.lock = asyncio.Lock()
-
-    async def __aenter__(self):
-        async with self.lock:
-            await asyncio.sleep(self.period)
-
-    async def __aexit__(self, *exc_info):
-        return False
-
-
-@pytest.mark.parametrize("answer", [q5.reference, RateLimiterWithTask, RateLimiterSpacing])
+@pytest.mark.parametrize("answer", [q5.reference, answers.RateLimiterWithTask, answers.RateLimiterSpacing])
 def test_q5_right_answers_pass(answer):
     assert_passes(check(q5, answer))
 
 
 def test_q5_a_semaphore_across_the_block_lets_bursts_through():
-    assert_fails(check(q5, RateLimiterAsConcurrencyLimit), "blocks started within 0.2 s", "may start in any")
+    assert_fails(check(q5, answers.RateLimiterAsConcurrencyLimit), "blocks started within 0.2 s", "may start in any")
 
 
 def test_q5_waiting_for_blocks_to_end_limits_concurrency_not_rate():
-    assert_fails(check(q5, RateLimiterReleasingAfterTheBlock), "your limiter waits for blocks to *end*")
+    assert_fails(check(q5, answers.RateLimiterReleasingAfterTheBlock), "your limiter waits for blocks to *end*")
 
 
 def test_q5_too_slow_a_rate():
-    assert_fails(check(q5, RateLimiterOneAtATime), "took until", "could start at about 0.4 s")
-
-
-class RateLimiterLosingACancelledPermit:
-    """Hands out numbered places in line; a caller cancelled while it waits never gives its place up."""
-
-    def __init__(self, calls, period):
-        self.calls, self.period = calls, period
-        self.issued = self.given_back = 0
-
-    async def __aenter__(self):
-        place = self.issued
-        self.issued += 1
-        while place >= self.given_back + self.calls:
-            await asyncio.sleep(0.005)  # cancelled here: this place is never given back
-        asyncio.get_running_loop().call_later(self.period, self._give_back)
-
-    def _give_back(self):
-        self.given_back += 1
-
-    async def __aexit__(self, *exc_info):
-        return False
+    assert_fails(check(q5, answers.RateLimiterOneAtATime), "took until", "could start at about 0.4 s")
 
 
 def test_q5_a_cancelled_caller_must_not_use_up_a_start():
-    assert_fails(check(q5, RateLimiterLosingACancelledPermit), "a permit was lost")
+    assert_fails(check(q5, answers.RateLimiterLosingACancelledPermit), "a permit was lost")

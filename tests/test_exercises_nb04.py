@@ -520,87 +520,25 @@ def test_every_requirement_maps_to_a_judge_check_and_a_breaking_test():
 # --- q4 (transfer): process_all(items, handle, workers) ---------------------------------------------------
 
 
-async def process_all_with_sentinels(items, handle, workers):
-    queue: asyncio.Queue = asyncio.Queue()
-    for pair in enumerate(items):
-        queue.put_nowait(pair)
-    for _ in range(workers):
-        queue.put_nowait(None)  # one "no more work" per worker
-    results = [None] * len(items)
-
-    async def worker():
-        while (pair := await queue.get()) is not None:
-            index, item = pair
-            results[index] = await handle(item)
-
-    async with asyncio.TaskGroup() as tg:
-        for _ in range(workers):
-            tg.create_task(worker())
-    return results
-
-
-async def process_all_with_gather(items, handle, workers):
-    queue: asyncio.Queue = asyncio.Queue()
-    for pair in enumerate(items):
-        queue.put_nowait(pair)
-    results = {}
-
-    async def worker():
-        while not queue.empty():
-            index, item = queue.get_nowait()
-            results[index] = await handle(item)
-
-    await asyncio.gather(*(worker() for _ in range(workers)))
-    return [results[i] for i in range(len(items))]
-
-
-async def process_all_leaving_workers(items, handle, workers):
-    queue: asyncio.Queue = asyncio.Queue()
-    for pair in enumerate(items):
-        queue.put_nowait(pair)
-    results = [None] * len(items)
-
-    async def worker():
-        while True:
-            index, item = await queue.get()
-            results[index] = await handle(item)
-            queue.task_done()
-
-    for _ in range(workers):
-        asyncio.create_task(worker())  # noqa: RUF006 -- the mistake under test
-    await queue.join()
-    return results  # the workers still wait on the empty queue
-
-
-async def process_all_in_batches(items, handle, workers):
-    results = []
-    for start in range(0, len(items), workers):
-        results += await asyncio.gather(*(handle(item) for item in items[start : start + workers]))
-    return results
-
-
-async def process_all_all_at_once(items, handle, workers):
-    return await asyncio.gather(*(handle(item) for item in items))
-
-
-@pytest.mark.parametrize("answer", [q4.reference, process_all_with_sentinels], ids=lambda f: f.__name__)
+@pytest.mark.parametrize("answer", [q4.reference, answers.process_all_with_sentinels], ids=lambda f: f.__name__)
 def test_q4_right_answers_pass(answer):
     assert_passes(check(q4, answer))
 
 
 def test_q4_workers_left_waiting():
-    assert_fails(check(q4, process_all_leaving_workers), "were still running (waiting for more")
+    assert_fails(check(q4, answers.process_all_leaving_workers), "were still running (waiting for more")
 
 
 def test_q4_batches_leave_slots_idle():
-    assert_fails(check(q4, process_all_in_batches), "ran in batches of 3")
+    assert_fails(check(q4, answers.process_all_in_batches), "ran in batches of 3")
 
 
 def test_q4_everything_at_once():
-    assert_fails(check(q4, process_all_all_at_once), "ran at once with `workers=3`")
+    assert_fails(check(q4, answers.process_all_all_at_once), "ran at once with `workers=3`")
 
 
 def test_q4_gather_leaves_the_other_workers_running_after_a_failure():
     assert_fails(
-        check(q4, process_all_with_gather), "After `handle` failed, 1 of `process_all`'s tasks were still running"
+        check(q4, answers.process_all_with_gather),
+        "After `handle` failed, 1 of `process_all`'s tasks were still running",
     )

@@ -1,6 +1,6 @@
-"""A corpus of typical learner answers to the 13 exercises, right and wrong, in varied styles.
+"""A corpus of typical learner answers to the 19 exercises, right and wrong, in varied styles.
 
-Each module (``nb01`` .. ``nb04``) holds answers as real functions and classes, written from each
+Each module (``nb01`` .. ``nb05``) holds answers as real functions and classes, written from each
 exercise's statement alone, as learners would. Each is registered with the verdict its check must
 give and key words its message must hold (``right`` / ``wrong``); ``tests/test_answer_corpus.py``
 runs them all through ``await qN.check(answer, show=False)``.

@@ -1,8 +1,10 @@
-"""Answers to notebook 01's exercises: all_items (q1), Countdown (q2), first_n (q3)."""
+"""Answers to notebook 01's exercises: all_items (q1), Countdown (q2), first_n (q3),
+cursor_items (q4)."""
 
 import asyncio
 import contextlib
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -480,3 +482,147 @@ class CountdownAroundAGenerator:
         for number in range(self.start, 0, -1):
             await asyncio.sleep(self.delay)
             yield number
+
+
+# --- q4 (transfer): cursor_items(fetch_page) -------------------------------------------------------------
+
+
+@right("q4")
+async def cursor_items_with_while(fetch_page):
+    page = await fetch_page(None)
+    while True:
+        for item in page["items"]:
+            yield item
+        if page["next"] is None:
+            break
+        page = await fetch_page(page["next"])
+
+
+@right("q4")
+class CursorItems:
+    """A class-based answer: an async iterator that keeps the page it is reading."""
+
+    def __init__(self, fetch_page):
+        self.fetch_page = fetch_page
+        self.buffer: list = []
+        self.cursor = None
+        self.started = False
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        while not self.buffer:
+            if self.started and self.cursor is None:
+                raise StopAsyncIteration
+            page = await self.fetch_page(self.cursor)
+            self.started = True
+            self.buffer, self.cursor = list(page["items"]), page["next"]
+        return self.buffer.pop(0)
+
+
+async def _read_page(fetch_page, cursor):
+    page = await fetch_page(cursor)
+    return page["items"], page["next"]
+
+
+@right("q4")
+async def cursor_items_with_a_helper(fetch_page):
+    items, cursor = await _read_page(fetch_page, None)
+    for item in items:
+        yield item
+    while cursor is not None:
+        items, cursor = await _read_page(fetch_page, cursor)
+        for item in items:
+            yield item
+
+
+_START = object()
+
+
+@right("q4")
+async def cursor_items_start_marker(fetch_page):
+    cursor = _START
+    while cursor is not None:
+        page = await fetch_page(None if cursor is _START else cursor)
+        for item in page["items"]:
+            yield item
+        cursor = page["next"]
+
+
+@right("q4")
+async def cursor_items_typed_with_a_flag(fetch_page) -> AsyncIterator[object]:
+    cursor: str | None = None
+    first = True
+    while first or cursor is not None:
+        first = False
+        page = await fetch_page(cursor)
+        print(f"got {len(page['items'])} items, next: {page['next']}")
+        for item in page["items"]:
+            yield item
+        cursor = page["next"]
+
+
+@wrong("q4", "stopped at the first empty page")
+async def cursor_items_stopping_at_an_empty_page(fetch_page):
+    cursor = None
+    while True:
+        page = await fetch_page(cursor)
+        if not page["items"]:
+            return
+        for item in page["items"]:
+            yield item
+        cursor = page["next"]
+        if cursor is None:
+            return
+
+
+@wrong("q4", "called `fetch_page(None)` again, which starts over")
+async def cursor_items_until_an_empty_page(fetch_page):
+    cursor, pages = None, 0
+    while True:
+        page = await fetch_page(cursor)
+        pages += 1
+        if not page["items"] and pages > 1 and cursor is None:
+            return  # "an empty page means the end"
+        for item in page["items"]:
+            yield item
+        cursor = page["next"]
+        if pages > 8:
+            return
+
+
+@wrong("q4", "had already called `fetch_page` 3 times")
+async def cursor_items_fetching_ahead(fetch_page):
+    pages, cursor = [], None
+    while True:
+        page = await fetch_page(cursor)
+        pages.append(page)
+        cursor = page["next"]
+        if cursor is None:
+            break
+    for page in pages:
+        for item in page["items"]:
+            yield item
+
+
+@wrong("q4", "yielded whole pages (lists)")
+async def cursor_items_page_at_a_time(fetch_page):
+    cursor = None
+    while True:
+        page = await fetch_page(cursor)
+        yield page["items"]
+        cursor = page["next"]
+        if cursor is None:
+            return
+
+
+@wrong("q4", "returned a list", "`yield` each item")
+async def cursor_items_returning_a_list(fetch_page):
+    items, cursor = [], None
+    while True:
+        page = await fetch_page(cursor)
+        items.extend(page["items"])
+        cursor = page["next"]
+        if cursor is None:
+            return items

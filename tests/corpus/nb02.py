@@ -1,4 +1,5 @@
-"""Answers to notebook 02's exercises: fetch_in_order (q1), even_items (q2), download_stream (q3)."""
+"""Answers to notebook 02's exercises: fetch_in_order (q1), even_items (q2), download_stream (q3),
+first_pages (q4)."""
 
 import asyncio
 
@@ -337,3 +338,120 @@ async def download_stream_window_off_by_one(urls, limit):
         tasks.append(task)
         running.add(task)
     return list(await asyncio.gather(*tasks))
+
+
+# --- q4 (transfer): first_pages(urls, n) -----------------------------------------------------------------
+
+
+@right("q4")
+async def first_pages_with_create_task(urls, n):
+    tasks = [asyncio.create_task(download(url)) for url in urls]
+    pages = []
+    for next_done in asyncio.as_completed(tasks):
+        pages.append(await next_done)
+        if len(pages) == n:
+            break
+    for task in tasks:
+        task.cancel()
+    return pages
+
+
+@right("q4")
+async def first_pages_with_wait(urls, n):
+    pending = {asyncio.create_task(download(url)) for url in urls}
+    pages: list[str] = []
+    try:
+        while pending and len(pages) < n:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            pages.extend(sorted(task.result() for task in done))
+        return pages[:n]
+    finally:
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+
+@right("q4")
+async def first_pages_typed_with_finally(urls: list[str], n: int) -> list[str]:
+    tasks = [asyncio.create_task(download(url)) for url in urls]
+    pages: list[str] = []
+    try:
+        for next_done in asyncio.as_completed(tasks):
+            page = await next_done
+            print("arrived:", page)
+            pages.append(page)
+            if len(pages) >= n:
+                break
+    finally:
+        for task in tasks:
+            if not task.done():
+                task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return pages
+
+
+@right("q4")
+async def first_pages_through_a_queue(urls, n):
+    arrived: asyncio.Queue = asyncio.Queue()
+
+    async def download_into_queue(url):
+        await arrived.put(await download(url))
+
+    tasks = [asyncio.create_task(download_into_queue(url)) for url in urls]
+    try:
+        return [await arrived.get() for _ in range(min(n, len(urls)))]
+    finally:
+        for task in tasks:
+            task.cancel()
+
+
+@wrong("q4", "not the first 2 to *arrive*")
+async def first_pages_in_input_order(urls, n):
+    pages = await asyncio.gather(*(download(url) for url in urls))
+    return pages[:n]
+
+
+@wrong("q4", "left 3 download(s) running")
+async def first_pages_leaving_the_rest_running(urls, n):
+    tasks = [asyncio.create_task(download(url)) for url in urls]
+    pages = []
+    for next_done in asyncio.as_completed(tasks):
+        pages.append(await next_done)
+        if len(pages) == n:
+            return pages
+    return pages
+
+
+@wrong("q4", "instead of waiting for the rest")
+async def first_pages_waiting_for_all(urls, n):
+    pages = []
+    async with asyncio.TaskGroup() as tg:
+        for url in urls:
+            task = tg.create_task(download(url))
+            task.add_done_callback(lambda t: pages.append(t.result()))
+    return pages[:n]
+
+
+@wrong("q4", "returned the first 2 pages of `urls`", "not the first 2 to *arrive*")
+async def first_pages_only_the_first_urls(urls, n):
+    return await asyncio.gather(*(download(url) for url in urls[:n]))
+
+
+@wrong("q4", "not the first 2 to *arrive*", "asyncio.as_completed")
+async def first_pages_one_by_one(urls, n):
+    pages = []
+    for url in urls:
+        pages.append(await download(url))
+        if len(pages) == n:
+            break
+    return pages
+
+
+@wrong("q4", "download(s) running")
+async def first_pages_as_completed_on_coroutines(urls, n):
+    pages = []
+    for next_done in asyncio.as_completed([download(url) for url in urls]):
+        pages.append(await next_done)
+        if len(pages) == n:
+            break  # as_completed made tasks of the coroutines: they go on downloading
+    return pages

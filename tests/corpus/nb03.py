@@ -1,6 +1,8 @@
-"""Answers to notebook 03's exercises: timed (q1), fetch_all_limited (q2), atomic (q3), Borrow (q4)."""
+"""Answers to notebook 03's exercises: timed (q1), fetch_all_limited (q2), atomic (q3), Borrow (q4),
+RateLimiter (q5)."""
 
 import asyncio
+import collections
 import contextlib
 import time
 
@@ -553,4 +555,179 @@ class BorrowExceptException(BorrowReference):
     async def __aexit__(self, exc_type, exc, tb):
         if exc_type is None or issubclass(exc_type, Exception):
             await self.pool.release(self.connection)
+        return False
+
+
+# --- q5 (transfer): RateLimiter(calls, period) ------------------------------------------------------------
+
+
+@right("q5")
+class RateLimiterWithTask:
+    """Gives each permit back from a task of its own that sleeps for the period."""
+
+    def __init__(self, calls, period):
+        self.period = period
+        self.permits = asyncio.Semaphore(calls)
+        self.returns: set[asyncio.Task] = set()
+
+    async def _give_back_later(self):
+        await asyncio.sleep(self.period)
+        self.permits.release()
+
+    async def __aenter__(self):
+        await self.permits.acquire()
+        task = asyncio.create_task(self._give_back_later())
+        self.returns.add(task)
+        task.add_done_callback(self.returns.discard)
+        return self
+
+    async def __aexit__(self, *exc_info):
+        return False
+
+
+@right("q5")
+class RateLimiterSpacing:
+    """Another right answer: starts evenly spaced, period / calls apart (smoother than bursts)."""
+
+    def __init__(self, calls, period):
+        self.gap = period / calls
+        self.lock = asyncio.Lock()
+        self.next_start = 0.0
+
+    async def __aenter__(self):
+        async with self.lock:
+            loop = asyncio.get_running_loop()
+            wait = self.next_start - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self.next_start = max(loop.time(), self.next_start) + self.gap
+
+    async def __aexit__(self, *exc_info):
+        return None
+
+
+@right("q5")
+class RateLimiterSlidingWindow:
+    """Remembers the last `calls` start times; a new start waits until the oldest is `period` old."""
+
+    def __init__(self, calls: int, period: float) -> None:
+        self.calls, self.period = calls, period
+        self.starts: collections.deque[float] = collections.deque()
+        self.lock = asyncio.Lock()
+
+    async def __aenter__(self) -> "RateLimiterSlidingWindow":
+        async with self.lock:
+            loop = asyncio.get_running_loop()
+            while len(self.starts) >= self.calls:
+                wait = self.starts[0] + self.period - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                else:
+                    self.starts.popleft()
+            self.starts.append(loop.time())
+        return self
+
+    async def __aexit__(self, exc_type, exc, tb) -> bool:
+        return False
+
+
+@right("q5")
+class RateLimiterPermitTimer:
+    def __init__(self, calls, period):
+        self.calls = calls
+        self.period = period
+        self.permits = asyncio.Semaphore(calls)
+
+    def _return_permit_later(self):
+        loop = asyncio.get_running_loop()
+        loop.call_at(loop.time() + self.period, self.permits.release)
+
+    async def __aenter__(self):
+        await self.permits.acquire()
+        self._return_permit_later()
+        print(f"start allowed ({self.calls} per {self.period} s)")
+
+    async def __aexit__(self, exc_type, exc, tb):
+        pass
+
+
+@wrong("q5", "blocks started within 0.2 s", "may start in any")
+class RateLimiterAsConcurrencyLimit:
+    """The lesson's semaphore, held across the block: limits how many run at once, not the rate."""
+
+    def __init__(self, calls, period):
+        self.semaphore = asyncio.Semaphore(calls)
+
+    async def __aenter__(self):
+        await self.semaphore.acquire()
+
+    async def __aexit__(self, *exc_info):
+        self.semaphore.release()
+
+
+@wrong("q5", "your limiter waits for blocks to *end*")
+class RateLimiterReleasingAfterTheBlock:
+    """Holds the permit across the block, then for one more period: long blocks hold up later starts."""
+
+    def __init__(self, calls, period):
+        self.period = period
+        self.semaphore = asyncio.Semaphore(calls)
+
+    async def __aenter__(self):
+        await self.semaphore.acquire()
+
+    async def __aexit__(self, *exc_info):
+        asyncio.get_running_loop().call_later(self.period, self.semaphore.release)
+
+
+@wrong("q5", "took until", "could start at about 0.4 s")
+class RateLimiterOneAtATime:
+    """Sleeps a whole period between any two starts: within the limit, but far below the rate."""
+
+    def __init__(self, calls, period):
+        self.period = period
+        self.lock = asyncio.Lock()
+
+    async def __aenter__(self):
+        async with self.lock:
+            await asyncio.sleep(self.period)
+
+    async def __aexit__(self, *exc_info):
+        return False
+
+
+@wrong("q5", "a permit was lost")
+class RateLimiterLosingACancelledPermit:
+    """Hands out numbered places in line; a caller cancelled while it waits never gives its place up."""
+
+    def __init__(self, calls, period):
+        self.calls, self.period = calls, period
+        self.issued = self.given_back = 0
+
+    async def __aenter__(self):
+        place = self.issued
+        self.issued += 1
+        while place >= self.given_back + self.calls:
+            await asyncio.sleep(0.005)  # cancelled here: this place is never given back
+        asyncio.get_running_loop().call_later(self.period, self._give_back)
+
+    def _give_back(self):
+        self.given_back += 1
+
+    async def __aexit__(self, *exc_info):
+        return False
+
+
+@wrong("q5", "9 blocks started within 0.2 s", "may start in any")
+class RateLimiterSleepingAfterEachStart:
+    """Sleeps period / calls after letting each start through, without a lock: everyone starts at once."""
+
+    def __init__(self, calls, period):
+        self.gap = period / calls
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc_info):
+        await asyncio.sleep(self.gap)
         return False

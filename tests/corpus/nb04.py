@@ -1,4 +1,5 @@
-"""Answers to notebook 04's exercises: borrow (q1), session_pool (q2), borrow_healthy (q3)."""
+"""Answers to notebook 04's exercises: borrow (q1), session_pool (q2), borrow_healthy (q3),
+process_all (q4)."""
 
 import asyncio
 import contextlib
@@ -407,3 +408,146 @@ async def borrow_healthy_no_finally(queue, connect, is_healthy):
         conn = await connect()
     yield conn
     queue.put_nowait(conn)
+
+
+# --- q4 (transfer): process_all(items, handle, workers) ---------------------------------------------------
+
+
+@right("q4")
+async def process_all_with_sentinels(items, handle, workers):
+    queue: asyncio.Queue = asyncio.Queue()
+    for pair in enumerate(items):
+        queue.put_nowait(pair)
+    for _ in range(workers):
+        queue.put_nowait(None)  # one "no more work" per worker
+    results = [None] * len(items)
+
+    async def worker():
+        while (pair := await queue.get()) is not None:
+            index, item = pair
+            results[index] = await handle(item)
+
+    async with asyncio.TaskGroup() as tg:
+        for _ in range(workers):
+            tg.create_task(worker())
+    return results
+
+
+async def _work_through(queue: asyncio.Queue, handle, results: list) -> None:
+    while True:
+        try:
+            index, item = queue.get_nowait()
+        except asyncio.QueueEmpty:
+            return
+        results[index] = await handle(item)
+
+
+@right("q4")
+async def process_all_get_nowait_helper(items: list, handle, workers: int) -> list:
+    queue: asyncio.Queue = asyncio.Queue()
+    for index, item in enumerate(items):
+        queue.put_nowait((index, item))
+    results: list = [None] * len(items)
+    async with asyncio.TaskGroup() as tg:
+        for _ in range(workers):
+            tg.create_task(_work_through(queue, handle, results))
+    return results
+
+
+@right("q4")
+async def process_all_shared_iterator(items, handle, workers):
+    todo = iter(enumerate(items))  # every worker takes the next pair from the same iterator
+    results = {}
+
+    async def worker(name):
+        for index, item in todo:
+            print(f"worker {name} handles item {index}")
+            results[index] = await handle(item)
+
+    async with asyncio.TaskGroup() as tg:
+        for name in range(workers):
+            tg.create_task(worker(name))
+    return [results[index] for index in range(len(items))]
+
+
+@right("q4")
+async def process_all_with_a_semaphore(items, handle, workers):
+    slots = asyncio.Semaphore(workers)
+
+    async def handle_in_a_slot(item):
+        async with slots:
+            return await handle(item)
+
+    async with asyncio.TaskGroup() as tg:
+        tasks = [tg.create_task(handle_in_a_slot(item)) for item in items]
+    return [task.result() for task in tasks]
+
+
+@wrong("q4", "were still running (waiting for more")
+async def process_all_leaving_workers(items, handle, workers):
+    queue: asyncio.Queue = asyncio.Queue()
+    for pair in enumerate(items):
+        queue.put_nowait(pair)
+    results = [None] * len(items)
+
+    async def worker():
+        while True:
+            index, item = await queue.get()
+            results[index] = await handle(item)
+            queue.task_done()
+
+    for _ in range(workers):
+        asyncio.create_task(worker())  # noqa: RUF006 -- the mistake under test
+    await queue.join()
+    return results  # the workers still wait on the empty queue
+
+
+@wrong("q4", "ran in batches of 3")
+async def process_all_in_batches(items, handle, workers):
+    results = []
+    for start in range(0, len(items), workers):
+        results += await asyncio.gather(*(handle(item) for item in items[start : start + workers]))
+    return results
+
+
+@wrong("q4", "ran at once with `workers=3`")
+async def process_all_all_at_once(items, handle, workers):
+    return await asyncio.gather(*(handle(item) for item in items))
+
+
+@wrong("q4", "After `handle` failed, 1 of `process_all`'s tasks were still running")
+async def process_all_with_gather(items, handle, workers):
+    queue: asyncio.Queue = asyncio.Queue()
+    for pair in enumerate(items):
+        queue.put_nowait(pair)
+    results = {}
+
+    async def worker():
+        while not queue.empty():
+            index, item = queue.get_nowait()
+            results[index] = await handle(item)
+
+    await asyncio.gather(*(worker() for _ in range(workers)))
+    return [results[i] for i in range(len(items))]
+
+
+@wrong("q4", "slots stayed free while items were waiting", "at most 1 of your `handle` calls ran")
+async def process_all_one_at_a_time(items, handle, workers):
+    return [await handle(item) for item in items]
+
+
+@wrong("q4", "`process_all(items, handle, 3)` returned", "expected [0, 10, 20, 30, 40")
+async def process_all_in_finishing_order(items, handle, workers):
+    queue: asyncio.Queue = asyncio.Queue()
+    for item in items:
+        queue.put_nowait(item)
+    results = []
+
+    async def worker():
+        while not queue.empty():
+            results.append(await handle(queue.get_nowait()))
+
+    async with asyncio.TaskGroup() as tg:
+        for _ in range(workers):
+            tg.create_task(worker())
+    return results
