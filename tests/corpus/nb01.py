@@ -626,3 +626,21 @@ async def cursor_items_returning_a_list(fetch_page):
         cursor = page["next"]
         if cursor is None:
             return items
+
+
+async def _cursor_pages(fetch_page):
+    cursor = None
+    while True:
+        page = await fetch_page(cursor)
+        yield page
+        cursor = page["next"]
+        if cursor is None:
+            return
+
+
+@wrong("q4", "left an async generator unfinished", "contextlib.aclosing")
+async def cursor_items_over_a_page_helper(fetch_page):
+    # When the reader stops early, the inner generator is dropped while paused, never closed.
+    async for page in _cursor_pages(fetch_page):
+        for item in page["items"]:
+            yield item

@@ -483,6 +483,13 @@ class Step:
                 f"this time). Create it with `async with aiohttp.ClientSession() as session:` "
                 f"so it is closed even when something fails."
             )
+        if leftovers["running"] and all(_closes_a_generator(t) for t in leftovers["running"]):
+            # asyncio closes an async generator dropped while paused in a task of its own.
+            return Failure(
+                f"{self.doing} left an async generator unfinished: it was dropped while paused, so "
+                f"asyncio closes it later, in a task of its own. Close it where you stop reading, with "
+                f"`async with contextlib.aclosing(generator):` around the `async for`."
+            )
         if leftovers["running"]:
             names = sorted({_coroutine_name(t) for t in leftovers["running"]})
             return Failure(
@@ -535,6 +542,11 @@ def _clear_learner_frames(tb) -> None:
                 frame.clear()
             except RuntimeError:  # still executing: nothing to free
                 pass
+
+
+def _closes_a_generator(task: asyncio.Task) -> bool:
+    """The task asyncio starts to ``aclose()`` an async generator that was dropped while paused."""
+    return type(task.get_coro()).__name__ == "async_generator_athrow"
 
 
 def _coroutine_name(task: asyncio.Task) -> str:
