@@ -8,7 +8,6 @@ Learner answers are written below as they would be in a notebook cell. Checks ru
 import asyncio
 import contextlib
 import importlib.util
-import time
 from pathlib import Path
 
 import aiohttp
@@ -108,66 +107,23 @@ def test_q1_a_new_session_per_page_fails():
     assert_fails(check(q1, all_items_new_session_per_page), "opened 5 connections", "with the `session` it was given")
 
 
-async def all_items_until_empty_page(session, url, per_page=50):
-    page = 1
-    while True:
-        async with session.get(url, params={"page": page, "per_page": per_page}) as resp:
-            data = await resp.json()
-        if not data["results"]:
-            return
-        for item in data["results"]:
-            yield item
-        page += 1
-
-
 def test_q1_asking_for_a_page_after_the_last_fails():
-    assert_fails(check(q1, all_items_until_empty_page), "made 6 requests for 5 pages", "page 6", 'data["pages"]')
-
-
-async def all_items_fetch_everything_first(session, url, per_page=50):
-    everything, page, pages = [], 1, 1
-    while page <= pages:
-        async with session.get(url, params={"page": page, "per_page": per_page}) as resp:
-            data = await resp.json()
-        pages = data["pages"]
-        everything += data["results"]
-        page += 1
-    for item in everything:
-        yield item
+    assert_fails(
+        check(q1, answers.all_items_stop_at_empty_page), "made 6 requests for 5 pages", "page 6", 'data["pages"]'
+    )
 
 
 def test_q1_fetching_every_page_before_yielding_fails():
-    assert_fails(check(q1, all_items_fetch_everything_first), "fetched 5 pages", "as soon as it has arrived")
-
-
-async def all_items_yields_pages(session, url, per_page=50):
-    page, pages = 1, 1
-    while page <= pages:
-        async with session.get(url, params={"page": page, "per_page": per_page}) as resp:
-            data = await resp.json()
-        pages = data["pages"]
-        yield data["results"]
-        page += 1
+    assert_fails(check(q1, answers.all_items_everything_first), "fetched 5 pages", "as soon as it has arrived")
 
 
 def test_q1_yielding_whole_pages_fails():
-    assert_fails(check(q1, all_items_yields_pages), "yielded 5 lists", "one at a time")
-
-
-async def all_items_ignores_per_page(session, url, per_page=50):
-    page, pages = 1, 1
-    while page <= pages:
-        async with session.get(url, params={"page": page}) as resp:  # the API's default: 10 per page
-            data = await resp.json()
-        pages = data["pages"]
-        for item in data["results"]:
-            yield item
-        page += 1
+    assert_fails(check(q1, answers.all_items_yield_pages), "yielded 5 lists", "one at a time")
 
 
 def test_q1_ignoring_per_page_fails():
     assert_fails(
-        check(q1, all_items_ignores_per_page), "made 24 requests", "5 pages of 50", "pass `per_page` to the API"
+        check(q1, answers.all_items_ignore_per_page), "made 24 requests", "5 pages of 50", "pass `per_page` to the API"
     )
 
 
@@ -235,110 +191,30 @@ def test_q2_another_correct_answer_passes():
     assert_passes(check(q2, CountdownGeneratorMethod))
 
 
-async def countdown_as_async_generator(start, delay):
-    for number in range(start, 0, -1):
-        await asyncio.sleep(delay)
-        yield number
-
-
 def test_q2_an_async_generator_function_fails():
-    assert_fails(check(q2, countdown_as_async_generator), "is a function", "`async def __anext__(self)`")
-
-
-class CountdownStopIteration:
-    def __init__(self, start, delay):
-        self.current, self.delay = start, delay
-
-    def __aiter__(self):
-        return self
-
-    async def __anext__(self):
-        if self.current <= 0:
-            raise StopIteration
-        await asyncio.sleep(self.delay)
-        self.current -= 1
-        return self.current + 1
+    assert_fails(check(q2, answers.CountdownGenerator), "is a function", "`async def __anext__(self)`")
 
 
 def test_q2_raising_stop_iteration_fails():
-    assert_fails(check(q2, CountdownStopIteration), "RuntimeError", "raise StopAsyncIteration")
-
-
-class CountdownTimeSleep:
-    def __init__(self, start, delay):
-        self.current, self.delay = start, delay
-
-    def __aiter__(self):
-        return self
-
-    async def __anext__(self):
-        if self.current <= 0:
-            raise StopAsyncIteration
-        time.sleep(self.delay)
-        self.current -= 1
-        return self.current + 1
+    assert_fails(check(q2, answers.CountdownStopIteration), "RuntimeError", "raise StopAsyncIteration")
 
 
 def test_q2_time_sleep_fails():
-    assert_fails(check(q2, CountdownTimeSleep), "event loop was blocked", "time.sleep")
-
-
-class CountdownAsyncAiter:
-    def __init__(self, start, delay):
-        self.current, self.delay = start, delay
-
-    async def __aiter__(self):
-        return self
-
-    async def __anext__(self):
-        if self.current <= 0:
-            raise StopAsyncIteration
-        await asyncio.sleep(self.delay)
-        self.current -= 1
-        return self.current + 1
+    assert_fails(check(q2, answers.CountdownTimeSleep), "event loop was blocked", "time.sleep")
 
 
 def test_q2_an_async_aiter_fails():
-    assert_fails(check(q2, CountdownAsyncAiter), "`Countdown.__aiter__` must be a plain `def`")
-
-
-class CountdownOffByOne:
-    def __init__(self, start, delay):
-        self.current, self.delay = start, delay
-
-    def __aiter__(self):
-        return self
-
-    async def __anext__(self):
-        if self.current <= 0:
-            raise StopAsyncIteration
-        await asyncio.sleep(self.delay)
-        self.current -= 1
-        return self.current
+    assert_fails(check(q2, answers.CountdownAsyncAiter), "`Countdown.__aiter__` must be a plain `def`")
 
 
 def test_q2_off_by_one_fails():
     assert_fails(
-        check(q2, CountdownOffByOne), "`async for` over `Countdown(3, 0.3)` gave [2, 1, 0]; expected [3, 2, 1]"
+        check(q2, answers.CountdownOffByOne), "`async for` over `Countdown(3, 0.3)` gave [2, 1, 0]; expected [3, 2, 1]"
     )
 
 
-class CountdownNoWait:
-    def __init__(self, start, delay):
-        self.current, self.delay = start, delay
-
-    def __aiter__(self):
-        return self
-
-    async def __anext__(self):
-        if self.current <= 0:
-            raise StopAsyncIteration
-        self.current -= 1
-        return self.current + 1
-
-
 def test_q2_not_waiting_fails():
-    assert_fails(check(q2, CountdownNoWait), "instead of 0.3 s", "await asyncio.sleep(self.delay)")
+    assert_fails(check(q2, answers.CountdownNoWait), "instead of 0.3 s", "await asyncio.sleep(self.delay)")
 
 
 class CountdownNeverStops:
@@ -410,18 +286,8 @@ def test_q3_reading_everything_fails():
     assert_fails(check(q3, first_n_reads_everything), "read all 10 items")
 
 
-async def first_n_checks_before_appending(source, n):
-    items = []
-    async with contextlib.aclosing(source):
-        async for item in source:
-            if len(items) == n:
-                break
-            items.append(item)
-    return items
-
-
 def test_q3_reading_one_item_too_many_fails():
-    assert_fails(check(q3, first_n_checks_before_appending), "read 4 items", "right after appending")
+    assert_fails(check(q3, answers.first_n_one_too_many), "read 4 items", "right after appending")
 
 
 async def first_n_forgets_zero(source, n):
@@ -448,55 +314,22 @@ def test_q3_an_async_generator_fails():
     assert_fails(check(q3, first_n_as_generator), "async generator", "`return`")
 
 
-async def first_n_no_return(source, n):
-    items = []
-    async with contextlib.aclosing(source):
-        async for item in source:
-            items.append(item)
-            if len(items) == n:
-                break
-
-
 def test_q3_a_missing_return_fails():
     assert_fails(
-        check(q3, first_n_no_return), "`first_n(source, 3)` on a source of 0, 1, ..., 9 returned None. Is a `return`"
+        check(q3, answers.first_n_no_return),
+        "`first_n(source, 3)` on a source of 0, 1, ..., 9 returned None. Is a `return`",
     )
 
 
 # --- answers that break one requirement each (see REQUIREMENTS at the end) -------------------------------
 
 
-async def all_items_own_session(session, url, per_page=50):
-    async with aiohttp.ClientSession() as own_session:  # one session of its own: one connection, not `session`
-        page, pages = 1, 1
-        while page <= pages:
-            async with own_session.get(url, params={"page": page, "per_page": per_page}) as resp:
-                data = await resp.json()
-            pages = data["pages"]
-            for item in data["results"]:
-                yield item
-            page += 1
-
-
 def test_q1_a_session_of_its_own_fails():
-    assert_fails(check(q1, all_items_own_session), "made 5 requests, 0 of them with the `session` it was given")
-
-
-class CountdownWrappingAGenerator:  # a class, but the iterator is an async generator
-    def __init__(self, start, delay):
-        self.start, self.delay = start, delay
-
-    def __aiter__(self):
-        return self._numbers()
-
-    async def _numbers(self):
-        for number in range(self.start, 0, -1):
-            await asyncio.sleep(self.delay)
-            yield number
+    assert_fails(check(q1, answers.all_items_own_session), "made 5 requests, 0 of them with the `session` it was given")
 
 
 def test_q2_a_class_around_an_async_generator_fails():
-    assert_fails(check(q2, CountdownWrappingAGenerator), "has no `__anext__` method")
+    assert_fails(check(q2, answers.CountdownAroundAGenerator), "has no `__anext__` method")
 
 
 async def first_n_exactly_n(source, n):

@@ -33,27 +33,9 @@ async def fetch_in_order_stub(urls):
     # YOUR CODE HERE
 
 
-async def fetch_in_order_taskgroup(urls):
-    async with asyncio.TaskGroup() as tg:
-        tasks = [tg.create_task(download(url)) for url in urls]
-    return [task.result() for task in tasks]
-
-
 async def fetch_in_order_tasks_then_comprehension(urls):
     tasks = [asyncio.create_task(download(url)) for url in urls]  # all started here
     return [await task for task in tasks]
-
-
-async def fetch_in_order_sequential(urls):
-    return [await download(url) for url in urls]
-
-
-async def fetch_in_order_as_completed(urls):
-    return [await next_done for next_done in asyncio.as_completed([download(url) for url in urls])]
-
-
-async def fetch_in_order_no_await(urls):
-    return asyncio.gather(*(download(url) for url in urls))
 
 
 async def fetch_in_order_coroutines(urls):
@@ -62,7 +44,7 @@ async def fetch_in_order_coroutines(urls):
 
 def test_q1_reference_and_other_correct_answers_pass():
     assert check(q1, q1.reference).passed
-    assert check(q1, fetch_in_order_taskgroup).passed
+    assert check(q1, answers.fetch_in_order_task_group).passed
     assert check(q1, fetch_in_order_tasks_then_comprehension).passed
 
 
@@ -71,18 +53,18 @@ def test_q1_stub_is_not_answered_yet():
 
 
 def test_q1_sequential_comprehension_is_called_sequential():
-    result = check(q1, fetch_in_order_sequential)
+    result = check(q1, answers.fetch_in_order_sequential)
     assert_fails(result, "Correct result, but your downloads ran one after another", "asyncio.gather")
     yours, reference = result.timelines  # the learner sees their timeline beside the reference
     assert yours.duration > 1.5 * reference.duration  # 0.3 + 0.1 + 0.2 s in a row vs. the longest, 0.3 s
 
 
 def test_q1_as_completed_gives_the_wrong_order():
-    assert_fails(check(q1, fetch_in_order_as_completed), "wrong order", "as_completed")
+    assert_fails(check(q1, answers.fetch_in_order_as_completed), "wrong order", "as_completed")
 
 
 def test_q1_forgotten_awaits():
-    assert_fails(check(q1, fetch_in_order_no_await), "unfinished Future", "await")
+    assert_fails(check(q1, answers.fetch_in_order_forgotten_await), "unfinished Future", "await")
     assert_fails(check(q1, fetch_in_order_coroutines), "coroutine objects", "never ran")
 
 
@@ -92,22 +74,6 @@ def test_q1_forgotten_awaits():
 async def even_items_stub(stream):
     """Return a list of the even numbers `stream` hands out, with one async comprehension."""
     # YOUR CODE HERE
-
-
-async def even_items_with_loop(stream):
-    evens = []
-    async for number in stream:
-        if number % 2 == 0:
-            evens.append(number)
-    return evens
-
-
-async def even_items_plain_for(stream):
-    return [number for number in stream if number % 2 == 0]
-
-
-async def even_items_parentheses(stream):
-    return (number async for number in stream if number % 2 == 0)
 
 
 async def even_items_no_condition(stream):
@@ -138,15 +104,15 @@ def test_q2_stub_is_not_answered_yet():
 
 
 def test_q2_loop_is_correct_but_not_a_comprehension():
-    assert_fails(check(q2, even_items_with_loop), "Correct result, but written without an async comprehension")
+    assert_fails(check(q2, answers.even_items_loop), "Correct result, but written without an async comprehension")
 
 
 def test_q2_plain_for_on_an_async_stream():
-    assert_fails(check(q2, even_items_plain_for), "TypeError", "async for")
+    assert_fails(check(q2, answers.even_items_plain_for), "TypeError", "async for")
 
 
 def test_q2_parentheses_make_an_async_generator():
-    assert_fails(check(q2, even_items_parentheses), "returned an async generator", "square brackets")
+    assert_fails(check(q2, answers.even_items_parentheses), "returned an async generator", "square brackets")
 
 
 def test_q2_wrong_values():
@@ -191,48 +157,6 @@ async def download_stream_workers(urls, limit):
     return [pages[i] for i in range(count)]
 
 
-async def download_stream_sequential(urls, limit):
-    return [await download(url) async for url in urls]
-
-
-async def download_stream_unbounded(urls, limit):
-    return await asyncio.gather(*[download(url) async for url in urls])
-
-
-async def download_stream_semaphore_per_task(urls, limit):
-    async def download_one(url):
-        async with asyncio.Semaphore(limit):  # a new semaphore each time: limits nothing
-            return await download(url)
-
-    return await asyncio.gather(*[download_one(url) async for url in urls])
-
-
-async def download_stream_completion_order(urls, limit):
-    semaphore = asyncio.Semaphore(limit)
-    pages = []
-
-    async def download_one(url):
-        async with semaphore:
-            pages.append(await download(url))
-
-    async with asyncio.TaskGroup() as tg:
-        async for url in urls:
-            tg.create_task(download_one(url))
-    return pages
-
-
-async def download_stream_hardcoded_three(urls, limit):
-    semaphore = asyncio.Semaphore(3)
-
-    async def download_one(url):
-        async with semaphore:
-            return await download(url)
-
-    async with asyncio.TaskGroup() as tg:
-        tasks = [tg.create_task(download_one(url)) async for url in urls]
-    return [task.result() for task in tasks]
-
-
 def test_q3_reference_and_workers_pass():
     assert check(q3, q3.reference).passed
     assert check(q3, download_stream_workers).passed
@@ -243,7 +167,7 @@ def test_q3_stub_is_not_answered_yet():
 
 
 def test_q3_sequential_is_called_sequential():
-    result = check(q3, download_stream_sequential)
+    result = check(q3, answers.download_stream_sequential)
     assert_fails(result, "Correct result, but your downloads with `limit=3` ran one after another", "Semaphore(3)")
     yours, reference = result.timelines
     assert yours.duration > 1.5 * reference.duration  # 0.75 s of downloads in a row vs. three at a time
@@ -251,19 +175,19 @@ def test_q3_sequential_is_called_sequential():
 
 def test_q3_unbounded_is_too_many_at_once():
     assert_fails(
-        check(q3, download_stream_unbounded),
+        check(q3, answers.download_stream_unbounded),
         "8 of your downloads with `limit=3` ran at the same time; at most 3 should",
     )
-    assert_fails(check(q3, download_stream_semaphore_per_task), "at most 3 should", "one shared")
+    assert_fails(check(q3, answers.download_stream_semaphore_per_task), "at most 3 should", "one shared")
 
 
 def test_q3_completion_order_is_the_wrong_order():
-    assert_fails(check(q3, download_stream_completion_order), "wrong order", "task.result()")
+    assert_fails(check(q3, answers.download_stream_completion_order), "wrong order", "task.result()")
 
 
 def test_q3_a_hardcoded_limit_fails_with_limit_two():
     assert_fails(
-        check(q3, download_stream_hardcoded_three),
+        check(q3, answers.download_stream_hardcoded_three),
         "3 of your downloads with `limit=2` ran at the same time",
         "at most 2 should",
     )
@@ -298,40 +222,9 @@ def test_q1_a_wrong_order_is_called_finishing_order_only_when_it_is():
     assert "finished" not in result.message
 
 
-async def even_items_two_comprehensions(stream):
-    numbers = [number async for number in stream]
-    return [number for number in numbers if number % 2 == 0]
-
-
-async def even_items_filtered_afterwards(stream):
-    numbers = [number async for number in stream]
-    return list(filter(lambda number: number % 2 == 0, numbers))
-
-
 def test_q2_one_comprehension_must_do_it_all():
-    assert_fails(check(q2, even_items_two_comprehensions), "with 2 comprehensions", "filters as it goes")
-    assert_fails(check(q2, even_items_filtered_afterwards), "the filtering happens outside the async comprehension")
-
-
-async def download_stream_batches(urls, limit):
-    pages, batch = [], []
-    async for url in urls:
-        batch.append(url)
-        if len(batch) == limit:
-            pages += await asyncio.gather(*(download(u) for u in batch))
-            batch = []
-    return pages + await asyncio.gather(*(download(u) for u in batch))
-
-
-async def download_stream_reads_first(urls, limit):
-    urls = [url async for url in urls]  # the whole stream before any download
-    semaphore = asyncio.Semaphore(limit)
-
-    async def download_one(url):
-        async with semaphore:
-            return await download(url)
-
-    return await asyncio.gather(*(download_one(url) for url in urls))
+    assert_fails(check(q2, answers.even_items_two_comprehensions), "with 2 comprehensions", "filters as it goes")
+    assert_fails(check(q2, answers.even_items_filter_after), "the filtering happens outside the async comprehension")
 
 
 async def download_stream_holds_the_slot(urls, limit):
@@ -383,7 +276,7 @@ def test_q3_acquiring_before_each_task_passes():
 
 
 def test_q3_batches_leave_slots_idle():
-    result = check(q3, download_stream_batches)
+    result = check(q3, answers.download_stream_batches)
     assert_fails(
         result, "never more than 3 at once", "ran in batches of 3", "idle slots", "one shared `asyncio.Semaphore(3)`"
     )
@@ -392,7 +285,7 @@ def test_q3_batches_leave_slots_idle():
 
 
 def test_q3_reading_the_whole_stream_first():
-    result = check(q3, download_stream_reads_first)
+    result = check(q3, answers.download_stream_read_all_first)
     assert_fails(result, "no download started until the stream had handed out every URL", "inside the `async for`")
     yours, reference = result.timelines
     assert yours.duration > 1.1 * reference.duration  # the 8 x 20 ms of the stream come first

@@ -34,59 +34,6 @@ async def timed_stub(label, log):
     yield
 
 
-@contextlib.asynccontextmanager
-async def timed_without_finally(label, log):
-    start = time.perf_counter()
-    yield
-    log.append((label, time.perf_counter() - start))
-
-
-@contextlib.asynccontextmanager
-async def timed_swallowing(label, log):
-    start = time.perf_counter()
-    try:
-        yield
-    except Exception:
-        pass
-    log.append((label, time.perf_counter() - start))
-
-
-@contextlib.asynccontextmanager
-async def timed_except_exception(label, log):
-    start = time.perf_counter()
-    try:
-        yield
-    except Exception:
-        log.append((label, time.perf_counter() - start))
-        raise
-    log.append((label, time.perf_counter() - start))
-
-
-@contextlib.asynccontextmanager
-async def timed_at_entry(label, log):
-    start = time.perf_counter()
-    log.append((label, time.perf_counter() - start))
-    yield
-
-
-@contextlib.asynccontextmanager
-async def timed_in_milliseconds(label, log):
-    start = time.perf_counter()
-    try:
-        yield
-    finally:
-        log.append((label, (time.perf_counter() - start) * 1000))
-
-
-@contextlib.contextmanager
-def timed_sync(label, log):
-    start = time.perf_counter()
-    try:
-        yield
-    finally:
-        log.append((label, time.perf_counter() - start))
-
-
 def test_timed_reference_and_a_class_pass():
     assert_passes(check(q1, q1.reference))
     assert_passes(check(q1, TimedClass))
@@ -97,64 +44,40 @@ def test_timed_stub_is_not_answered():
 
 
 def test_timed_without_finally_loses_the_failing_block():
-    assert_fails(check(q1, timed_without_finally), "When the block raised ValueError, `log` is still empty", "finally:")
+    assert_fails(
+        check(q1, answers.timed_no_finally), "When the block raised ValueError, `log` is still empty", "finally:"
+    )
 
 
 def test_timed_swallowing_the_exception():
-    assert_fails(check(q1, timed_swallowing), "swallowed the ValueError")
+    assert_fails(check(q1, answers.timed_swallowing), "swallowed the ValueError")
 
 
 def test_timed_catching_exception_misses_cancellation():
     assert_fails(
-        check(q1, timed_except_exception), "When the block was cancelled, nothing was appended", "not an `Exception`"
+        check(q1, answers.timed_except_exception),
+        "When the block was cancelled, nothing was appended",
+        "not an `Exception`",
     )
 
 
 def test_timed_appending_at_entry():
-    assert_fails(check(q1, timed_at_entry), "already had an entry inside the block")
+    assert_fails(check(q1, answers.timed_at_entry), "already had an entry inside the block")
 
 
 def test_timed_in_milliseconds():
-    assert_fails(check(q1, timed_in_milliseconds), "took about 0.2 s", "Measure in seconds")
+    assert_fails(check(q1, answers.timed_milliseconds), "took about 0.2 s", "Measure in seconds")
 
 
 def test_timed_regular_context_manager():
-    assert_fails(check(q1, timed_sync), "regular generator function", "asynccontextmanager")
+    assert_fails(check(q1, answers.timed_sync), "regular generator function", "asynccontextmanager")
 
 
 # --- q2: fetch_all_limited(fetch, urls, limit) -------------------------------------------------------------
 
 
-async def limited_taskgroup(fetch, urls, limit):
-    semaphore = asyncio.Semaphore(limit)
-
-    async def one(url):
-        async with semaphore:
-            return await fetch(url)
-
-    async with asyncio.TaskGroup() as group:
-        tasks = [group.create_task(one(url)) for url in urls]
-    return [task.result() for task in tasks]
-
-
 async def limited_stub(fetch, urls, limit):
     """Fetch every URL, at most `limit` at a time."""
-
-
-async def limited_without_semaphore(fetch, urls, limit):
-    return await asyncio.gather(*(fetch(url) for url in urls))
-
-
-async def limited_semaphore_per_call(fetch, urls, limit):
-    async def one(url):
-        async with asyncio.Semaphore(limit):  # a new semaphore for every call
-            return await fetch(url)
-
-    return await asyncio.gather(*(one(url) for url in urls))
-
-
-async def limited_sequential(fetch, urls, limit):
-    return [await fetch(url) for url in urls]
 
 
 async def limited_in_finishing_order(fetch, urls, limit):
@@ -179,7 +102,7 @@ async def limited_forgot_await(fetch, urls, limit):
 
 def test_limited_reference_and_taskgroup_pass():
     assert_passes(check(q2, q2.reference))
-    assert_passes(check(q2, limited_taskgroup))
+    assert_passes(check(q2, answers.limited_task_group))
 
 
 def test_limited_stub_is_not_answered():
@@ -187,7 +110,7 @@ def test_limited_stub_is_not_answered():
 
 
 def test_limited_without_semaphore():
-    result = check(q2, limited_without_semaphore)
+    result = check(q2, answers.limited_no_semaphore)
     assert_fails(
         result, "10 of your calls of `fetch` ran at the same time; at most 3 should", "one `asyncio.Semaphore(limit)`"
     )
@@ -198,11 +121,11 @@ def test_limited_without_semaphore():
 
 
 def test_limited_semaphore_created_per_call():
-    assert_fails(check(q2, limited_semaphore_per_call), "at most 3 should", "limits nothing")
+    assert_fails(check(q2, answers.limited_semaphore_per_call), "at most 3 should", "limits nothing")
 
 
 def test_limited_sequential():
-    assert_fails(check(q2, limited_sequential), "ran one after another", "asyncio.gather")
+    assert_fails(check(q2, answers.limited_sequential), "ran one after another", "asyncio.gather")
 
 
 def test_limited_results_in_finishing_order():
@@ -214,18 +137,6 @@ def test_limited_forgotten_await():
 
 
 # --- q3: atomic(db) -----------------------------------------------------------------------------------------
-
-
-class AtomicClass:
-    def __init__(self, db):
-        self.db = db
-
-    async def __aenter__(self):
-        await self.db.execute("BEGIN")
-        return self.db
-
-    async def __aexit__(self, exc_type, exc, tb):
-        await self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")
 
 
 @contextlib.asynccontextmanager
@@ -244,15 +155,6 @@ async def atomic_except_exception(db):
     except Exception:
         await db.execute("ROLLBACK")
         raise
-
-
-@contextlib.asynccontextmanager
-async def atomic_commit_in_finally(db):
-    await db.execute("BEGIN")
-    try:
-        yield db
-    finally:
-        await db.execute("COMMIT")
 
 
 @contextlib.asynccontextmanager
@@ -277,7 +179,7 @@ async def atomic_without_begin(db):
 
 def test_atomic_reference_and_a_class_pass():
     assert_passes(check(q3, q3.reference))
-    assert_passes(check(q3, AtomicClass))
+    assert_passes(check(q3, answers.AtomicClass))
 
 
 def test_atomic_without_rollback_leaves_the_transaction_open():
@@ -293,7 +195,7 @@ def test_atomic_catching_exception_misses_cancellation():
 
 
 def test_atomic_commit_in_finally_keeps_the_failed_changes():
-    assert_fails(check(q3, atomic_commit_in_finally), "held [1, 2, 3] instead of [1, 2]", "Roll back")
+    assert_fails(check(q3, answers.atomic_commit_in_finally), "held [1, 2, 3] instead of [1, 2]", "Roll back")
 
 
 def test_atomic_swallowing_the_error():
@@ -314,32 +216,6 @@ class BorrowStub:
     async def __aenter__(self): ...
 
     async def __aexit__(self, exc_type, exc, tb): ...
-
-
-class BorrowOnlyOnSuccess:
-    def __init__(self, pool):
-        self.pool = pool
-
-    async def __aenter__(self):
-        self.connection = await self.pool.acquire()
-        return self.connection
-
-    async def __aexit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            await self.pool.release(self.connection)
-
-
-class BorrowSuppressing:
-    def __init__(self, pool):
-        self.pool = pool
-
-    async def __aenter__(self):
-        self.connection = await self.pool.acquire()
-        return self.connection
-
-    async def __aexit__(self, exc_type, exc, tb):
-        await self.pool.release(self.connection)
-        return True
 
 
 class BorrowReturningSelf:
@@ -387,12 +263,15 @@ def test_borrow_stub_is_not_answered():
 
 def test_borrow_releasing_only_on_success():
     assert_fails(
-        check(q4, BorrowOnlyOnSuccess), "After a block that raised KeyError", "not given back", "whatever `exc_type` is"
+        check(q4, answers.BorrowOnlyOnSuccess),
+        "After a block that raised KeyError",
+        "not given back",
+        "whatever `exc_type` is",
     )
 
 
 def test_borrow_suppressing_exceptions():
-    assert_fails(check(q4, BorrowSuppressing), "swallowed the KeyError", "return False")
+    assert_fails(check(q4, answers.BorrowReturnsTrue), "swallowed the KeyError", "return False")
 
 
 def test_borrow_returning_itself():
@@ -410,28 +289,12 @@ def test_borrow_taking_in_init():
 # --- answers that break one requirement each (see REQUIREMENTS at the end) -------------------------------
 
 
-@contextlib.asynccontextmanager
-async def timed_swallowing_cancellation(label, log):
-    start = time.perf_counter()
-    try:
-        yield
-    except asyncio.CancelledError:
-        pass  # the task goes on as if it had not been cancelled
-    finally:
-        log.append((label, time.perf_counter() - start))
-
-
 def test_timed_swallowing_cancellation():
     assert_fails(
-        check(q1, timed_swallowing_cancellation), "When the block was cancelled", "swallowed the `CancelledError`"
+        check(q1, answers.timed_swallowing_cancellation),
+        "When the block was cancelled",
+        "swallowed the `CancelledError`",
     )
-
-
-async def limited_in_batches(fetch, urls, limit):
-    pages = []
-    for i in range(0, len(urls), limit):
-        pages += await asyncio.gather(*(fetch(url) for url in urls[i : i + limit]))
-    return pages
 
 
 async def limited_from_a_set(fetch, urls, limit):
@@ -448,7 +311,7 @@ async def limited_from_a_set(fetch, urls, limit):
 
 
 def test_limited_in_batches_leaves_calls_waiting():
-    result = check(q2, limited_in_batches)
+    result = check(q2, answers.limited_batches)
     assert_fails(
         result,
         "never more than 3 at once",
