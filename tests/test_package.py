@@ -166,7 +166,8 @@ def test_the_wheel_carries_the_package_and_its_data(wheel):
         "aiosqlite",
         "matplotlib",
         "nest-asyncio2",
-    }  # the lessons' libraries, not JupyterLab
+        "platformdirs",
+    }  # the lessons' libraries and the progress record's folder, not JupyterLab
 
 
 def test_pip_builds_it_from_a_git_url(tmp_path):

@@ -32,6 +32,8 @@ NOT_UNIT_TESTS = {
     "test_package.py",
     "test_diagrams.py",
     "test_course.py",
+    "test_stop_anywhere.py",  # a notebook test: the notebooks run on every Python in test_notebooks_on_python
+    "test_answer_corpus.py",  # minutes per Python; the judges it runs are tested on each Python by test_exercises_*
 }
 UNIT_TESTS = sorted(p.name for p in (ROOT / "tests").glob("test_*.py") if p.name not in NOT_UNIT_TESTS)
 

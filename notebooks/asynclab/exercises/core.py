@@ -214,6 +214,8 @@ class Exercise:
         finally:
             if not task.done():  # the check itself was interrupted (kernel interrupt)
                 task.cancel()
+                # Whatever the judge ends with now answers nobody: take it, so it is never reported.
+                task.add_done_callback(_forget_outcome)
 
     async def _stop_hanging(self, task, trial, time_limit) -> str:
         task.cancel()
@@ -300,3 +302,8 @@ def _record_progress(exercise: Exercise, event: str, **details) -> None:
         record(exercise, event, **details)
     except Exception:
         pass
+
+
+def _forget_outcome(task: asyncio.Task) -> None:
+    if not task.cancelled():
+        task.exception()
