@@ -964,3 +964,31 @@ def test_free_slots_count_only_while_something_is_ready():
     jobs = [Job(0, 0, 1), Job(2, 3, 4)]
     assert idle_capacity(jobs, 2)[0] == 1.0
     assert idle_capacity(jobs, 1)[0] == 1.0  # one slot, free from 2 to 3 while job 2 waited
+
+
+@pytest.mark.parametrize("stopped_in", ["the wait before the cancel", "the wait after it"])
+def test_a_check_stopped_in_cancel_during_leaves_no_task_behind(stopped_in):
+    """The stop button cancels a check wherever it is; a task the judge started must end with it."""
+    from asynclab.exercises.trial import cancel_during
+
+    async def main():
+        started = asyncio.Event()
+
+        async def body():
+            started.set()
+            try:
+                await asyncio.sleep(10)
+            except asyncio.CancelledError:
+                if stopped_in == "the wait after it":
+                    await asyncio.sleep(10)  # slow to finish: the judge is still waiting when stopped
+                raise
+
+        judge = asyncio.create_task(cancel_during(body, after=0.2 if stopped_in == "the wait before the cancel" else 0))
+        await started.wait()
+        await asyncio.sleep(0.05)
+        judge.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await judge
+        return {t for t in asyncio.all_tasks() if t is not asyncio.current_task()}
+
+    assert asyncio.run(main()) == set()

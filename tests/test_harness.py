@@ -131,3 +131,28 @@ def test_any_other_shutdown_traceback_is_reported(first_frame, error):
     problems = shutdown_problems(kernel_traceback(first_frame, error))
     assert "kernel stderr: Traceback (most recent call last):" in problems
     assert f"kernel stderr: {error}" in problems
+
+
+def test_a_kernel_that_loses_the_port_race_is_started_again(tmp_path, monkeypatch):
+    """The first kernel is given a port something else already listens on, as when another process
+    takes it between jupyter_client choosing it and the kernel binding it; the run still passes."""
+    import socket
+
+    from jupyter_client.connect import LocalPortCache
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    taken_port = taken.getsockname()[1]
+    chosen = []
+    choose = LocalPortCache.find_available_port
+
+    def first_choice_taken(self, ip):
+        chosen.append(taken_port if not chosen else choose(self, ip))
+        return chosen[-1]
+
+    monkeypatch.setattr(LocalPortCache, "find_available_port", first_choice_taken)
+    with taken:
+        report = run_fresh(scratch(tmp_path, "clean", CLEAN))
+    assert report.failures == []
+    assert chosen.count(taken_port) == 1 and len(chosen) == 10  # five ports for each of two kernels

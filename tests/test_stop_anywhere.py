@@ -36,10 +36,12 @@ import pytest
 from nbharness import (
     GUARD_INSTALL,
     GUARD_REPORT,
+    KERNEL_START_ATTEMPTS,
     NOTEBOOKS_DIR,
     code_cells,
     first_line,
     guard_result,
+    lost_port_race,
     problems_in_output,
     without_kernel_teardown_races,
 )
@@ -101,12 +103,19 @@ class Kernel:
     def __init__(self, cwd: Path):
         from jupyter_client import KernelManager
 
-        self.stderr_file = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 -- open for the kernel's life
-        self.manager = KernelManager(kernel_name="python3")
-        self.manager.start_kernel(cwd=str(cwd), stderr=self.stderr_file)
-        self.client = self.manager.client()
-        self.client.start_channels()
-        self.client.wait_for_ready(timeout=60)
+        for attempt in range(1, KERNEL_START_ATTEMPTS + 1):
+            self.stderr_file = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 -- open for the kernel's life
+            self.manager = KernelManager(kernel_name="python3")
+            self.manager.start_kernel(cwd=str(cwd), stderr=self.stderr_file)
+            self.client = self.manager.client()
+            self.client.start_channels()
+            try:
+                self.client.wait_for_ready(timeout=60)
+                return
+            except RuntimeError:  # it died at start
+                stderr = self.shutdown()
+                if not lost_port_race(stderr) or attempt == KERNEL_START_ATTEMPTS:
+                    raise RuntimeError(f"the kernel died at start:\n{stderr}") from None
 
     def execute(
         self, source: str, *, stop_after: float | None = None, silent: bool = False, timeout: float = CELL_TIMEOUT

@@ -27,7 +27,7 @@ from . import diagnose
 from .core import Exercise
 from .nb02 import _semaphores, _SemaphoreWatch
 from .schedule import Job
-from .trial import cancel_during
+from .trial import cancel_during, stop_tasks, wait_for_tasks
 
 __all__ = ["q1", "q2", "q3", "q4", "q5"]
 
@@ -392,7 +392,7 @@ async def _judge_cancelled_at_commit(trial, atomic, db):
     try:
         async with trial.step("a task in `async with atomic(db):`, cancelled while its COMMIT ran"):
             state["task"] = task = asyncio.create_task(body())
-            await asyncio.wait([task])
+            await wait_for_tasks([task])
             failure = None if task.cancelled() else task.exception()
     finally:
         await db.set_trace_callback(None)
@@ -548,7 +548,7 @@ async def _judge_two_borrowers(trial, Borrow):
 
     async with trial.step("two tasks, each in its own `async with Borrow(pool) as conn:`, at the same time"):
         tasks = [asyncio.create_task(borrower("first", 0.05)), asyncio.create_task(borrower("second", 0.1))]
-        await asyncio.wait(tasks)
+        await wait_for_tasks(tasks)
         errors = [t.exception() for t in tasks if not t.cancelled() and t.exception() is not None]
     changed = sorted(k for k, v in vars(Borrow).items() if not callable(v) and before.get(k, object()) is not v)
     if pool.lent() == 0 and not errors:
@@ -686,10 +686,9 @@ async def judge_rate_limiter(trial, RateLimiter):
         await wait_for_a_start()  # uses the only start of the next 0.1 s...
         await cancel_during(wait_for_a_start, after=0.02)  # ...so this one is cancelled while it waits
         later = asyncio.ensure_future(wait_for_a_start())
-        done, _ = await asyncio.wait([later], timeout=1.0)
+        done, _ = await wait_for_tasks([later], timeout=1.0)
         if not done:
-            later.cancel()
-            await asyncio.wait([later])
+            await stop_tasks([later])
         await asyncio.sleep(0.12)  # every permit back before the step ends
     trial.expect(
         bool(done),

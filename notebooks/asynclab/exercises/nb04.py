@@ -30,7 +30,7 @@ from . import diagnose
 from .core import Exercise
 from .demo import fake_fetch
 from .schedule import Job
-from .trial import cancel_during
+from .trial import cancel_during, wait_for_tasks
 
 __all__ = ["is_healthy", "q1", "q2", "q3", "q4"]
 
@@ -46,7 +46,7 @@ async def _enter_bounded(manager, limit):
     loop = asyncio.get_running_loop()
     started = loop.time()
     task = asyncio.create_task(enter())
-    done, _ = await asyncio.wait([task], timeout=limit)
+    done, _ = await wait_for_tasks([task], timeout=limit)
     if not done:
         task.cancel()
         await asyncio.wait([task], timeout=1.0)

@@ -33,6 +33,33 @@ UNEXPLAINED_BLOCK = 0.5
 IDLE_SHARE = 0.15
 
 
+async def wait_for_tasks(tasks, timeout=None):
+    """``asyncio.wait(tasks, timeout=timeout)`` for a judge's own tasks.
+
+    When the check is stopped while it waits (the stop button cancels it), the tasks are cancelled
+    too, and waited for, before the cancellation goes on: none outlives the check that made it.
+    """
+    try:
+        return await asyncio.wait(tasks, timeout=timeout)
+    except asyncio.CancelledError:
+        await stop_tasks(tasks)
+        raise
+
+
+async def stop_tasks(tasks) -> None:
+    """Cancel the tasks and wait for them; whatever they end with answers nobody, so it is taken."""
+    for task in tasks:
+        task.cancel()
+        task.add_done_callback(_take_outcome)
+    with contextlib.suppress(asyncio.CancelledError):  # a second stop: they are cancelled already
+        await asyncio.wait(tasks)
+
+
+def _take_outcome(task: asyncio.Future) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
 async def cancel_during(body, after=0.05):
     """Run ``body()`` in a task, cancel it after ``after`` seconds, wait until it has finished.
 
@@ -40,9 +67,13 @@ async def cancel_during(body, after=0.05):
     other than the cancellation (e.g. from a broken cleanup) is raised.
     """
     task = asyncio.create_task(body())
-    await asyncio.sleep(after)
+    try:
+        await asyncio.sleep(after)
+    except asyncio.CancelledError:  # the check itself was stopped: the task must not outlive it
+        await stop_tasks([task])
+        raise
     task.cancel()
-    await asyncio.wait([task])
+    await wait_for_tasks([task])
     error = None if task.cancelled() else task.exception()
     if error is not None:
         raise error
