@@ -33,3 +33,48 @@ def test_without_aiosqlite_s_private_names_break_connection_says_what_is_missing
         asyncio.run(break_connection(NotQuiteAiosqlite()))
     with pytest.raises(RuntimeError, match=r"Connection\._execute,"):
         asyncio.run(break_connection(type("Half", (), {"_conn": None})()))
+
+
+def test_statements_run_records_each_statement_with_its_error_and_gives_execute_back():
+    from asynclab.lessons.nb03 import statements_run
+
+    async def main():
+        async with aiosqlite.connect(":memory:", isolation_level=None) as db:
+            await db.execute("CREATE TABLE t (n INTEGER CHECK (n >= 0))")
+            with statements_run(db) as statements:
+                await db.execute("INSERT INTO t VALUES (?)", (3,))
+                with pytest.raises(sqlite3.IntegrityError):
+                    await db.execute("INSERT INTO t VALUES (?)", (-1,))
+            assert "execute" not in vars(db)  # the class's method again
+            async with db.execute("SELECT n FROM t") as cursor:  # usable as a manager again
+                assert await cursor.fetchall() == [(3,)]
+            return statements
+
+    statements = asyncio.run(main())
+    assert [s["label"] for s in statements] == ["INSERT INTO t VALUES (3)", "IntegrityError: INSERT INTO t VALUES (-1)"]
+    assert all(s["start"] <= s["end"] for s in statements)
+
+
+def test_traced_draws_enter_body_and_exit_on_the_managers_lane_and_passes_errors_on():
+    from asynclab import Timeline
+    from asynclab.lessons.nb03 import traced
+
+    class Manager:
+        async def __aenter__(self):
+            await asyncio.sleep(0.01)
+            return "value"
+
+        async def __aexit__(self, *exc_info):
+            await asyncio.sleep(0.01)
+
+    async def main():
+        async with Timeline(show=False) as tl:
+            with pytest.raises(KeyError):
+                async with traced("m", Manager()) as value:
+                    assert value == "value"
+                    raise KeyError("body")
+        return tl
+
+    tl = asyncio.run(main())
+    drawn = sorted((s for s in tl.spans if s.lane == "m"), key=lambda s: s.start)
+    assert [(s.kind, s.label) for s in drawn] == [("setup", "enter"), ("phase", "body"), ("cleanup", "exit")]

@@ -5,6 +5,10 @@
   instead of letting it reach stderr.
 - ``connection_counter()``: an ``aiohttp.TraceConfig`` that counts the TCP connections a session
   opens, to compare one shared session with a session per request.
+- ``statements_run(db)``: the SQL statements an aiosqlite connection ran while a block ran, with
+  their times and errors, for a diagram's ``database`` lane (``tl.add_spans``).
+- ``traced(label, manager)``: ``async with`` spelled out, with each step of ``manager`` drawn on a
+  lane of its own: for managers whose phases the timeline cannot name (a library's).
 """
 
 from __future__ import annotations
@@ -12,14 +16,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import time
 import types
 import warnings
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, TypeVar
 
 import aiohttp
+import aiosqlite
 
-__all__ = ["connection_counter", "loop_reports"]
+from ..timeline import span
+
+__all__ = ["connection_counter", "loop_reports", "statements_run", "traced"]
+
+T = TypeVar("T")
 
 _COLLECT_ROUNDS = 3  # one freed object can free the next (session, then its connector)
 
@@ -96,3 +107,65 @@ def connection_counter() -> tuple[aiohttp.TraceConfig, types.SimpleNamespace]:
     trace = aiohttp.TraceConfig()
     trace.on_connection_create_end.append(on_connection_create_end)
     return trace, opened
+
+
+@contextlib.contextmanager
+def statements_run(db: aiosqlite.Connection) -> Iterator[list[dict[str, Any]]]:
+    """``with statements_run(db) as statements:`` records every ``await db.execute(sql, params)``
+    made while the block runs.
+
+    Each record is ``{"label", "start", "end"}``: the statement with its parameters filled in
+    (``UPDATE accounts SET balance = balance + 500 WHERE id = 3``), prefixed with the error's name
+    when it failed, and when it was sent and its answer came back (``time.perf_counter()``), so
+    ``tl.add_spans(statements, lane="database")`` draws them. Only while the block runs is
+    ``db.execute`` replaced, on this one connection.
+    """
+    statements: list[dict[str, Any]] = []
+    execute = db.execute
+
+    async def recorded_execute(sql: str, parameters: Sequence[Any] | None = None) -> aiosqlite.Cursor:
+        label = _filled_in(sql, parameters or ())
+        start = time.perf_counter()
+        try:
+            return await execute(sql, parameters)
+        except Exception as exc:
+            label = f"{type(exc).__name__}: {label}"
+            raise
+        finally:
+            statements.append({"label": label, "start": start, "end": time.perf_counter()})
+
+    db.execute = recorded_execute  # type: ignore[assignment,method-assign]
+    try:
+        yield statements
+    finally:
+        del db.execute  # the class's method again
+
+
+def _filled_in(sql: str, parameters: Sequence[Any]) -> str:
+    """``"... + ? WHERE id = ?", (500, 3)`` -> ``"... + 500 WHERE id = 3"`` (for a label only)."""
+    parts = " ".join(sql.split()).split("?")
+    if len(parts) != len(parameters) + 1:
+        return " ".join(sql.split())
+    return "".join(
+        part + (repr(value) if n < len(parameters) else "")
+        for n, (part, value) in enumerate(zip(parts, [*parameters, None]))
+    )
+
+
+@contextlib.asynccontextmanager
+async def traced(label: str, manager: AbstractAsyncContextManager[T]) -> AsyncIterator[T]:
+    """``async with traced("session", aiohttp.ClientSession()) as session:`` enters and exits
+    ``manager`` exactly as ``async with manager as session:`` does (the expansion notebook 03
+    shows), drawing its ``enter``, ``body`` and ``exit`` on a lane named ``label``."""
+    async with span("enter", lane=label, kind="setup"):
+        value = await manager.__aenter__()
+    try:
+        async with span("body", lane=label):
+            yield value
+    except BaseException as exc:
+        async with span("exit", lane=label, kind="cleanup"):
+            if not await manager.__aexit__(type(exc), exc, exc.__traceback__):
+                raise
+    else:
+        async with span("exit", lane=label, kind="cleanup"):
+            await manager.__aexit__(None, None, None)
