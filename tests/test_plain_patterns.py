@@ -19,6 +19,23 @@ attribute of those modules. The diagrams name phases from the await chain instea
 outside. The list of pattern definitions found is printed (``pytest -s``) and must cover every
 section notebook that has patterns, so the test cannot pass by finding none.
 
+Pattern code in the notebooks today (exercise stubs marked *; the test checks this list):
+
+- 01: AsyncCounter, async_range, fetch_pages_new_session_each, fetch_pages, fetch_rows,
+  read_messages, read_lines, read_lines_in_chunks, numbers_with_cleanup, CountTo, Countdown*
+- 02: async_range, url_generator, page_urls
+- 03: AsyncResource, ShowExit, IgnoreErrors, managed_resource, leaky_resource, never_yields,
+  yields_twice, AsyncDBConnection, transaction, transaction_catching_exception,
+  transaction_committing_in_try, old_timeout, Service, timed*, atomic*, Borrow*, RateLimiter*
+- 04: acquire (AsyncPool), acquire (CheckedPool), ClosablePool, acquire (RollbackPool), Pool,
+  acquire (Pool), open_stream, stream_lines, borrow*, session_pool*, borrow_healthy*
+- 05: ThreeConnections, ThreeConnectionsUndone, numbers_with_a_last_word, slow_numbers,
+  ticks_within, TwoConnections*
+
+Code that only *drives* a pattern is not pattern code, and may annotate it from outside: 03's
+lock workers (``span("holding the lock")``) and 04's workers (``span(conn.name)``, the
+connection a worker holds) do, and ``tl.mark``/``tl.add_spans`` after a block are fine.
+
 The second half runs some of those definitions, taken from the notebooks' cells as they are,
 under a ``Timeline`` and checks that the phase labels the lessons' prose names are recorded.
 """
@@ -170,6 +187,19 @@ def test_the_notebooks_pattern_code_is_found_in_every_section_notebook():
     assert {p.notebook for p in PATTERNS} >= EXPECTED_NOTEBOOKS
     kinds = {p.kind for p in PATTERNS}
     assert kinds == {"class", "asynccontextmanager", "async generator"}, kinds
+
+
+def test_the_docstring_lists_the_pattern_code_found():
+    listed: dict[str, list[str]] = {}
+    lines = (__doc__ or "").split("Pattern code in the notebooks today")[1].split("\n\n")[1]
+    for item in re.split(r"\n- ", "\n" + lines.strip()):
+        if item.strip():
+            notebook, _, names = item.strip().lstrip("- ").partition(": ")
+            listed[notebook] = [re.sub(r"\s*\(.*?\)|\*", "", n).strip() for n in " ".join(names.split()).split(", ")]
+    found: dict[str, list[str]] = {}
+    for pattern in PATTERNS:
+        found.setdefault(pattern.notebook, []).append(pattern.name)
+    assert listed == found
 
 
 def test_no_pattern_definition_calls_the_timeline():
