@@ -10,8 +10,9 @@ block records, a watchdog thread looks at the loop thread's stack a few times pe
   recorded task runs a step. The start of that step is the last float the timer logged: the
   step timer does no extra work for the watchdog, and nothing is signalled per step.
 - Only when one step is seen at two looks in a row (so it has run for a third of the
-  threshold) is the stack *sampled*: the
-  innermost frame of the learner's code names the call it is in (``time.sleep``) and its line.
+  threshold) is the stack *sampled*, and then at every look until the step ends: the innermost
+  frame of the learner's code names the call it is in (``time.sleep``) and its line, and the
+  call most samples name is the one reported.
 
 The block's own task is not step-timed; when its coroutine's frame is on the stack at two looks
 in a row without a recorded task's step above it, it is sampled the same way. Looking every
@@ -40,6 +41,9 @@ if TYPE_CHECKING:
 DEFAULT_BLOCKED_MS = 50.0
 _MAX_DEPTH = 400  # frames walked per look: a deep recursion is not worth more
 _CHECKS_PER_THRESHOLD = 3  # the watchdog looks every third of the threshold
+# A long step is sampled at every look, up to this many times: the call it spent most looks in is
+# the one that blocked, even when a busy machine delays a look until after that call returned.
+_SAMPLES_PER_STEP = 30
 
 
 class Watchdog:
@@ -65,7 +69,8 @@ class Watchdog:
         self._records: dict[int, TracedCoroutine] = {}  # id(timing frame) -> its record
         self._pending: set[int] = set()  # timing frames seen at the last look, not yet known
         self._block_since: float | None = None
-        self._done: set[tuple[int, float]] = set()
+        self._taken: dict[tuple[int, float], int] = {}  # (record index, step start) -> samples taken
+        self._block_taken = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="asynclab-timeline-watchdog", daemon=True)
 
@@ -141,9 +146,10 @@ class Watchdog:
         if type(start) is not float or _clock() - start < self._interval * 0.9:
             return
         key = (record.index, start)
-        if key in self._done:
+        taken = self._taken.get(key, 0)
+        if taken >= _SAMPLES_PER_STEP:
             return
-        self._done.add(key)
+        self._taken[key] = taken + 1
         self.sampled += 1
         self.samples.append((record.index, start, describe_blocking(top, timing)))
 
@@ -151,9 +157,10 @@ class Watchdog:
         now = _clock()
         if self._block_since is None:
             self._block_since = now
+            self._block_taken = 0
             return
-        if now - self._block_since >= self._interval * 0.9:
-            self._block_since = float("inf")  # once per stretch
+        if now - self._block_since >= self._interval * 0.9 and self._block_taken < _SAMPLES_PER_STEP:
+            self._block_taken += 1
             self.sampled += 1
             self.samples.append((BLOCK, now, describe_blocking(top, block_frame.f_back)))
 

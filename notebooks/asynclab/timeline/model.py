@@ -258,11 +258,14 @@ class Snapshot:
         if blocked_after is None:
             return
         for lane, start, stop in blocked.blocked_spans(self.running, blocked_after):
-            call = None
-            for key, when, description in samples:
-                if self._lane_of.get(key) == lane and start - 1e-9 <= when - t0 <= stop + 1e-9:
-                    call = description
-                    break
+            seen = [
+                description
+                for key, when, description in samples
+                if self._lane_of.get(key) == lane and start - 1e-9 <= when - t0 <= stop + 1e-9
+            ]
+            # The call the step spent most samples in (the first of equals): a look delayed past
+            # the blocking call's return names the next line, and is outvoted.
+            call = max(seen, key=seen.count) if seen else None
             name = self.lanes[lane].axis_label if lane == 0 else self.lanes[lane].name
             self.blocked.append((start, stop, blocked.label((stop - start) * 1000, name, call)))
 
