@@ -17,6 +17,7 @@ import asyncio
 import base64
 import html
 import io
+import itertools
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
@@ -25,7 +26,7 @@ from ._ipython import in_jupyter_kernel
 __all__ = ["Checkpoint", "Explorable", "Verdict", "explore", "sketch"]
 
 LETTERS = "ABCD"
-THUMBNAIL_WIDTH = 240  # pixels: four diagrams side by side still fit a notebook's width
+THUMBNAIL_WIDTH = 260  # pixels, as sketch() draws them at 1x: three side by side fit a notebook's width
 
 
 def _widget_view(widget: Any) -> dict[str, Any]:
@@ -56,7 +57,15 @@ def _png_of(choice: object) -> bytes | None:
 
 
 def _img_tag(png: bytes, width: int = THUMBNAIL_WIDTH) -> str:
+    # An <img> with the PNG inline, for HTML widgets too: an Image widget's bytes would travel as a
+    # binary websocket frame, which some clients of the kernel do not expect.
     return f'<img src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}" width="{width}" alt="diagram">'
+
+
+def _inline(text: str) -> str:
+    """Text as HTML, with `code` in backticks set as code, as the notebook's markdown shows it."""
+    parts = html.escape(text).split("`")
+    return "".join(f"<code>{part}</code>" if odd else part for odd, part in zip(itertools.cycle((False, True)), parts))
 
 
 def sketch(lanes: Mapping[str, Sequence[tuple[float, float]]], title: str = "") -> bytes:
@@ -66,23 +75,25 @@ def sketch(lanes: Mapping[str, Sequence[tuple[float, float]]], title: str = "") 
     ``sketch({"fetch 1": [(0, 0.1)], "fetch 2": [(0.1, 0.2)]}, "one after another")``.
     """
     from matplotlib.figure import Figure  # no pyplot: nothing global changes
+    from matplotlib.ticker import MaxNLocator
 
     names = list(lanes)
-    figure = Figure(figsize=(3.2, 0.45 + 0.3 * len(names)), dpi=100, facecolor="white")
+    figure = Figure(figsize=(THUMBNAIL_WIDTH / 100, 0.6 + 0.3 * len(names)), dpi=100, facecolor="white")
     ax = figure.add_subplot()
     for row, name in enumerate(names):
         bars = [(start, end - start) for start, end in lanes[name]]
         ax.broken_barh(bars, (row - 0.35, 0.7), color="#4c72b0")
-    ax.set_yticks(range(len(names)), names, fontsize=8)
+    ax.set_yticks(range(len(names)), names, fontsize=9)
     ax.set_ylim(len(names) - 0.5, -0.5)
     ax.set_xlim(left=0)
-    ax.tick_params(axis="x", labelsize=7)
-    ax.set_xlabel("seconds", fontsize=7)
+    ax.tick_params(axis="x", labelsize=8)
+    ax.xaxis.set_major_locator(MaxNLocator(4))
+    ax.set_xlabel("seconds", fontsize=8)
     if title:
         ax.set_title(title, fontsize=9)
     figure.tight_layout(pad=0.3)
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=150)
+    figure.savefig(buffer, format="png", dpi=200)  # twice the pixels, shown at 1x: sharp on 2x screens
     return buffer.getvalue()
 
 
@@ -98,7 +109,7 @@ class Verdict:
 
     def _repr_html_(self) -> str:
         colour = {True: "#2e7d32", False: "#c62828", None: "#37474f"}[self.right]
-        return f'<div style="border-left: 4px solid {colour}; padding: 2px 10px">{html.escape(self.text)}</div>'
+        return f'<div style="border-left: 4px solid {colour}; padding: 2px 10px">{_inline(self.text)}</div>'
 
 
 class Checkpoint:
@@ -139,7 +150,7 @@ class Checkpoint:
         """What the buttons say: the text choices, or A, B, C, D under thumbnails."""
         if self._thumbnails is not None:
             return list(LETTERS[: len(self.choices)])
-        return [str(choice) for choice in self.choices]
+        return [str(choice).replace("`", "") for choice in self.choices]
 
     @property
     def buttons(self) -> Any:
@@ -171,19 +182,20 @@ class Checkpoint:
         return Verdict(f"✘ Not {self.labels[picked]}: the answer is {answer}. {self.why}", False)
 
     def _widget(self, widgets: Any) -> Any:
-        parts = [widgets.HTML(f"<b>Predict:</b> {html.escape(self.question)}")]
+        parts = [widgets.HTML(f"<b>Predict:</b> {_inline(self.question)}")]
         if self._thumbnails is not None:
             parts.append(
                 widgets.HBox(
-                    [
+                    layout=widgets.Layout(flex_flow="row wrap"),
+                    children=[
                         widgets.VBox(
                             [
                                 widgets.HTML(f"<b>{letter}</b>"),
-                                widgets.Image(value=png, format="png", width=THUMBNAIL_WIDTH),
+                                widgets.HTML(_img_tag(png)),
                             ]
                         )
                         for letter, png in zip(LETTERS, self._thumbnails)
-                    ]
+                    ],
                 )
             )
         parts.append(self.buttons)
@@ -197,11 +209,11 @@ class Checkpoint:
             )
             choices = f"<div>{items}</div>"
         else:
-            choices = "<ul>" + "".join(f"<li>{html.escape(label)}</li>" for label in self.labels) + "</ul>"
+            choices = "<ul>" + "".join(f"<li>{_inline(str(choice))}</li>" for choice in self.choices) + "</ul>"
         answer = html.escape(self.labels[self.answer])
         return (
-            f'<div class="asynclab-checkpoint"><p><b>Predict:</b> {html.escape(self.question)}</p>{choices}'
-            f"<details><summary>The answer</summary><p><b>{answer}</b>. {html.escape(self.why)}</p></details></div>"
+            f'<div class="asynclab-checkpoint"><p><b>Predict:</b> {_inline(self.question)}</p>{choices}'
+            f"<details><summary>The answer</summary><p><b>{answer}</b>. {_inline(self.why)}</p></details></div>"
         )
 
     def _repr_markdown_(self) -> str:
@@ -287,7 +299,7 @@ class Explorable:
             data, metadata = diagram_bundle(tl.plot())
             figures: dict[str, object] = {
                 "total": f"{tl.duration * 1000:.0f} ms",
-                "peak concurrency": tl.max_concurrency(),
+                "tasks at once": tl.max_concurrency(),
             }
             if isinstance(extra, Mapping):
                 figures.update(extra)
@@ -316,8 +328,7 @@ class Explorable:
         if self._text is not None:
             self._text.value = f"<b>{html.escape(self.figures_text())}</b>"
         if self._image is not None and self.png is not None:
-            self._image.value = self.png
-            self._image.width = self.width
+            self._image.value = _img_tag(self.png, self.width or 600)
 
     def _on_move(self, change: Mapping[str, Any]) -> None:
         name = change["owner"].description
@@ -344,7 +355,7 @@ class Explorable:
     def _widget(self, widgets: Any) -> Any:
         self.sliders = {name: self._slider(widgets, name, spec) for name, spec in self.controls.items()}
         self._text = widgets.HTML()
-        self._image = widgets.Image(format="png")
+        self._image = widgets.HTML()
         self._show()
         return widgets.VBox([widgets.HBox(list(self.sliders.values())), self._text, self._image])
 
@@ -382,7 +393,7 @@ def explore(run: Callable[..., Awaitable[Any]], **controls: Control) -> Explorab
 
     Awaiting it draws the first run (so Run All shows the default diagram). Each move starts
     ``run`` as a task on the kernel's loop, recorded by a Timeline, after cancelling a run still in
-    progress and waiting for it to end. The diagram and its figures (total time, peak concurrency,
+    progress and waiting for it to end. The diagram and its figures (total time, tasks at once,
     and any ``{name: value}`` that ``run`` returns) redraw in place.
     """
     return Explorable(run, controls)
