@@ -170,8 +170,8 @@ KERNEL_CELLS = {
     "move": (
         "explorable.sliders['n'].value = 3\nawait asyncio.sleep(0)\nexplorable.sliders['n'].value = 4\n"
         "await explorable.wait()\n"
-        "left = [t for t in asyncio.all_tasks() if t.get_name() == 'asynclab explore']\n"
-        "print(explorable.figures['tasks at once'], len(left))"
+        "left = [t for t in asyncio.all_tasks() if t.get_name() == 'naps']\n"
+        "print(explorable.figures['tasks at once'], explorable.running, len(left))"
     ),
 }
 
@@ -204,4 +204,4 @@ def test_checkpoints_and_explorables_show_as_widgets_in_a_kernel(python):
     assert verdict.data["text/plain"].startswith("✔ Right: B.")
     (explorable,) = cells["explore"].outputs
     assert WIDGET_VIEW in explorable.data and "<img " in explorable.data["text/html"]
-    assert cells["move"].outputs[0].text.split() == ["4", "0"]  # the last run drawn, no run left behind
+    assert cells["move"].outputs[0].text.split() == ["4", "False", "0"]  # the last run drawn, no run left behind

@@ -267,9 +267,16 @@ class Explorable:
         previous = self._task
         if previous is not None and not previous.done():
             previous.cancel()
-        self._task = task = loop.create_task(self._render(dict(self.values), previous), name="asynclab explore")
+        # The task's name is the diagram's top lane: the function being explored.
+        name = getattr(self.run, "__name__", "run")
+        self._task = task = loop.create_task(self._render(dict(self.values), previous), name=name)
         self._show_running()
         return task
+
+    @property
+    def running(self) -> bool:
+        """Whether a run is in progress (or about to start)."""
+        return self._task is not None and not self._task.done()
 
     async def wait(self) -> None:
         """Wait until the latest run has been drawn (or cancelled)."""
