@@ -230,8 +230,7 @@ class Checkpoint:
         return f"<Checkpoint {self.question!r}: {len(self.choices)} choices>"
 
 
-Control = tuple[float, float, float] | tuple[float, float, float, float]
-Figures = Mapping[str, object]
+Control = tuple[float, float, float] | tuple[float, float, float, float]  # (low, high, start[, step])
 
 
 class Explorable:
