@@ -55,3 +55,23 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("notebook run times")
         for text in sorted(_TIMINGS):
             terminalreporter.write_line(text)
+
+
+# The longest tests (each runs a notebook or a test file in another process, for a minute or more)
+# start first, so that the test workers do not end the run waiting on one of them.
+LONGEST_FIRST = (
+    "test_pythons.py::test_notebooks_on_python",
+    "test_stop_anywhere.py",
+    "test_pythons.py::test_helper_package_tests_pass_on_python",
+    "test_package.py",
+    "test_course.py",
+    "test_answer_corpus.py",
+    "test_notebooks.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item):
+        return next((i for i, name in enumerate(LONGEST_FIRST) if name in item.nodeid), len(LONGEST_FIRST))
+
+    items.sort(key=rank)  # stable: each group keeps its own order
