@@ -16,7 +16,7 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from .layout import BLOCKED_ROW, PHASE_ROW_HEIGHT, ROW_HEIGHT, SPAN_ROW, Layout, figure_size, place_axes
+from .layout import BLOCKED_ROW, PHASE_ROW_HEIGHT, ROW_HEIGHT, SPAN_ROW, TREE_STEP, Layout, figure_size, place_axes
 
 DPI = 100
 HIDPI_SCALE = 2  # notebooks get PNGs at twice the pixels, shown at the 1x size: sharp on 2x screens
@@ -240,6 +240,10 @@ def _draw_steps(ax, snapshot, layout, xmax_ms, live):
         if not live:
             widths = (ends - starts) * 1000
             shown = _wait_labels(ax, snapshot, layout, lanes, starts, ends, labels)
+            names = snapshot.lane_names
+            for i, awaited in snapshot.awaited_in_wait.items():  # which lanes a parent waits on
+                if shown[i]:
+                    shown[i] += " \u2192 " + ", ".join(names[lane] for lane in awaited)
             for i, text in _fitted_labels(ax, widths, shown, xmax_ms, FONT):
                 ax.text(
                     (starts[i] + ends[i]) * 500,
@@ -252,6 +256,109 @@ def _draw_steps(ax, snapshot, layout, xmax_ms, live):
                     zorder=4,
                     clip_on=True,
                     bbox=LABEL_BACKING,
+                )
+
+
+TREE_COLOR = "#8A8A8A"
+TRACK_COLOR = "#5B7083"  # resource tracks: a slate of their own, apart from the kind colours
+
+
+def _draw_tree(ax, snapshot, layout):
+    """The task tree, left of the axes between the lane labels and the lanes: a line down
+    from each parent to its last child, and one across to each child."""
+    if not layout.tree_depth:
+        return
+    points_to_axes = ax.figure.dpi / 72 / max(ax.get_window_extent().width, 1.0)
+    gap = layout.tree_gap
+
+    def x_at(depth):  # the vertical line of the parents at this depth (points left of the axes)
+        return -(gap - 2.0 - TREE_STEP * depth) * points_to_axes
+
+    y = layout.center
+    style = {"transform": ax.get_yaxis_transform(), "clip_on": False, "color": TREE_COLOR, "linewidth": 1.0}
+    last_child = {}
+    for index in layout.order:
+        parent = snapshot.lanes[index].parent
+        if parent is not None:
+            last_child[parent] = index
+            ax.plot([x_at(snapshot.lanes[parent].depth), -1.0 * points_to_axes], [y[index], y[index]], **style)
+    for parent, child in last_child.items():
+        x = x_at(snapshot.lanes[parent].depth)
+        ax.plot([x, x], [y[parent], y[child]], **style)
+        if snapshot.lanes[parent].parent is None:
+            ax.plot([x - 2.0 * points_to_axes, x], [y[parent], y[parent]], **style)
+
+
+def _track_label(track):
+    """A track's axis label: a queue's also says how long it got."""
+    if track.kind == "queue":
+        return f"{track.label} (peak {track.peak})"
+    return track.label
+
+
+def _draw_tracks(ax, snapshot, layout, xmax_ms, live):
+    """Each resource track: who holds a lock or a permit (a bar per holder, named when there
+    is room), or how long a queue was and when an event was set (a step area)."""
+    from matplotlib.colors import to_rgba
+
+    if not snapshot.tracks:
+        return
+    ax.axhline(layout.track_top[0], color="#BBBBBB", linewidth=0.8, zorder=1)
+    x0, x1, y0, y1, labels = [], [], [], [], []
+    row_px = _row_px(ax)
+    for track, top, height in zip(snapshot.tracks, layout.track_top, layout.track_height):
+        inner_top, inner = top + 0.12, height - 0.24
+        times = np.array([*track.times, snapshot.duration]) * 1000
+        levels = np.array(track.levels + track.levels[-1:], dtype=float)
+        if track.kind in ("lock", "condition", "semaphore") and track.holders:
+            slots = max(1, min(track.capacity or track.peak or 1, 3))
+            slot_h = inner / slots
+            ends = [0.0] * slots  # when each slot is free again
+            for lane, start, stop in track.holders:
+                free = [n for n in range(slots) if ends[n] <= start + 1e-9]
+                slot = free[0] if free else min(range(slots), key=lambda n: ends[n])
+                ends[slot] = stop
+                x0.append(start * 1000)
+                x1.append(max(stop * 1000, start * 1000 + xmax_ms / 800))
+                y0.append(inner_top + slot * slot_h + 0.03)
+                y1.append(inner_top + (slot + 1) * slot_h - 0.03)
+                labels.append(snapshot.lanes[lane].name if row_px * (slot_h - 0.06) >= _TEXT_PX * 0.9 else "")
+        else:
+            scale = max(track.capacity or 0, track.peak, 1)
+            bottom = inner_top + inner
+            ax.fill_between(
+                times,
+                bottom - levels / scale * inner,
+                bottom,
+                step="post",
+                color=to_rgba(TRACK_COLOR, 0.35),
+                edgecolor=TRACK_COLOR,
+                linewidth=0.8,
+                zorder=3,
+            )
+    if x0:
+        x0a, x1a = np.array(x0), np.array(x1)
+        ax.add_collection(
+            PolyCollection(
+                _boxes(x0a, x1a, np.array(y0), np.array(y1)),
+                facecolors=to_rgba(TRACK_COLOR, 0.3),
+                edgecolors=TRACK_COLOR,
+                linewidths=0.8,
+                zorder=3,
+            )
+        )
+        if not live:
+            for i, text in _fitted_labels(ax, x1a - x0a, labels, xmax_ms, FONT):
+                ax.text(
+                    (x0a[i] + x1a[i]) / 2,
+                    (y0[i] + y1[i]) / 2,
+                    text,
+                    ha="center",
+                    va="center",
+                    fontsize=FONT,
+                    color="#222222",
+                    zorder=4,
+                    clip_on=True,
                 )
 
 
@@ -499,6 +606,8 @@ def _legend_handles(snapshot, kind_colors):
         handles.append(Patch(facecolor=kind_colors[kind], alpha=0.4, edgecolor=kind_colors[kind], label=kind))
     if snapshot.blocked:
         handles.append(Patch(facecolor=BLOCKED_COLOR, alpha=0.3, edgecolor=BLOCKED_COLOR, label="loop blocked"))
+    if getattr(snapshot, "tracks", None):
+        handles.append(Patch(facecolor=TRACK_COLOR, alpha=0.3, edgecolor=TRACK_COLOR, label="held / in use"))
     if snapshot.created:
         handles.append(Line2D([], [], marker="|", color="#444444", linestyle="none", markersize=8, label="created"))
     outcomes = {outcome for _, _, outcome in snapshot.outcomes}
@@ -547,8 +656,21 @@ def _draw(ax, snapshot, layout, xmax_ms, live, kind_colors):
         step = -(-len(rows) // most)
         rows = rows[::step]
     ax.set_yticks([layout.center[layout.order[r]] for r in rows], [labels[r] for r in rows], fontsize=FONT)
+    for track, top, height in zip(snapshot.tracks, layout.track_top, layout.track_height):
+        # Written like a lane's label, but not a tick: the ticks are the lanes.
+        ax.annotate(
+            _shortened(_track_label(track), MAX_LANE_LABEL),
+            xy=(0, top + height / 2),
+            xycoords=ax.get_yaxis_transform(),
+            xytext=(-(3.5 + layout.tree_gap), 0),
+            textcoords="offset points",
+            ha="right",
+            va="center",
+            fontsize=FONT,
+            color="#333333",
+        )
     ax.tick_params(axis="x", labelsize=FONT)
-    ax.tick_params(axis="y", length=0)
+    ax.tick_params(axis="y", length=0, pad=3.5 + layout.tree_gap)
     for n, (name, first, last) in enumerate(layout.groups):
         top, bottom = layout.row_extent(first, last)
         if n % 2 == 0:
@@ -566,6 +688,8 @@ def _draw(ax, snapshot, layout, xmax_ms, live, kind_colors):
                 color="#555555",
             )
     _draw_blocked(ax, snapshot, blocked_y, live)
+    _draw_tree(ax, snapshot, layout)
+    _draw_tracks(ax, snapshot, layout, xmax_ms, live)
     _draw_steps(ax, snapshot, layout, xmax_ms, live)
     _draw_other_spans(ax, snapshot, layout, xmax_ms, kind_colors, live)
     _draw_markers(ax, snapshot, layout, live)
