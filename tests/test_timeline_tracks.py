@@ -15,8 +15,7 @@ from pathlib import Path
 import diagram_checks
 import pytest
 from asynclab import Timeline
-from asynclab.timeline import drawing, phases, resources
-from matplotlib.lines import Line2D
+from asynclab.timeline import phases, resources
 from matplotlib.text import Text
 
 SEP = phases.SEPARATOR
@@ -136,8 +135,8 @@ def test_four_workers_diagram_shows_them_in_its_labels():
     assert lock_y is not None
     assert sum(w == "worker-2" for w in words) >= 2  # its lane label and its hold of the lock
     # The tree: a connector to each of the four children, and one down from the parent.
-    tree_lines = [line for line in figure.findobj(Line2D) if line.get_color() == drawing.TREE_COLOR]
-    assert len(tree_lines) >= 5
+    (tree,) = [c for c in figure.axes[0].collections if c.get_gid() == "task tree"]
+    assert len(tree.get_segments()) == 4 + 2
     # Legible: nothing under 8 pt, no more than 800 px tall, nothing covered or cut off.
     assert min(t.get_fontsize() for t in texts) >= 8
     assert figure.get_size_inches()[1] * figure.dpi <= 800

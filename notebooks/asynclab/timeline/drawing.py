@@ -10,7 +10,7 @@ import io
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.collections import PolyCollection
+from matplotlib.collections import LineCollection, PolyCollection
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
@@ -243,7 +243,7 @@ def _draw_steps(ax, snapshot, layout, xmax_ms, live):
             names = snapshot.lane_names
             for i, awaited in snapshot.awaited_in_wait.items():  # which lanes a parent waits on
                 if shown[i]:
-                    shown[i] += " \u2192 " + ", ".join(names[lane] for lane in awaited)
+                    shown[i] += " \u2192 " + _some_names([names[lane] for lane in awaited])
             for i, text in _fitted_labels(ax, widths, shown, xmax_ms, FONT):
                 ax.text(
                     (starts[i] + ends[i]) * 500,
@@ -275,18 +275,31 @@ def _draw_tree(ax, snapshot, layout):
         return -(gap - 2.0 - TREE_STEP * depth) * points_to_axes
 
     y = layout.center
-    style = {"transform": ax.get_yaxis_transform(), "clip_on": False, "color": TREE_COLOR, "linewidth": 1.0}
+    segments = []
     last_child = {}
     for index in layout.order:
         parent = snapshot.lanes[index].parent
         if parent is not None:
             last_child[parent] = index
-            ax.plot([x_at(snapshot.lanes[parent].depth), -1.0 * points_to_axes], [y[index], y[index]], **style)
+            segments.append([(x_at(snapshot.lanes[parent].depth), y[index]), (-1.0 * points_to_axes, y[index])])
     for parent, child in last_child.items():
         x = x_at(snapshot.lanes[parent].depth)
-        ax.plot([x, x], [y[parent], y[child]], **style)
+        segments.append([(x, y[parent]), (x, y[child])])
         if snapshot.lanes[parent].parent is None:
-            ax.plot([x - 2.0 * points_to_axes, x], [y[parent], y[parent]], **style)
+            segments.append([(x - 2.0 * points_to_axes, y[parent]), (x, y[parent])])
+    # One collection: a thousand children draw as fast as four.
+    tree = LineCollection(segments, colors=TREE_COLOR, linewidths=1.0, transform=ax.get_yaxis_transform())
+    tree.set_clip_on(False)
+    tree.set_gid("task tree")
+    ax.add_collection(tree, autolim=False)
+
+
+MAX_NAMED = 3  # lanes a parent's wait label names; the rest are counted
+
+
+def _some_names(names):
+    more = len(names) - MAX_NAMED
+    return ", ".join(names[:MAX_NAMED]) + (f" +{more} more" if more > 0 else "")
 
 
 def _track_label(track):
