@@ -135,8 +135,8 @@ def test_four_workers_diagram_shows_them_in_its_labels():
     assert lock_y is not None
     assert sum(w == "worker-2" for w in words) >= 2  # its lane label and its hold of the lock
     # The tree: a connector to each of the four children, and one down from the parent.
-    (tree,) = [c for c in figure.axes[0].collections if c.get_gid() == "task tree"]
-    assert len(tree.get_segments()) == 4 + 2
+    (tree,) = [line for line in figure.axes[0].lines if line.get_gid() == "task tree"]
+    assert len(tree.get_xdata()) == 3 * (4 + 2)  # each segment and a break
     # Legible: nothing under 8 pt, no more than 800 px tall, nothing covered or cut off.
     assert min(t.get_fontsize() for t in texts) >= 8
     assert figure.get_size_inches()[1] * figure.dpi <= 800

@@ -29,7 +29,7 @@ from time import perf_counter as _clock
 from typing import TYPE_CHECKING, Any
 
 from . import waits
-from .waits import coroutine_name, describe_wait, library_package, local_name_on_chain
+from .waits import coroutine_name, describe_wait, library_package
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -54,7 +54,7 @@ def _tell_timelines_of_resource(obj: Any, coro: Any) -> None:
     for timeline in ACTIVE_TIMELINES.get():
         tracker = timeline._tracker
         if tracker is not None and timeline.recording:
-            tracker.waited_on(obj, lambda: local_name_on_chain(obj, coro))
+            tracker.waited_on(obj, coro)
 
 
 waits.resource_listener = _tell_timelines_of_resource

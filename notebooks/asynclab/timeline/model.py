@@ -9,6 +9,7 @@ task awaited.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -368,34 +369,34 @@ class Snapshot:
             open_holds.append((None, times[0]))
         # A semaphore hands a released permit straight to the next waiter, in the releasing
         # task's step (Python 3.11.? and later): that permit is the waiter's.
-        acquiring = self._acquire_waits(track.type_name) if kind == "semaphore" else []
+        acquiring = sorted(self._acquire_waits(track.type_name), key=lambda w: w[1]) if kind == "semaphore" else []
+        next_wait = 0
+        waiters: list[tuple[float, int, int]] = []  # heap of (end, n, lane) of the waits begun so far
         released_by: int | None = None
-        handed: set[int] = set()  # waits whose permit has been handed over
-        for when, reading, who in list(track.events):
+        lanes: dict[int, Any] = {}  # id(task or lane key) -> lane index or None
+        count = len(track.times)  # the lists may grow while we read
+        for when, reading, who in zip(track.times[:count], track.readings[:count], track.tasks[:count]):
             if when > end:
                 break
             t = max(when, t0) - t0
             new = level(reading)
-            key = (
-                who
-                if who is None or type(who) is int or isinstance(who, str)
-                else (task_key(who) if task_key else None)
-            )
-            lane = self._lane_of.get(key) if key is not None else None
+            lane = lanes.get(id(who), _UNKNOWN)
+            if lane is _UNKNOWN:  # once per task: a task (while the block runs) or a lane key
+                key = who if who is None or type(who) is int or isinstance(who, str) else None
+                if key is None and who is not None and task_key is not None:
+                    key = task_key(who)
+                lane = lanes[id(who)] = self._lane_of.get(key) if key is not None else None
             if kind in ("lock", "condition", "semaphore"):
                 previous = levels[-1]
                 if new > previous and lane is not None and lane == released_by:
-                    waiter = min(
-                        (
-                            (stop, n)
-                            for n, (w, start, stop) in enumerate(acquiring)
-                            if start <= t <= stop and w != lane and n not in handed
-                        ),
-                        default=None,
-                    )
-                    if waiter is not None:
-                        handed.add(waiter[1])
-                        lane = acquiring[waiter[1]][0]
+                    while next_wait < len(acquiring) and acquiring[next_wait][1] <= t:
+                        waiter, _, stop = acquiring[next_wait]
+                        heapq.heappush(waiters, (stop, next_wait, waiter))
+                        next_wait += 1
+                    while waiters and waiters[0][0] < t:  # waits that ended before this permit
+                        heapq.heappop(waiters)
+                    if waiters and waiters[0][2] != lane:  # the first waiter to wake gets it
+                        lane = heapq.heappop(waiters)[2]
                 released_by = lane if new < previous else None
                 for _ in range(max(0, new - previous)):
                     open_holds.append((lane, t))
@@ -464,6 +465,9 @@ def _axis_label(name: str, coro_name: str | None, block: bool, library: str | No
     if coro_name and _DEFAULT_TASK_NAME.match(name):
         return f"{name} · {coro_name}"
     return name
+
+
+_UNKNOWN = object()
 
 
 def _alive_during(task: TaskInfo | None, start: float, stop: float, duration: float) -> bool:

@@ -15,7 +15,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
 from .._ipython import in_ipython, in_jupyter_kernel
-from . import analysis, blocked, export, resources
+from . import analysis, blocked, export, resources, waits
 from .block_task import BlockRecord
 from .capture import (
     ACTIVE_TIMELINES,
@@ -145,7 +145,7 @@ class Timeline:
         self._recording = True
         self._token = ACTIVE_TIMELINES.set((*ACTIVE_TIMELINES.get(), self))
         self._hub = install(loop, self, self._records, task)
-        self._tracker = resources.Tracker(namespaces)
+        self._tracker = resources.Tracker(namespaces, waits.local_name_on_chain)
         self._tracker.scan()
         if self.blocked_ms is not None:
             self._watchdog = blocked.Watchdog(task, self._records, self.blocked_ms / 1000)

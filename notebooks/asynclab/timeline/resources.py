@@ -25,6 +25,8 @@ from time import perf_counter as _clock
 from typing import Any
 
 TRACKED_TYPES = (asyncio.Lock, asyncio.Semaphore, asyncio.Queue, asyncio.Event, asyncio.Condition)
+_current_task = asyncio.current_task
+_HELD = frozenset({"lock", "condition", "semaphore"})  # kinds whose holders are drawn
 _NOTE = "_asynclab_tracks"  # instance attribute: the tracks to tell of a change
 _CLASSES: dict[tuple[type, str], type] = {}  # (original class, kind) -> its noting subclass
 
@@ -47,13 +49,27 @@ def kind_of(obj: object) -> str | None:
 class Track:
     """What one timeline recorded about one object.
 
-    ``events`` holds ``(time, reading, task)``: a reading is the object's state right after a
-    change (Lock, Condition: locked; Semaphore: free permits; Queue: length; Event: set), and
-    ``task`` the task that made the change (None outside a task). ``initial`` is the reading
+    ``times``, ``readings`` and ``tasks`` are parallel lists, one item per change (flat lists:
+    a long block makes many, and tuples would each be one more object for the garbage collector
+    to track): a reading is the object's state right after a change (Lock, Condition: locked;
+    Semaphore: free permits; Queue: length; Event: set), and the task the one that made it
+    (None outside a task; its lane key once the block has ended). ``initial`` is the reading
     when tracking began, at ``since``.
     """
 
-    __slots__ = ("capacity", "events", "explicit", "initial", "kind", "name", "since", "type_name", "waited")
+    __slots__ = (
+        "capacity",
+        "explicit",
+        "initial",
+        "kind",
+        "name",
+        "readings",
+        "since",
+        "tasks",
+        "times",
+        "type_name",
+        "waited",
+    )
 
     def __init__(self, obj: Any, kind: str, name: str | None, explicit: bool) -> None:
         self.kind = kind
@@ -63,15 +79,21 @@ class Track:
         self.type_name = type(obj).__name__
         self.since = _clock()
         self.initial = public_reading(obj, kind)
-        self.events: list[tuple[float, Any, Any]] = []
+        self.times: list[float] = []
+        self.readings: list[Any] = []
+        self.tasks: list[Any] = []
         self.capacity: int | None = _declared_capacity(obj, kind)
 
     def note(self, reading: Any) -> None:
-        try:
-            task = asyncio.current_task()
-        except RuntimeError:  # no loop in this thread
-            task = None
-        self.events.append((_clock(), reading, task))
+        self.times.append(_clock())
+        self.readings.append(reading)
+        if self.kind in _HELD:  # who holds it; a queue's or an event's changes need no task
+            try:
+                self.tasks.append(_current_task())
+            except RuntimeError:  # no loop in this thread
+                self.tasks.append(None)
+        else:
+            self.tasks.append(None)
 
     @property
     def label(self) -> str:
@@ -169,8 +191,9 @@ def _can_note(obj: Any, kind: str) -> bool:
 class Tracker:
     """The tracks of one timeline's block: finds, names and records objects, and restores them."""
 
-    def __init__(self, namespaces: list[dict[str, Any]]) -> None:
+    def __init__(self, namespaces: list[dict[str, Any]], name_on_chain: Callable[[Any, Any], str | None]) -> None:
         self._namespaces = namespaces  # the block's locals and globals, searched for names
+        self._name_on_chain = name_on_chain  # (object, coroutine) -> a variable's name, or None
         self._tracks: dict[int, tuple[Any, Track]] = {}  # id(object) -> (object, track)
         self._swapped: list[tuple[Any, type]] = []  # (object, its own class)
         self._polled: list[tuple[Any, Track]] = []  # tracks that read public state (fallback)
@@ -228,14 +251,14 @@ class Tracker:
         self._swapped.append((obj, original))
         return True
 
-    def waited_on(self, obj: Any, name_on_chain: Callable[[], str | None]) -> None:
-        """A task is about to wait on ``obj``: track it, named after a variable of the
-        learner's code on the task's await chain (``name_on_chain()``) or of the block."""
+    def waited_on(self, obj: Any, coro: Any) -> None:
+        """A task running ``coro`` is about to wait on ``obj``: track it, named after a
+        variable of the learner's code on the task's await chain or of the block."""
         known = self._tracks.get(id(obj))
         if known is None:
             if kind_of(obj) is None:  # e.g. a Barrier: not drawn as a track
                 return
-            name = name_on_chain() or self._name_in_namespaces(obj)
+            name = self._name_on_chain(obj, coro) or self._name_in_namespaces(obj)
             known = (obj, self.add(obj, name, explicit=False))
             self.scan()  # objects made inside the block since it started, by name
         known[1].waited = True
@@ -260,7 +283,7 @@ class Tracker:
         for obj, track in self._tracks.values():
             reading = public_reading(obj, track.kind)
             if track.kind == "semaphore" and track.capacity is None:
-                readings = [track.initial, reading] + [r for _, r, _ in track.events]
+                readings = [track.initial, reading, *track.readings]
                 track.capacity = max((r for r in readings if type(r) is int), default=None)
         mine = [track for _, track in self._tracks.values()]
         for obj, original in reversed(self._swapped):
@@ -271,13 +294,15 @@ class Tracker:
                 obj.__class__ = original
         self._swapped.clear()
         for track in self.tracks:
-            track.events = [
-                (when, reading, None if task is None else task_key(task)) for when, reading, task in track.events
-            ]
+            keys: dict[int, Any] = {}  # id(task) -> its lane key, worked out once per task
+            for task in track.tasks:
+                if task is not None and id(task) not in keys:
+                    keys[id(task)] = task_key(task)
+            track.tasks = [None if task is None else keys[id(task)] for task in track.tasks]
         self._polled = [(None, track) for _, track in self._polled]
         self._tracks = {key: (None, track) for key, (_, track) in self._tracks.items()}
         self._namespaces = []
 
     def shown(self) -> list[Track]:
         """The tracks worth a row: waited on, changed inside the block, or asked for."""
-        return [t for t in self.tracks if t.explicit or t.waited or t.events]
+        return [t for t in self.tracks if t.explicit or t.waited or t.times]
