@@ -11,7 +11,10 @@
 2. Accuracy: a recorded `await asyncio.sleep(0.1)` is drawn as 100 ms +- 2 ms (the median of
    10; each drawn length is also compared with the time measured around the await, since the
    OS itself may wake a sleeper a little late on a busy machine).
-3. Drawing: 10,000 spans to PNG in at most 0.5 s (best of 9), 100,000 in at most 3 s (best
+3. Resources: the same 1000 x 50 steps, each holding a semaphore and a lock and passing an
+   item through a queue, so every step notes resource tracks (best of 21 pairs; reported,
+   no target).
+4. Drawing: 10,000 spans to PNG in at most 0.5 s (best of 9), 100,000 in at most 3 s (best
    of 5); the PNG is the 2x one a notebook shows.
 
 Prints the figures and exits with status 1 if a target is missed.
@@ -76,6 +79,39 @@ async def overhead():
     return (min(plain), min(traced), len(plain), statistics.quantiles(ratios, n=4), statistics.median(plain))
 
 
+async def resource_steps(steps, sem, lock, queue):
+    for n in range(steps):
+        async with sem, lock:
+            queue.put_nowait(n)
+            await asyncio.sleep(0)
+            queue.get_nowait()
+
+
+async def timed_resource_run(traced, tasks=TASKS, steps=STEPS):
+    gc.collect()
+    sem, lock, queue = asyncio.Semaphore(10), asyncio.Lock(), asyncio.Queue()
+    began = time.perf_counter()
+    if traced:
+        async with Timeline(show=False) as tl:
+            await asyncio.gather(*(resource_steps(steps, sem, lock, queue) for _ in range(tasks)))
+        took = time.perf_counter() - began
+        assert len(tl.snapshot().tracks) == 3  # read after the clock stopped
+        return took
+    await asyncio.gather(*(resource_steps(steps, sem, lock, queue) for _ in range(tasks)))
+    return time.perf_counter() - began
+
+
+async def resource_overhead(pairs=21):
+    """Best untraced and traced wall times of the block using a lock, a semaphore and a queue."""
+    await timed_resource_run(False)
+    await timed_resource_run(True)
+    plain, traced = [], []
+    for _ in range(pairs):
+        plain.append(await timed_resource_run(False))
+        traced.append(await timed_resource_run(True))
+    return min(plain), min(traced)
+
+
 async def sleep_accuracy(runs=10):
     """How long a recorded sleep(0.1) is drawn, and how far that is from how long it really
     took (measured around the await), in a recorded task and in the block's own lane."""
@@ -128,6 +164,13 @@ def main():
     )
     if ratio > 1.40:
         failures.append("overhead")
+
+    plain, traced = asyncio.run(resource_overhead())
+    print(
+        f"resources {TASKS} tasks x {STEPS} steps holding a semaphore and a lock, using a queue: "
+        f"untraced {plain * 1000:.1f} ms, traced {traced * 1000:.1f} ms (best of 21 each), "
+        f"ratio {traced / plain:.2f} (+{(traced / plain - 1) * 100:.0f}%)"
+    )
 
     drawn, errors, in_block = asyncio.run(sleep_accuracy())
     worst_drawn = max(abs(d - 0.1) for d in drawn)

@@ -6,7 +6,7 @@ import html
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from .model import Lane, Snapshot, Span
+from .model import Lane, ResourceTrack, Snapshot, Span
 from .phases import SEPARATOR
 
 Interval = tuple[float, float]
@@ -27,9 +27,25 @@ class Summary(list[dict[str, Any]]):
     ``total`` are the time covered by its spans and ``count`` their number. Prints as a
     table, and shows as one in a notebook (the blocked and phases columns only when some lane
     has them).
+
+    Below the table, in the same words as ``describe()``: ``tree``, one line per task that
+    created others ("cell (block) created worker-1, worker-2"), and ``resources``, one dict per
+    resource track (track, kind, peak, capacity, held: seconds in use).
     """
 
     COLUMNS = ("lane", "busy", "waiting", "total", "count", "blocked", "phases")
+    tree: list[str]
+    resources: list[dict[str, Any]]
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.tree = []
+        self.resources = []
+
+    def _notes(self) -> list[str]:
+        lines = [f"tree: {line}" for line in self.tree]
+        lines += [f"resource: {resource_sentence(r)}" for r in self.resources]
+        return lines
 
     def _columns(self) -> list[str]:
         optional = {
@@ -57,14 +73,15 @@ class Summary(list[dict[str, Any]]):
             ).rstrip()
             for row in rows
         ]
-        return "\n".join(lines)
+        return "\n".join(lines + self._notes())
 
     def _repr_html_(self) -> str:
         head = "".join(f"<th>{name}</th>" for name in self._columns())
         body = "".join(
             "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in cells) + "</tr>" for cells in self._cells()
         )
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        notes = "".join(f"<br>{html.escape(line)}" for line in self._notes())
+        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{notes}"
 
 
 def summarize(snapshot: Snapshot) -> Summary:
@@ -113,7 +130,70 @@ def summarize(snapshot: Snapshot) -> Summary:
                     "phases": phases.get(i, ""),
                 }
             )
+    rows.tree = tree_lines(snapshot)
+    rows.resources = [resource_use(track, snapshot.duration) for track in snapshot.tracks]
     return rows
+
+
+def tree_lines(snapshot: Snapshot) -> list[str]:
+    """One line per lane whose task created others: "cell (block) created worker-1,
+    worker-2; waited on them in TaskGroup.__aexit__"."""
+    children: dict[int, list[str]] = {}
+    for each in snapshot.lanes:
+        if each.parent is not None:
+            children.setdefault(each.parent, []).append(each.name)
+    waits: dict[int, dict[str, list[str]]] = {}
+    for i, lanes in snapshot.awaited_in_wait.items():
+        lane = snapshot.waiting[0][i]
+        how = _how_awaited(snapshot.waiting[3][i])
+        names = waits.setdefault(lane, {}).setdefault(how, [])
+        names.extend(n for n in (snapshot.lanes[a].name for a in lanes) if n not in names)
+    lines = []
+    for parent, created in children.items():
+        line = f"{snapshot.lanes[parent].axis_label} created {_names(created)}"
+        for how, waited_on in waits.get(parent, {}).items():
+            whom = "them" if waited_on == created else _names(waited_on)
+            line += f"; waited on {whom} in {how}"
+        lines.append(line)
+    return lines
+
+
+def _how_awaited(label: str) -> str:
+    from .phases import split
+
+    what = split(label)[1]
+    return "await" if what.startswith("await ") else what
+
+
+def _names(names: list[str]) -> str:
+    shown = ", ".join(names[:MAX_DESCRIBED_LANES])
+    more = len(names) - MAX_DESCRIBED_LANES
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def resource_use(track: ResourceTrack, duration: float) -> dict[str, Any]:
+    """A resource track in numbers: its peak use and how long it was in use at all."""
+    held = 0.0
+    times = [*track.times, duration]
+    for n, level in enumerate(track.levels):
+        if level > 0:
+            held += max(0.0, times[n + 1] - times[n])
+    return {"track": track.label, "kind": track.kind, "peak": track.peak, "capacity": track.capacity, "held": held}
+
+
+def resource_sentence(use: dict[str, Any]) -> str:
+    """The use of a track in words: "sem: Semaphore(2), peak 2 of 2 permits in use; in use 158.2 ms"."""
+    kind, peak, capacity = use["kind"], use["peak"], use["capacity"]
+    if kind in ("lock", "condition"):
+        text = f"held {_ms(use['held'])}" if peak else "never held"
+    elif kind == "semaphore":
+        of = f" of {capacity}" if capacity else ""
+        text = f"peak {peak}{of} permit{'s' * ((capacity or peak) != 1)} in use; in use {_ms(use['held'])}"
+    elif kind == "queue":
+        text = f"peak {peak} item{'s' * (peak != 1)}; not empty {_ms(use['held'])}"
+    else:
+        text = f"set for {_ms(use['held'])}" if peak else "never set"
+    return f"{use['track']}, {text}"
 
 
 def _blocked_lanes(snapshot: Snapshot) -> list[tuple[float, float, int]]:
@@ -316,5 +396,7 @@ def describe(snapshot: Snapshot, title: str | None = None) -> str:
     for label, at_once, lanes in [o for o in overlapping if o[1] > 1][:MAX_WAITS_NAMED]:
         lines.append(f"'{label}' was on up to {at_once} of {lanes} lanes at once.")
     lines.extend(_blocked_sentences(snapshot))
+    lines.extend(f"Tree: {line}." for line in tree_lines(snapshot)[:MAX_DESCRIBED_LANES])
+    lines.extend(f"Track {resource_sentence(resource_use(track, snapshot.duration))}." for track in snapshot.tracks)
     lines.append(f"Total: {_ms(snapshot.duration)}.")
     return "\n".join(lines)

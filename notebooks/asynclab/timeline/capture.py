@@ -28,6 +28,7 @@ from itertools import islice
 from time import perf_counter as _clock
 from typing import TYPE_CHECKING, Any
 
+from . import waits
 from .waits import coroutine_name, describe_wait, library_package
 
 if TYPE_CHECKING:
@@ -45,6 +46,18 @@ ACTIVE_TIMELINES: contextvars.ContextVar[tuple[Timeline, ...]] = contextvars.Con
 )
 
 BLOCK = -1  # the parent "index" of tasks created by the block's own task
+
+
+def _tell_timelines_of_resource(obj: Any, coro: Any) -> None:
+    """A task is about to wait on a Lock, Semaphore, Queue, ... (``waits``): the timelines
+    recording it give the object a track (``resources``)."""
+    for timeline in ACTIVE_TIMELINES.get():
+        tracker = timeline._tracker
+        if tracker is not None and timeline.recording:
+            tracker.waited_on(obj, coro)
+
+
+waits.resource_listener = _tell_timelines_of_resource
 
 
 class _EndOfTiming(Exception):

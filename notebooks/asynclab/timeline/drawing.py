@@ -5,8 +5,12 @@ in pyplot's list of open figures. All bars of one kind go into a single collecti
 per bar would take many seconds for tens of thousands of steps.
 """
 
+from __future__ import annotations
+
 import base64
 import io
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -16,7 +20,16 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from .layout import BLOCKED_ROW, PHASE_ROW_HEIGHT, ROW_HEIGHT, SPAN_ROW, Layout, figure_size, place_axes
+if TYPE_CHECKING:
+    from matplotlib.artist import Artist
+    from matplotlib.axes import Axes
+    from matplotlib.figure import SubFigure
+    from matplotlib.legend import Legend
+
+    from .layout import Grouping
+    from .model import ResourceTrack, Snapshot, Span
+
+from .layout import BLOCKED_ROW, PHASE_ROW_HEIGHT, ROW_HEIGHT, SPAN_ROW, TREE_STEP, Layout, figure_size, place_axes
 
 DPI = 100
 HIDPI_SCALE = 2  # notebooks get PNGs at twice the pixels, shown at the 1x size: sharp on 2x screens
@@ -65,23 +78,25 @@ class TimelineFigure(Figure):
     """A matplotlib Figure that shows itself in notebooks, with or without pyplot: a 2x PNG
     shown at its 1x size, with the timeline's text account (``describe()``) as its text."""
 
-    described = ()  # (snapshot, title) of each timeline drawn, for the text account
+    described: tuple[tuple[Snapshot, str | None], ...] = ()  # (snapshot, title) of each timeline drawn
     png_compression = DEFAULT_COMPRESSION
 
     @property
-    def description(self):
+    def description(self) -> str:
         from .analysis import describe
 
         return "\n\n".join(describe(snapshot, title) for snapshot, title in self.described) or "An empty timeline."
 
-    def _repr_png_(self):
+    def _repr_png_(self) -> bytes:
         return png_bytes(self, dpi=DPI * HIDPI_SCALE)
 
-    def _repr_mimebundle_(self, include=None, exclude=None):
+    def _repr_mimebundle_(
+        self, include: object = None, exclude: object = None
+    ) -> tuple[dict[str, str], dict[str, Any]]:
         return diagram_bundle(self)
 
 
-def diagram_bundle(figure):
+def diagram_bundle(figure: Figure) -> tuple[dict[str, str], dict[str, Any]]:
     """The display data and metadata of a finished diagram (a figure from plot()/compare()).
 
     ``image/png`` is drawn at twice the figure's dpi (base64, as Jupyter sends it) and its
@@ -95,24 +110,24 @@ def diagram_bundle(figure):
     return data, {"image/png": {"width": round(width), "height": round(height)}}
 
 
-def png_bytes(figure, dpi=None):
+def png_bytes(figure: Figure, dpi: float | None = None) -> bytes:
     buffer = io.BytesIO()
     level = getattr(figure, "png_compression", DEFAULT_COMPRESSION)
     figure.savefig(buffer, format="png", dpi=dpi or figure.dpi, facecolor="white", pil_kwargs={"compress_level": level})
     return buffer.getvalue()
 
 
-def _new_figure(width, height, dpi=DPI):
+def _new_figure(width: float, height: float, dpi: float = DPI) -> TimelineFigure:
     figure = TimelineFigure(figsize=(width, height), dpi=dpi, facecolor="white")
     FigureCanvasAgg(figure)  # a renderer to measure labels with
     figure.patch.set_alpha(1.0)  # opaque: readable on a dark notebook theme too
     return figure
 
 
-def waiting_figure(title):
+def waiting_figure(title: str | None) -> TimelineFigure:
     """The first live frame, before anything happened."""
     figure = _new_figure(8, 1.2, dpi=LIVE_DPI)
-    ax = figure.add_axes([0, 0, 1, 1])
+    ax = figure.add_axes((0, 0, 1, 1))
     ax.set_axis_off()
     ax.text(
         0.5, 0.5, f"{title + ': ' if title else ''}recording...", ha="center", va="center", fontsize=12, color="#555555"
@@ -123,29 +138,29 @@ def waiting_figure(title):
 # -- drawing ------------------------------------------------------------------------------
 
 
-def _boxes(x0, x1, y0, y1):
+def _boxes(x0: Any, x1: Any, y0: Any, y1: Any) -> Any:
     """(N, 4, 2) rectangle corners for a PolyCollection."""
     return np.stack(
         [np.stack([x0, y0], -1), np.stack([x1, y0], -1), np.stack([x1, y1], -1), np.stack([x0, y1], -1)], axis=1
     )
 
 
-def lighter(colors, amount):
+def lighter(colors: np.ndarray, amount: float) -> np.ndarray:
     return colors + (1.0 - colors) * amount
 
 
-def _lane_colors(layout):
+def _lane_colors(layout: Layout) -> np.ndarray:
     from matplotlib.colors import to_rgba_array
 
     return np.repeat(to_rgba_array([RUNNING_COLOR]), len(layout.row_of), axis=0)
 
 
-def _px_per_ms(ax):
+def _px_per_ms(ax: Axes) -> float:
     left, right = ax.get_xlim()
     return ax.get_window_extent().width / max(right - left, 1e-9)
 
 
-def _row_px(ax):
+def _row_px(ax: Axes) -> float:
     """Pixels per row unit of the axes (rows get thin when a diagram has many lanes)."""
     bottom, top = ax.get_ylim()
     return ax.get_window_extent().height / max(abs(bottom - top), 1e-9)
@@ -157,7 +172,7 @@ _LABEL_GAP_UNITS = 0.42
 _TEXT_PX = FONT * DPI / 72 * 1.15
 
 
-def _text_width_px(figure, text, fontsize, weight="normal"):
+def _text_width_px(figure: Figure | SubFigure, text: str, fontsize: float, weight: str = "normal") -> float:
     renderer = getattr(figure.canvas, "get_renderer", None)
     if renderer is None:  # someone else's figure and canvas: estimate
         return len(text) * fontsize * 0.68 * figure.dpi / 72
@@ -166,7 +181,9 @@ def _text_width_px(figure, text, fontsize, weight="normal"):
     return width
 
 
-def _fitted_labels(ax, widths_ms, labels, xmax_ms, fontsize):
+def _fitted_labels(
+    ax: Axes, widths_ms: np.ndarray, labels: Sequence[str], xmax_ms: float, fontsize: float
+) -> list[tuple[int, str]]:
     """(index, text) of the labels to write inside their bars, widest bars first: a label
     too long for its bar is shortened with an ellipsis, or left out if too little would be
     left; it never runs into a neighbour."""
@@ -177,19 +194,19 @@ def _fitted_labels(ax, widths_ms, labels, xmax_ms, fontsize):
     char_px = fontsize * 0.45 * ax.figure.dpi / 72  # narrower than most characters
     candidates = np.nonzero(room >= MIN_LABEL_CHARS * char_px)[0]
     candidates = candidates[np.argsort(-widths_ms[candidates], kind="stable")]
-    fitted = []
-    widths = {}  # many bars share a label ("sleep"): measure each text once
+    fitted: list[tuple[int, str]] = []
+    widths: dict[str, float] = {}  # many bars share a label ("sleep"): measure each text once
 
-    def width_of(text):
+    def width_of(text: str) -> float:
         if text not in widths:
             widths[text] = _text_width_px(ax.figure, text, fontsize)
         return widths[text]
 
-    for i in candidates:
-        text = labels[i]
+    for i in map(int, candidates):
+        text: str | None = labels[i]
         if not text:
             continue
-        while width_of(text) > room[i]:
+        while text is not None and width_of(text) > room[i]:
             keep = len(text.rstrip(ELLIPSIS)) - 1
             if keep < MIN_LABEL_CHARS:
                 text = None
@@ -202,7 +219,7 @@ def _fitted_labels(ax, widths_ms, labels, xmax_ms, fontsize):
     return fitted
 
 
-def _draw_steps(ax, snapshot, layout, xmax_ms, live):
+def _draw_steps(ax: Axes, snapshot: Snapshot, layout: Layout, xmax_ms: float, live: bool) -> None:
     colors = _lane_colors(layout)
     min_width = 0.8 / max(_px_per_ms(ax), 1e-9)  # short steps stay visible
     lanes, starts, ends = (np.asarray(a) for a in snapshot.running)
@@ -220,8 +237,8 @@ def _draw_steps(ax, snapshot, layout, xmax_ms, live):
                 zorder=3,
             )
         )
-    lanes, starts, ends, labels = snapshot.waiting
-    lanes, starts, ends = np.asarray(lanes, dtype=int), np.asarray(starts), np.asarray(ends)
+    wait_lanes, wait_starts, wait_ends, labels = snapshot.waiting
+    lanes, starts, ends = np.asarray(wait_lanes, dtype=int), np.asarray(wait_starts), np.asarray(wait_ends)
     if len(lanes):
         rows = layout.step_y[lanes]
         waiting = PolyCollection(
@@ -240,6 +257,10 @@ def _draw_steps(ax, snapshot, layout, xmax_ms, live):
         if not live:
             widths = (ends - starts) * 1000
             shown = _wait_labels(ax, snapshot, layout, lanes, starts, ends, labels)
+            names = snapshot.lane_names
+            for i, awaited in snapshot.awaited_in_wait.items():  # which lanes a parent waits on
+                if shown[i]:
+                    shown[i] += " \u2192 " + _some_names([names[lane] for lane in awaited])
             for i, text in _fitted_labels(ax, widths, shown, xmax_ms, FONT):
                 ax.text(
                     (starts[i] + ends[i]) * 500,
@@ -255,13 +276,148 @@ def _draw_steps(ax, snapshot, layout, xmax_ms, live):
                 )
 
 
-def _what_of(label):
+TREE_COLOR = "#8A8A8A"
+TRACK_COLOR = "#5B7083"  # resource tracks: a slate of their own, apart from the kind colours
+
+
+def _draw_tree(ax: Axes, snapshot: Snapshot, layout: Layout) -> None:
+    """The task tree, left of the axes between the lane labels and the lanes: a line down
+    from each parent to its last child, and one across to each child."""
+    if not layout.tree_depth:
+        return
+    points_to_axes = ax.figure.dpi / 72 / max(ax.get_window_extent().width, 1.0)
+    gap = layout.tree_gap
+
+    def x_at(depth: int) -> float:  # the vertical line of the parents at this depth (points left of the axes)
+        return -(gap - 2.0 - TREE_STEP * depth) * points_to_axes
+
+    y = layout.center
+    segments = []
+    last_child = {}
+    for index in layout.order:
+        parent = snapshot.lanes[index].parent
+        if parent is not None:
+            last_child[parent] = index
+            segments.append([(x_at(snapshot.lanes[parent].depth), y[index]), (-1.0 * points_to_axes, y[index])])
+    for parent, child in last_child.items():
+        x = x_at(snapshot.lanes[parent].depth)
+        segments.append([(x, y[parent]), (x, y[child])])
+        if snapshot.lanes[parent].parent is None:
+            segments.append([(x - 2.0 * points_to_axes, y[parent]), (x, y[parent])])
+    # One line broken by NaNs: a thousand children draw as fast as four.
+    xs = [x for (a, _), (b, _) in segments for x in (a, b, np.nan)]
+    ys = [y for (_, a), (_, b) in segments for y in (a, b, np.nan)]
+    ax.plot(
+        xs,
+        ys,
+        color=TREE_COLOR,
+        linewidth=1.0,
+        transform=ax.get_yaxis_transform(),
+        clip_on=False,
+        scalex=False,
+        scaley=False,
+        gid="task tree",
+    )
+
+
+MAX_NAMED = 3  # lanes a parent's wait label names; the rest are counted
+
+
+def _some_names(names: list[str]) -> str:
+    if len(names) <= MAX_NAMED + 1:  # "+1 more" would take the room of the name
+        return ", ".join(names)
+    return ", ".join(names[:MAX_NAMED]) + f" +{len(names) - MAX_NAMED} more"
+
+
+def _track_label(track: ResourceTrack) -> str:
+    """A track's axis label: a queue's also says how long it got."""
+    if track.kind == "queue":
+        return f"{track.label} (peak {track.peak})"
+    return track.label
+
+
+def _draw_tracks(ax: Axes, snapshot: Snapshot, layout: Layout, xmax_ms: float, live: bool) -> None:
+    """Each resource track: who holds a lock or a permit (a bar per holder, named when there
+    is room), or how long a queue was and when an event was set (a step area)."""
+    from matplotlib.colors import to_rgba
+
+    if not snapshot.tracks:
+        return
+    ax.axhline(layout.track_top[0], color="#BBBBBB", linewidth=0.8, zorder=1)
+    x0, x1, y0, y1, labels = [], [], [], [], []
+    row_px = _row_px(ax)
+    for track, top, height in zip(snapshot.tracks, layout.track_top, layout.track_height):
+        inner_top, inner = top + 0.12, height - 0.24
+        times = np.array([*track.times, snapshot.duration]) * 1000
+        levels = np.array(track.levels + track.levels[-1:], dtype=float)
+        # Thousands of holds: the level alone, as for a queue (a bar each would be slow and unreadable).
+        if track.kind in ("lock", "condition", "semaphore") and 0 < len(track.holders) <= MANY_BARS:
+            slots = max(1, min(track.capacity or track.peak or 1, 3))
+            slot_h = inner / slots
+            ends = [0.0] * slots  # when each slot is free again
+            for lane, start, stop in track.holders:
+                free = [n for n in range(slots) if ends[n] <= start + 1e-9]
+                slot = free[0] if free else min(range(slots), key=lambda n: ends[n])
+                ends[slot] = stop
+                x0.append(start * 1000)
+                x1.append(max(stop * 1000, start * 1000 + xmax_ms / 800))
+                y0.append(inner_top + slot * slot_h + 0.03)
+                y1.append(inner_top + (slot + 1) * slot_h - 0.03)
+                labels.append(snapshot.lanes[lane].name if row_px * (slot_h - 0.06) >= _TEXT_PX * 0.9 else "")
+        else:
+            scale = max(track.capacity or 0, track.peak, 1)
+            bottom = inner_top + inner
+            ax.fill_between(
+                times,
+                bottom - levels / scale * inner,
+                bottom,
+                step="post",
+                color=to_rgba(TRACK_COLOR, 0.35),
+                edgecolor=TRACK_COLOR,
+                linewidth=0.8,
+                zorder=3,
+            )
+    if x0:
+        x0a, x1a = np.array(x0), np.array(x1)
+        ax.add_collection(
+            PolyCollection(
+                _boxes(x0a, x1a, np.array(y0), np.array(y1)),
+                facecolors=to_rgba(TRACK_COLOR, 0.3),
+                edgecolors=TRACK_COLOR,
+                linewidths=0.8,
+                zorder=3,
+            )
+        )
+        if not live:
+            for i, text in _fitted_labels(ax, x1a - x0a, labels, xmax_ms, FONT):
+                ax.text(
+                    (x0a[i] + x1a[i]) / 2,
+                    (y0[i] + y1[i]) / 2,
+                    text,
+                    ha="center",
+                    va="center",
+                    fontsize=FONT,
+                    color="#222222",
+                    zorder=4,
+                    clip_on=True,
+                )
+
+
+def _what_of(label: str) -> str:
     from .phases import split
 
     return split(label)[1]
 
 
-def _wait_labels(ax, snapshot, layout, lanes, starts, ends, labels):
+def _wait_labels(
+    ax: Axes,
+    snapshot: Snapshot,
+    layout: Layout,
+    lanes: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    labels: Sequence[str],
+) -> list[str]:
     """The text of each wait's label ("" for none): what it awaits (its phase is on the band
     above). In rows too thin for a label below a phase label, only waits under no band of
     their lane are labelled; in thinner rows still, none."""
@@ -271,7 +427,7 @@ def _wait_labels(ax, snapshot, layout, lanes, starts, ends, labels):
     if row_px * (1 - _LABEL_GAP_UNITS) < _TEXT_PX:  # too close to the next lane's phase labels
         return [""] * len(labels)
     index = {lane.name: i for i, lane in enumerate(snapshot.lanes)}
-    bands = {}
+    bands: dict[int, list[tuple[float, float]]] = {}
     for span in snapshot.other:
         bands.setdefault(index[span.lane], []).append((span.start, span.end))
     return [
@@ -280,7 +436,7 @@ def _wait_labels(ax, snapshot, layout, lanes, starts, ends, labels):
     ]
 
 
-def _kind_colors(snapshot):
+def _kind_colors(snapshot: Snapshot | _Merged) -> dict[str, str]:
     colors = dict(KIND_COLORS)
     extra = iter(EXTRA_KIND_COLORS * 10)
     for span in snapshot.other:
@@ -289,7 +445,9 @@ def _kind_colors(snapshot):
     return colors
 
 
-def _draw_other_spans(ax, snapshot, layout, xmax_ms, kind_colors, live):
+def _draw_other_spans(
+    ax: Axes, snapshot: Snapshot, layout: Layout, xmax_ms: float, kind_colors: dict[str, str], live: bool
+) -> None:
     """Phases (on task lanes, along the top of the row) and lanes of spans only, each
     overlapping span on a sub-row of its own."""
     from matplotlib.colors import to_rgba
@@ -317,10 +475,14 @@ def _draw_other_spans(ax, snapshot, layout, xmax_ms, kind_colors, live):
         edges.append(to_rgba(color, 0.9))
         labels.append(_phase_label(ax, span, x1[-1] - x0[-1]))
         centers.append((top + bottom) / 2)
-    x0, x1 = np.array(x0), np.array(x1)
+    left, right = np.array(x0), np.array(x1)
     ax.add_collection(
         PolyCollection(
-            _boxes(x0, x1, np.array(y0), np.array(y1)), facecolors=faces, edgecolors=edges, linewidths=0.6, zorder=5
+            _boxes(left, right, np.array(y0), np.array(y1)),
+            facecolors=faces,
+            edgecolors=edges,
+            linewidths=0.6,
+            zorder=5,
         )
     )
     if not live:
@@ -334,9 +496,9 @@ def _draw_other_spans(ax, snapshot, layout, xmax_ms, kind_colors, live):
                 units = 1.0
             if row_px * units < _TEXT_PX:
                 labels[n] = ""
-        for i, text in _fitted_labels(ax, x1 - x0, labels, xmax_ms, FONT):
+        for i, text in _fitted_labels(ax, right - left, labels, xmax_ms, FONT):
             ax.text(
-                (x0[i] + x1[i]) / 2,
+                (left[i] + right[i]) / 2,
                 centers[i],
                 text,
                 ha="center",
@@ -350,13 +512,13 @@ def _draw_other_spans(ax, snapshot, layout, xmax_ms, kind_colors, live):
             )
 
 
-def _over_white(rgba):
+def _over_white(rgba: tuple[float, float, float, float]) -> tuple[float, float, float]:
     """The colour a translucent face shows on white."""
     r, g, b, a = rgba
     return (1 - a + r * a, 1 - a + g * a, 1 - a + b * a)
 
 
-def _phase_label(ax, span, width_ms):
+def _phase_label(ax: Axes, span: Span, width_ms: float) -> str:
     """A phase read from the await chain, shortened to its last part when the band is too
     narrow for all of it: "AsyncResource.__aenter__" -> "__aenter__", "pool: setup" -> "setup"."""
     from .phases import PHASE_KINDS, short
@@ -369,11 +531,11 @@ def _phase_label(ax, span, width_ms):
     return short(text)
 
 
-def _draw_mark_labels(ax, xs, rows, labels):
+def _draw_mark_labels(ax: Axes, xs: np.ndarray, rows: np.ndarray, labels: Sequence[str]) -> None:
     """Mark labels above their lane, left out where one would cover another."""
     late = 0.75 * ax.get_xlim()[1]  # near the right edge: write the label leftwards
     px_per_ms = _px_per_ms(ax)
-    taken = {}  # row -> [(left, right) in ms]
+    taken: dict[float, list[tuple[float, float]]] = {}  # row -> [(left, right) in ms]
     renderer = getattr(ax.figure.canvas, "get_renderer", None)
     written = [t.get_window_extent(renderer()) for t in ax.texts] if renderer is not None else []
     for x, y, label in list(zip(xs, rows, labels))[:MAX_TEXT_LABELS]:
@@ -393,7 +555,7 @@ def _draw_mark_labels(ax, xs, rows, labels):
             zorder=8,
             clip_on=True,
         )
-        if written:  # a phase or wait label is there already (a phase band along the lane's top)
+        if written and renderer is not None:  # a phase or wait label is there already (a phase band)
             extent = artist.get_window_extent(renderer())
             if any(extent.overlaps(other) for other in written):
                 artist.remove()
@@ -401,7 +563,7 @@ def _draw_mark_labels(ax, xs, rows, labels):
         taken.setdefault(y, []).append((left, right))
 
 
-def _draw_markers(ax, snapshot, layout, live):
+def _draw_markers(ax: Axes, snapshot: Snapshot, layout: Layout, live: bool) -> None:
     if snapshot.created:
         lanes, times = zip(*snapshot.created)
         ax.scatter(
@@ -433,7 +595,7 @@ def _draw_markers(ax, snapshot, layout, live):
             _draw_mark_labels(ax, xs, rows, labels)
 
 
-def _outcome_marker(outcome, marker, color):
+def _outcome_marker(outcome: str, marker: str, color: str) -> dict[str, Any]:
     """Scatter style of an outcome: a small dot when done; a large red cross when failed, a
     large hollow blue square when cancelled (apart in shape and in colour)."""
     if outcome == "result":
@@ -443,7 +605,7 @@ def _outcome_marker(outcome, marker, color):
     return {"marker": marker, "s": 90, "color": color, "edgecolors": "white", "linewidths": 0.8}
 
 
-def _draw_blocked(ax, snapshot, y_label, live):
+def _draw_blocked(ax: Axes, snapshot: Snapshot, y_label: float, live: bool) -> None:
     """A red band across every lane for each step that blocked the loop, its label above
     the top lane (left out where it would cover another)."""
     if not snapshot.blocked:
@@ -457,7 +619,7 @@ def _draw_blocked(ax, snapshot, y_label, live):
     xmax = ax.get_xlim()[1]
     px_per_ms = _px_per_ms(ax)
     room_ms = xmax
-    taken = []
+    taken: list[tuple[float, float]] = []
     for start, _end, text in sorted(snapshot.blocked, key=lambda b: b[0] - b[1])[:MAX_TEXT_LABELS]:
         width = (_text_width_px(ax.figure, text, FONT, "bold") + 10) / px_per_ms
         while width > room_ms and len(text) > MIN_LABEL_CHARS + 1:
@@ -483,12 +645,12 @@ def _draw_blocked(ax, snapshot, y_label, live):
         )
 
 
-def _legend_handles(snapshot, kind_colors):
+def _legend_handles(snapshot: Snapshot, kind_colors: dict[str, str]) -> list[Artist]:
     """The legend entries for what a timeline's diagram shows."""
-    handles = [
+    handles: list[Artist] = [
         Patch(facecolor=RUNNING_COLOR, label="running"),
         Patch(
-            facecolor=lighter(np.array(_rgb(RUNNING_COLOR)), WAITING_TINT),
+            facecolor=tuple(lighter(np.array(_rgb(RUNNING_COLOR)), WAITING_TINT)),
             hatch="////",
             edgecolor="#808080",
             linewidth=0,
@@ -499,6 +661,8 @@ def _legend_handles(snapshot, kind_colors):
         handles.append(Patch(facecolor=kind_colors[kind], alpha=0.4, edgecolor=kind_colors[kind], label=kind))
     if snapshot.blocked:
         handles.append(Patch(facecolor=BLOCKED_COLOR, alpha=0.3, edgecolor=BLOCKED_COLOR, label="loop blocked"))
+    if getattr(snapshot, "tracks", None):
+        handles.append(Patch(facecolor=TRACK_COLOR, alpha=0.3, edgecolor=TRACK_COLOR, label="held / in use"))
     if snapshot.created:
         handles.append(Line2D([], [], marker="|", color="#444444", linestyle="none", markersize=8, label="created"))
     outcomes = {outcome for _, _, outcome in snapshot.outcomes}
@@ -523,7 +687,9 @@ def _legend_handles(snapshot, kind_colors):
     return handles
 
 
-def _draw(ax, snapshot, layout, xmax_ms, live, kind_colors):
+def _draw(
+    ax: Axes, snapshot: Snapshot, layout: Layout, xmax_ms: float, live: bool, kind_colors: dict[str, str]
+) -> None:
     """Everything for one timeline on one axes (the legend is the figure's)."""
     ax.set_facecolor("white")
     # A little room left of t = 0, so that a task created at once shows its "created" tick.
@@ -547,8 +713,21 @@ def _draw(ax, snapshot, layout, xmax_ms, live, kind_colors):
         step = -(-len(rows) // most)
         rows = rows[::step]
     ax.set_yticks([layout.center[layout.order[r]] for r in rows], [labels[r] for r in rows], fontsize=FONT)
+    for track, top, height in zip(snapshot.tracks, layout.track_top, layout.track_height):
+        # Written like a lane's label, but not a tick: the ticks are the lanes.
+        ax.annotate(
+            _shortened(_track_label(track), MAX_LANE_LABEL),
+            xy=(0, top + height / 2),
+            xycoords=ax.get_yaxis_transform(),
+            xytext=(-(3.5 + layout.tree_gap), 0),
+            textcoords="offset points",
+            ha="right",
+            va="center",
+            fontsize=FONT,
+            color="#333333",
+        )
     ax.tick_params(axis="x", labelsize=FONT)
-    ax.tick_params(axis="y", length=0)
+    ax.tick_params(axis="y", length=0, pad=3.5 + layout.tree_gap)
     for n, (name, first, last) in enumerate(layout.groups):
         top, bottom = layout.row_extent(first, last)
         if n % 2 == 0:
@@ -566,6 +745,8 @@ def _draw(ax, snapshot, layout, xmax_ms, live, kind_colors):
                 color="#555555",
             )
     _draw_blocked(ax, snapshot, blocked_y, live)
+    _draw_tree(ax, snapshot, layout)
+    _draw_tracks(ax, snapshot, layout, xmax_ms, live)
     _draw_steps(ax, snapshot, layout, xmax_ms, live)
     _draw_other_spans(ax, snapshot, layout, xmax_ms, kind_colors, live)
     _draw_markers(ax, snapshot, layout, live)
@@ -574,23 +755,23 @@ def _draw(ax, snapshot, layout, xmax_ms, live, kind_colors):
 X_PAD = 0.012  # share of the time axis left of t = 0
 
 
-def _shortened(text, length):
+def _shortened(text: str, length: int) -> str:
     return text if len(text) <= length else text[: length - 1].rstrip() + ELLIPSIS
 
 
-def _rgb(color):
+def _rgb(color: str) -> tuple[float, float, float]:
     from matplotlib.colors import to_rgb
 
     return to_rgb(color)
 
 
-def _title(snapshot, title, live):
+def _title(snapshot: Snapshot, title: str | None, live: bool) -> str:
     text = title or snapshot.title or "Timeline"
     state = "recording... " if live else ""
     return f"{text}  ({state}{snapshot.duration * 1000:.1f} ms)"
 
 
-def _empty(ax):
+def _empty(ax: Axes) -> None:
     ax.set_axis_off()
     ax.text(0.5, 0.5, NOTHING_RECORDED, ha="center", va="center", fontsize=11, color="#444444", transform=ax.transAxes)
 
@@ -599,9 +780,9 @@ LEGEND_FONT = FONT
 LEGEND_ROW = 0.2  # inches per row of legend entries
 
 
-def _legend_columns(handles, width_in):
+def _legend_columns(handles: Sequence[Artist], width_in: float) -> tuple[int, int]:
     """Legend columns so that the legend fits the width given (inches); and its rows."""
-    entries = [0.45 + len(h.get_label()) * LEGEND_FONT * 0.55 / 72 for h in handles]
+    entries = [0.45 + len(str(h.get_label())) * LEGEND_FONT * 0.55 / 72 for h in handles]
     for columns in range(len(entries), 0, -1):
         rows = -(-len(entries) // columns)
         widest = [max(entries[c::columns]) for c in range(columns)]
@@ -610,7 +791,9 @@ def _legend_columns(handles, width_in):
     return 1, len(entries)
 
 
-def _legend(figure, handles, anchor, width_in, **where):
+def _legend(
+    figure: Figure, handles: list[Artist], anchor: tuple[float, float], width_in: float, **where: Any
+) -> Legend:
     columns, _ = _legend_columns(handles, width_in)
     return figure.legend(
         handles=handles,
@@ -625,12 +808,18 @@ def _legend(figure, handles, anchor, width_in, **where):
     )
 
 
-def plot(snapshot, ax=None, group=None, live=False):
+@overload
+def plot(snapshot: Snapshot, ax: None = None, group: Grouping | None = None, live: bool = False) -> TimelineFigure: ...
+@overload
+def plot(snapshot: Snapshot, ax: Axes, group: Grouping | None = None, live: bool = False) -> Figure | SubFigure: ...
+def plot(
+    snapshot: Snapshot, ax: Axes | None = None, group: Grouping | None = None, live: bool = False
+) -> Figure | SubFigure:
     """The figure for one timeline (see Timeline.plot)."""
     if not snapshot.lanes:
         if ax is None:
             figure = _new_figure(8, 2)
-            ax = figure.add_axes([0, 0, 1, 1])
+            ax = figure.add_axes((0, 0, 1, 1))
         _empty(ax)
         return ax.figure
     layout = Layout(snapshot, group)
@@ -671,7 +860,9 @@ COMPARE_GAP = 0.55  # inches between the panels of compare(): the lower panel's 
 PANEL_TITLE = 0.3  # inches above the top panel for its title
 
 
-def compare(first, second, titles=None):
+def compare(
+    first: Snapshot, second: Snapshot, titles: tuple[str | None, str | None] | list[str | None] | None = None
+) -> TimelineFigure:
     """Two timelines stacked on one time axis (see Timeline.compare)."""
     snapshots = [first, second]
     titles = list(titles) if titles is not None else [None, None]
@@ -686,10 +877,10 @@ def compare(first, second, titles=None):
         for s, layout in zip(snapshots, layouts)
     ]
     kind_colors = _kind_colors(_Merged(snapshots))
-    handles = {}
+    handles: dict[str, Artist] = {}
     for snapshot in snapshots:
         for handle in _legend_handles(snapshot, kind_colors):
-            handles.setdefault(handle.get_label(), handle)
+            handles.setdefault(str(handle.get_label()), handle)
     _, legend_rows = _legend_columns(list(handles.values()), width - left - right)
     fixed = 0.12 + LEGEND_ROW * legend_rows + PANEL_TITLE + COMPARE_GAP + bottom
     scale = min(1.0, (MAX_FIGURE_HEIGHT - fixed) / sum(panels))  # many lanes: thinner rows, as in plot()
@@ -699,7 +890,7 @@ def compare(first, second, titles=None):
     figure = _new_figure(width, height)
     figure.described = tuple(zip(snapshots, titles))
     xmax_ms = max(max(s.duration for s in snapshots) * 1000, 1e-3) * 1.01
-    axes = []
+    axes: list[Axes] = []
     panel_top = height - top
     for n, (snapshot, layout) in enumerate(zip(snapshots, layouts)):
         box = place_axes(left, right, height - panel_top, panel_top - panels[n], width, height)
@@ -720,5 +911,5 @@ def compare(first, second, titles=None):
 class _Merged:
     """Just enough of a snapshot to pick the same kind colours in both timelines."""
 
-    def __init__(self, snapshots):
+    def __init__(self, snapshots: Sequence[Snapshot]) -> None:
         self.other = [span for s in snapshots for span in s.other]

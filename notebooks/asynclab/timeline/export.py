@@ -6,6 +6,12 @@ get a second thread just below ("<lane> · phase"). Phases read from the await c
 spans of kind "setup", "cleanup" or "iteration" there, and a wait's slice carries its phase
 and what it awaited as args. Steps that blocked the loop are slices on a thread of their own,
 "loop blocked", at the top.
+
+The task tree: a flow arrow ("created") runs from the parent's thread to each child's at the
+moment it was created, and the child's "created" instant names its parent in its args; a
+parent's wait on its children (gather, TaskGroup.__aexit__, await task) names them in its
+slice's args (``awaits``). Each resource track is a counter (``sem: Semaphore(2)``: permits in
+use over time).
 """
 
 from __future__ import annotations
@@ -56,12 +62,14 @@ def chrome_trace(snapshot: Snapshot) -> dict[str, Any]:
         thread(2 * i + 1, lane.axis_label)
     for row, start, end in zip(*snapshot.running):
         slice_(2 * row + 1, "running", "running", start, end)
-    for row, start, end, label in zip(*snapshot.waiting):
+    for n, (row, start, end, label) in enumerate(zip(*snapshot.waiting)):
         phase, what = split(label)
-        if phase is None:
-            slice_(2 * row + 1, f"waiting: {label}", "waiting", start, end, awaited=label)
-        else:
-            slice_(2 * row + 1, f"waiting: {label}", "waiting", start, end, awaited=what, phase=phase)
+        extra: dict[str, Any] = {}
+        if phase is not None:
+            extra["phase"] = phase
+        if n in snapshot.awaited_in_wait:
+            extra["awaits"] = [names[lane] for lane in snapshot.awaited_in_wait[n]]
+        slice_(2 * row + 1, f"waiting: {label}", "waiting", start, end, awaited=what, **extra)
     index = {name: i for i, name in enumerate(names)}
     extra_threads: set[int] = set()
     for span in snapshot.other:
@@ -93,6 +101,37 @@ def chrome_trace(snapshot: Snapshot) -> dict[str, Any]:
                 "ts": _us(when),
             }
         )
+    for flow, (row, when) in enumerate(snapshot.created, start=1):
+        parent = snapshot.lanes[row].parent
+        if parent is None:
+            continue
+        common = {"pid": pid, "name": "created", "cat": "tree", "id": flow, "ts": _us(when)}
+        events.append({"ph": "s", "tid": 2 * parent + 1, **common})
+        events.append({"ph": "f", "bp": "e", "tid": 2 * row + 1, **common})
+        events.append(
+            {
+                "ph": "i",
+                "s": "t",
+                "pid": pid,
+                "tid": 2 * row + 1,
+                "name": "created",
+                "cat": "tree",
+                "ts": _us(when),
+                "args": {"parent": names[parent], "parent_tid": 2 * parent + 1},
+            }
+        )
+    for track in snapshot.tracks:
+        for when, level in zip(track.times, track.levels):
+            events.append(
+                {
+                    "ph": "C",
+                    "pid": pid,
+                    "name": track.label,
+                    "cat": "resource",
+                    "ts": _us(when),
+                    "args": {track.unit: level},
+                }
+            )
     return {"traceEvents": events, "displayTimeUnit": "ms"}
 
 

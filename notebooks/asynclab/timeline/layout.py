@@ -24,6 +24,10 @@ SPAN_ROW = 0.6  # row units per sub-row of a lane of spans only (a "server" lane
 PHASE_ROW = 0.32  # row units per level of phases along the top of a task's lane
 PHASE_ROW_NESTED = 0.38  # ...when phases nest: room for a label on each level
 BLOCKED_ROW = 0.6  # row units above the top lane for the labels of a blocked loop
+TRACK_ROW = 0.7  # row units of a resource track (a lock, a queue, ...)...
+TRACK_SLOT = 0.45  # ...and per permit a semaphore's track shows, up to MAX_TRACK_SLOTS
+MAX_TRACK_SLOTS = 3
+TREE_STEP = 7.0  # points between the task tree's levels, left of the axes
 ROW_HEIGHT = 0.28  # inches per row unit...
 PHASE_ROW_HEIGHT = 0.36  # ...when lanes have phases: a phase label above the wait labels
 
@@ -55,7 +59,11 @@ class Layout:
     """
 
     def __init__(self, snapshot: Snapshot, group: Grouping | None) -> None:
-        order = list(range(len(snapshot.lanes)))
+        from .model import tree_order
+
+        # Each task's children right under it (creation order among siblings).
+        order = tree_order(snapshot.lanes)
+        self.tree = group is None and any(lane.depth > 1 or lane.parent is not None for lane in snapshot.lanes)
         self.groups: list[list[Any]] = []  # [group name, first row, last row]
         if group is not None:
             lookup = group.get if isinstance(group, dict) else group
@@ -63,10 +71,10 @@ class Layout:
                 raise TypeError(
                     f"plot(group=...) takes a dict {{lane: group}} or a function lane -> group, not {group!r}"
                 )
-            names = [lookup(snapshot.lanes[i].name) for i in order]
+            names = {i: lookup(snapshot.lanes[i].name) for i in order}
             first_seen: dict[Any, int] = {}
-            for name in names:
-                first_seen.setdefault(name, len(first_seen))
+            for i in order:
+                first_seen.setdefault(names[i], len(first_seen))
             order.sort(key=lambda i: first_seen[names[i]])
             for row, i in enumerate(order):
                 name = names[i]
@@ -100,6 +108,14 @@ class Layout:
         self.running_half = 0.2 if self.has_phases else 0.28
         self.waiting_half = 0.1 if self.has_phases else 0.14
         self.step_y = np.where(self.has_phases, self.top + self.height - 0.38, self.center)
+        # Resource tracks: thin rows below the lanes.
+        lanes_height = float(self.height.sum())
+        self.track_top: list[float] = []
+        self.track_height: list[float] = []
+        for track in getattr(snapshot, "tracks", ()):
+            self.track_top.append(lanes_height + sum(self.track_height))
+            self.track_height.append(track_height(track))
+        self.tree_depth = max((lane.depth for lane in snapshot.lanes), default=0) if self.tree else 0
 
     @property
     def rows(self) -> int:
@@ -107,13 +123,25 @@ class Layout:
 
     @property
     def total_height(self) -> float:
-        """Height of all rows, in row units."""
-        return float(self.height.sum())
+        """Height of all rows (lanes and tracks), in row units."""
+        return float(self.height.sum()) + sum(self.track_height)
+
+    @property
+    def tree_gap(self) -> float:
+        """Points between the lane labels and the axes, for the task tree's connectors."""
+        return TREE_STEP * self.tree_depth + 4.0 if self.tree_depth else 0.0
 
     def row_extent(self, first: int, last: int) -> tuple[float, float]:
         """Top and bottom (row units) of rows ``first`` to ``last`` (row numbers)."""
         first_lane, last_lane = self.order[first], self.order[last]
         return self.top[first_lane], self.top[last_lane] + self.height[last_lane]
+
+
+def track_height(track: Any) -> float:
+    """Row units of a resource track: a semaphore shows one slot per permit (up to three)."""
+    if track.kind == "semaphore" and track.capacity:
+        return TRACK_ROW + TRACK_SLOT * (min(track.capacity, MAX_TRACK_SLOTS) - 1)
+    return TRACK_ROW
 
 
 def figure_size(
@@ -124,7 +152,11 @@ def figure_size(
     units += BLOCKED_ROW * sum(1 for s in snapshots if getattr(s, "blocked", None))
     row_height = PHASE_ROW_HEIGHT if any(layout.has_phases for layout in layouts) else ROW_HEIGHT
     labels = [lane.axis_label for s in snapshots for lane in s.lanes] or [""]
+    labels += [
+        track.label + " (peak 99)" * (track.kind == "queue") for s in snapshots for track in getattr(s, "tracks", ())
+    ]
     left = min(3.2, 0.3 + 0.075 * max(len(label) for label in labels))  # <= 38 characters
+    left += max((layout.tree_gap for layout in layouts), default=0.0) / 72
     groups = [str(g[0]) for layout in layouts for g in layout.groups if g[0] is not None]
     right = 0.3 + (min(2.0, 0.075 * max(len(g) for g in groups)) if groups else 0.0)
     width = 8.0 if live else 10.0

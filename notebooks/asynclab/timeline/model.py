@@ -9,8 +9,9 @@ task awaited.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from time import perf_counter as _clock
 from typing import Any
@@ -74,9 +75,46 @@ class TaskInfo:
 
 @dataclass
 class Lane:
+    """One row of the diagram. ``parent`` is the lane index of the task that created this
+    lane's task (None for the block's own task and for lanes without a task), ``depth`` its
+    depth in the task tree (the block's own task 0, the tasks it created 1, ...)."""
+
     name: str
     axis_label: str
     task: TaskInfo | None = None
+    parent: int | None = None
+    depth: int = 0
+
+
+@dataclass
+class ResourceTrack:
+    """How a Lock, Semaphore, Queue, Event or Condition was used (see ``resources.py``).
+
+    ``label`` names it after the learner's variable (``sem: Semaphore(2)``); ``kind`` is
+    "lock", "semaphore", "queue", "event" or "condition". ``times``/``levels`` are a step
+    function: from ``times[i]`` (seconds from the start) the level was ``levels[i]``: holders
+    of a lock or condition (0 or 1), permits in use, items in a queue, 1 while an event is set.
+    ``capacity`` is the most it can be (None: unknown or unbounded), ``peak`` the most it was.
+    ``holders`` are (lane index, start, end) of each lane holding a lock or a permit.
+    """
+
+    label: str
+    kind: str
+    capacity: int | None
+    times: list[float]
+    levels: list[int]
+    peak: int
+    holders: list[tuple[int, float, float]]
+
+    @property
+    def unit(self) -> str:
+        return {
+            "lock": "holder",
+            "condition": "holder",
+            "semaphore": "permits in use",
+            "queue": "items",
+            "event": "set",
+        }[self.kind]
 
 
 class Snapshot:
@@ -99,13 +137,17 @@ class Snapshot:
         *,
         blocked_after: float | None = None,
         blocked_samples: Iterable[tuple[LaneKey, float, str]] = (),
+        tracks: Iterable[Any] = (),
+        task_key: Callable[[Any], LaneKey | None] | None = None,
     ) -> None:
         """``block`` is the block task's record, ``records`` those of the tasks created inside;
         ``user_spans`` and ``user_marks`` are what ``tl.span()``/``add_spans()``/``mark()``
         recorded. Times are absolute ``perf_counter()`` seconds; ``ended_at`` is None while the
         block runs (then the snapshot ends at ``now``, or at the present moment). ``blocked_after``
         is the step length, in seconds, from which a step counts as blocking the loop (None: not
-        looked for); ``blocked_samples`` are the watchdog's (lane key, time, call) samples."""
+        looked for); ``blocked_samples`` are the watchdog's (lane key, time, call) samples.
+        ``tracks`` are ``resources.Track`` records; ``task_key`` turns a task noted in one into
+        its lane key (tracks of a running block hold tasks, those of an ended one lane keys)."""
         self.title = title
         self.lanes: list[Lane] = []
         self.running: tuple[list[int], list[float], list[float]] = ([], [], [])  # lane index, start, end
@@ -117,6 +159,11 @@ class Snapshot:
         self.created: list[tuple[int, float]] = []  # (lane index, time)
         # (start, end, label): a step that held up the loop (blocked.py)
         self.blocked: list[tuple[float, float, str]] = []
+        self.tracks: list[ResourceTrack] = []
+        # (lane index, start, end, awaited lane indices): a parent waiting on its children
+        # (gather, TaskGroup.__aexit__, await task)
+        self.awaited: list[tuple[int, float, float, list[int]]] = []
+        self.awaited_in_wait: dict[int, list[int]] = {}  # index into self.waiting -> awaited lanes
         if started_at is None or block is None:
             self.duration = 0.0
             return
@@ -148,6 +195,9 @@ class Snapshot:
             if t0 <= when <= end:
                 self.marks.append((self._lane_index(lane_key), when - t0, label))
         self._add_phases_and_blocked(blocked_after, list(blocked_samples), t0)
+        self._add_tree()
+        for track in tracks:
+            self.tracks.append(self._track(track, t0, end, task_key))
 
     # -- building -------------------------------------------------------------------------
 
@@ -179,7 +229,10 @@ class Snapshot:
             block=block,
             library=record.coro_library,
         )
-        self.lanes.append(Lane(name, _axis_label(name, record.coro_name, block, record.coro_library), info))
+        parent_index = self._lane_of.get(parent) if parent is not None else None
+        depth = 0 if parent_index is None else self.lanes[parent_index].depth + 1
+        label = _axis_label(name, record.coro_name, block, record.coro_library)
+        self.lanes.append(Lane(name, label, info, parent_index, depth))
         self._lane_of[key] = index
         self._lane_of.setdefault(name, index)
         if not block:
@@ -269,6 +322,111 @@ class Snapshot:
             name = self.lanes[lane].axis_label if lane == 0 else self.lanes[lane].name
             self.blocked.append((start, stop, blocked.label((stop - start) * 1000, name, call)))
 
+    def _add_tree(self) -> None:
+        """Which lanes a parent waited on: the task named by ``await task``; for ``gather``
+        and ``TaskGroup.__aexit__``, its children alive during the wait. Read from the tree
+        alone, so it needs nothing of a Python version (3.14's call graph agrees: see tests)."""
+        children: dict[int, list[int]] = {}
+        for index, each in enumerate(self.lanes):
+            if each.parent is not None:
+                children.setdefault(each.parent, []).append(index)
+        by_name = {each.name: i for i, each in enumerate(self.lanes) if each.task is not None}
+        w_lane, w_start, w_end, w_label = self.waiting
+        for i, label in enumerate(w_label):
+            what = phases.split(label)[1]
+            lane, start, stop = w_lane[i], w_start[i], w_end[i]
+            if what.startswith("await "):
+                target = by_name.get(what[6:])
+                awaited = [target] if target is not None and target != lane else []
+            elif what in ("gather", "TaskGroup.__aexit__"):
+                awaited = [
+                    child
+                    for child in children.get(lane, [])
+                    if _alive_during(self.lanes[child].task, start, stop, self.duration)
+                ]
+            else:
+                continue
+            if awaited:
+                self.awaited.append((lane, start, stop, awaited))
+                self.awaited_in_wait[i] = awaited
+
+    def _track(
+        self, track: Any, t0: float, end: float, task_key: Callable[[Any], LaneKey | None] | None
+    ) -> ResourceTrack:
+        """A ``resources.Track``'s readings as a step function of levels, and its holders."""
+        kind = track.kind
+        capacity = track.capacity
+
+        def level(reading: Any) -> int:
+            if reading is None:
+                return 0
+            if kind == "semaphore":
+                return max(0, capacity - reading) if capacity is not None else 0
+            return int(reading)
+
+        times = [max(track.since, t0) - t0]
+        levels = [level(track.initial)]
+        holders: list[tuple[int, float, float]] = []
+        open_holds: list[tuple[int | None, float]] = []  # (lane, since) of each holder so far
+        for _ in range(levels[0]):
+            open_holds.append((None, times[0]))
+        # A semaphore hands a released permit straight to the next waiter, in the releasing
+        # task's step (Python 3.11.? and later): that permit is the waiter's.
+        acquiring = sorted(self._acquire_waits(track.type_name), key=lambda w: w[1]) if kind == "semaphore" else []
+        next_wait = 0
+        waiters: list[tuple[float, int, int]] = []  # heap of (end, n, lane) of the waits begun so far
+        released_by: int | None = None
+        lanes: dict[int, Any] = {}  # id(task or lane key) -> lane index or None
+        count = len(track.times)  # the lists may grow while we read
+        for when, reading, who in zip(track.times[:count], track.readings[:count], track.tasks[:count]):
+            if when > end:
+                break
+            t = max(when, t0) - t0
+            new = level(reading)
+            lane = lanes.get(id(who), _UNKNOWN)
+            if lane is _UNKNOWN:  # once per task: a task (while the block runs) or a lane key
+                key = who if who is None or type(who) is int or isinstance(who, str) else None
+                if key is None and who is not None and task_key is not None:
+                    key = task_key(who)
+                lane = lanes[id(who)] = self._lane_of.get(key) if key is not None else None
+            if kind in ("lock", "condition", "semaphore"):
+                previous = levels[-1]
+                if new > previous and lane is not None and lane == released_by:
+                    while next_wait < len(acquiring) and acquiring[next_wait][1] <= t:
+                        waiter, _, stop = acquiring[next_wait]
+                        heapq.heappush(waiters, (stop, next_wait, waiter))
+                        next_wait += 1
+                    while waiters and waiters[0][0] < t:  # waits that ended before this permit
+                        heapq.heappop(waiters)
+                    if waiters and waiters[0][2] != lane:  # the first waiter to wake gets it
+                        lane = heapq.heappop(waiters)[2]
+                released_by = lane if new < previous else None
+                for _ in range(max(0, new - previous)):
+                    open_holds.append((lane, t))
+                for _ in range(max(0, previous - new)):
+                    if not open_holds:
+                        break
+                    mine = next((j for j, (held_by, _) in enumerate(open_holds) if held_by == lane), 0)
+                    held_by, since = open_holds.pop(mine)
+                    if held_by is not None:
+                        holders.append((held_by, since, t))
+            times.append(t)
+            levels.append(new)
+        for held_by, since in open_holds:
+            if held_by is not None:
+                holders.append((held_by, since, end - t0))
+        holders.sort(key=lambda h: h[1])
+        return ResourceTrack(track.label, kind, capacity, times, levels, max(levels), holders)
+
+    def _acquire_waits(self, type_name: str) -> list[tuple[int, float, float]]:
+        """(lane, start, end) of each wait in ``<type_name>.acquire``."""
+        wanted = type_name + ".acquire"
+        return [
+            (lane, start, stop)
+            for lane, start, stop, label in zip(*self.waiting)
+            if label == wanted or label.endswith(phases.SEPARATOR + wanted)
+        ]
+
     # -- reading --------------------------------------------------------------------------
 
     @property
@@ -310,6 +468,35 @@ def _axis_label(name: str, coro_name: str | None, block: bool, library: str | No
     if coro_name and _DEFAULT_TASK_NAME.match(name):
         return f"{name} · {coro_name}"
     return name
+
+
+_UNKNOWN = object()
+
+
+def _alive_during(task: TaskInfo | None, start: float, stop: float, duration: float) -> bool:
+    if task is None:
+        return False
+    done = task.done if task.done is not None else duration
+    return task.created <= stop and done >= start
+
+
+def tree_order(lanes: list[Lane]) -> list[int]:
+    """Lane indices with each task's children right under it (in creation order), depth
+    first; lanes without a parent keep their order."""
+    children: dict[int, list[int]] = {}
+    roots = []
+    for index, lane in enumerate(lanes):
+        if lane.parent is None:
+            roots.append(index)
+        else:
+            children.setdefault(lane.parent, []).append(index)
+    order: list[int] = []
+    stack = list(reversed(roots))
+    while stack:
+        index = stack.pop()
+        order.append(index)
+        stack.extend(reversed(children.get(index, [])))
+    return order
 
 
 def _last_float(log: list[float | str]) -> float | None:

@@ -7,6 +7,7 @@ import contextlib
 import contextvars
 import inspect
 import os
+import sys
 import threading
 from collections.abc import Awaitable, Callable, Iterable
 from time import perf_counter as _clock
@@ -14,7 +15,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
 from .._ipython import in_ipython, in_jupyter_kernel
-from . import analysis, blocked, export
+from . import analysis, blocked, export, resources, waits
 from .block_task import BlockRecord
 from .capture import (
     ACTIVE_TIMELINES,
@@ -110,6 +111,7 @@ class Timeline:
         self._user_marks: list[UserMark] = []  # (lane key, label, time)
         self._token: contextvars.Token[tuple[Timeline, ...]] | None = None
         self._display: NotebookDisplay | None = None
+        self._tracker: resources.Tracker | None = None  # Lock, Semaphore, Queue, ... tracks
 
     # -- recording --------------------------------------------------------------------
 
@@ -125,6 +127,14 @@ class Timeline:
                 "`async with Timeline()` must run inside an asyncio task "
                 "(a notebook cell, or a coroutine given to asyncio.run())."
             )
+        # The frame running `async with Timeline()`: its variables name the resource tracks.
+        caller = sys._getframe(1) if hasattr(sys, "_getframe") else None
+        namespaces: list[Any] = []
+        if caller is not None:
+            if caller.f_locals is not caller.f_globals:
+                namespaces.append(caller.f_locals)
+            namespaces.append(caller.f_globals)
+        del caller
         display = self._make_display()
         if display is not None:
             display.open()  # before the clock starts: importing matplotlib takes a while
@@ -135,6 +145,8 @@ class Timeline:
         self._recording = True
         self._token = ACTIVE_TIMELINES.set((*ACTIVE_TIMELINES.get(), self))
         self._hub = install(loop, self, self._records, task)
+        self._tracker = resources.Tracker(namespaces, waits.local_name_on_chain)
+        self._tracker.scan()
         if self.blocked_ms is not None:
             self._watchdog = blocked.Watchdog(task, self._records, self.blocked_ms / 1000)
             self._watchdog.start()
@@ -170,6 +182,8 @@ class Timeline:
         assert self._block is not None and self._loop is not None and self._hub is not None and self._token is not None
         self._recording = False
         self._ended_at = ended_at = _clock()
+        if self._tracker is not None:
+            self._tracker.stop(self._task_key)  # every tracked object gets its own class back
         if self._watchdog is not None:
             self._watchdog.stop()
         self._block.stop(ended_at, outcome, error)
@@ -220,6 +234,28 @@ class Timeline:
             lane_task = cast("asyncio.Task[Any]", lane)  # a task, or what a task factory made
             return _first_known(record_index(lane_task, self, block_task), lane_task.get_name())
         raise TypeError(f"lane= takes a lane name (str) or a task, not {lane!r}")
+
+    def _task_key(self, task: asyncio.Task[Any] | None) -> LaneKey | None:
+        """The lane key of a task recorded by this timeline (None if it is not recorded)."""
+        block_task = self._block.task if self._block is not None else None
+        return record_index(task, self, block_task)
+
+    def track(self, obj: Any, name: str | None = None) -> Any:
+        """Draw ``obj`` (an asyncio Lock, Semaphore, BoundedSemaphore, Queue, Event or
+        Condition) as a thin track under the lanes: holders, permits in use, queue length or
+        set/clear over time, named ``name`` (``tl.track(pool_sem, "pool")``). Returns ``obj``.
+
+        Those a task waits on inside the block are tracked without asking, named after the
+        variable that holds them where one is found.
+        """
+        self._require_recording("track")
+        if resources.kind_of(obj) is None:
+            raise TypeError(
+                f"tl.track() takes an asyncio Lock, Semaphore, Queue, Event or Condition, not {_describe(obj)}"
+            )
+        assert self._tracker is not None
+        self._tracker.add(obj, None if name is None else str(name), explicit=True)
+        return obj
 
     def span(self, label: object, lane: str | asyncio.Task[Any] | None = None, kind: object = "phase") -> _SpanRecorder:
         """A named phase, for ``with`` or ``async with``: records when it was entered and left.
@@ -347,6 +383,8 @@ class Timeline:
             self._user_marks,
             blocked_after=None if self.blocked_ms is None else self.blocked_ms / 1000,
             blocked_samples=self._watchdog.samples if self._watchdog is not None else (),
+            tracks=self._tracker.shown() if self._tracker is not None else (),
+            task_key=self._task_key,
         )
 
     @property

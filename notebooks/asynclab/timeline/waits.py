@@ -16,6 +16,7 @@ import os
 import site
 import sysconfig
 import types
+from collections.abc import Callable
 from typing import Any
 
 from . import phases
@@ -60,10 +61,19 @@ _FUTURE_TYPES = frozenset(
 )
 
 
+# Methods of asyncio's locks and queues that a task waits in: the object is a resource track.
+_RESOURCE_MODULES = (
+    os.path.join("asyncio", "locks.py"),
+    os.path.join("asyncio", "queues.py"),
+)
+_RESOURCE_METHODS = frozenset({"acquire", "wait", "wait_for", "get", "put", "join"})
+
+
 class _Frame:
-    __slots__ = ("is_library", "is_plumbing", "is_public", "phase", "qualname")
+    __slots__ = ("code", "is_library", "is_plumbing", "is_public", "is_resource", "phase", "qualname")
 
     def __init__(self, code: types.CodeType) -> None:
+        self.code = code
         self.qualname = short_name(getattr(code, "co_qualname", code.co_name))
         filename = code.co_filename
         self.is_library = filename.startswith((*_LIBRARY_DIRS, "<frozen"))
@@ -71,6 +81,10 @@ class _Frame:
         self.is_public = not any(p.startswith("_") and not p.startswith("__") for p in parts)
         # Frames that only pass the future through (pure-Python Future.__await__).
         self.is_plumbing = code.co_name in ("__await__", "__iter__")
+        # Lock.acquire, Queue.get, Event.wait, ...: its ``self`` gets a resource track.
+        self.is_resource = (
+            self.is_library and code.co_name in _RESOURCE_METHODS and filename.endswith(_RESOURCE_MODULES)
+        )
         # Where in the learner's code a wait happens (see phases.py): worked out once per code.
         self.phase = phases.phase_of_code(code, self.qualname, self.is_library)
 
@@ -121,7 +135,7 @@ def coroutine_name(coro: object) -> str:
         return short_name(name)
     if type(coro).__name__ in ("async_generator_asend", "async_generator_athrow"):
         return _generator_step_label(coro)
-    inner = _wrapped_coroutine(coro)  # e.g. aiohttp's session.get(...) object
+    inner = wrapped_coroutine(coro)  # e.g. aiohttp's session.get(...) object
     if inner is not None:
         return short_name(inner.__qualname__)
     return type(coro).__name__
@@ -164,7 +178,7 @@ def _await_chain(coro: object) -> list[types.CodeType | str]:
             break
         # An awaitable object wrapping a coroutine (coroutine.__await__(), aiohttp's
         # request context manager, ...): follow the coroutine it holds, if any.
-        obj = _wrapped_coroutine(obj)
+        obj = wrapped_coroutine(obj)
     return chain
 
 
@@ -174,7 +188,7 @@ def _drives_context_manager(code: types.CodeType | str) -> bool:
     return getattr(code, "co_qualname", "").startswith("_AsyncGeneratorContextManager.")
 
 
-def _wrapped_coroutine(obj: object) -> types.CoroutineType[Any, Any, Any] | types.GeneratorType[Any, Any, Any] | None:
+def wrapped_coroutine(obj: object) -> types.CoroutineType[Any, Any, Any] | types.GeneratorType[Any, Any, Any] | None:
     if isinstance(obj, _OPAQUE) or asyncio.isfuture(obj):
         return None
     for ref in gc.get_referents(obj):
@@ -215,6 +229,8 @@ def describe_wait(coro: object, awaited: Any) -> str:
     for frame in reversed(below_user):
         if frame.is_public:
             what = _friendly(frame.qualname)
+            if frame.is_resource:  # only then: other waits pay nothing more
+                _waits_on_resource(coro, below_user)
             break
     if what is None:
         if below_user:
@@ -244,3 +260,66 @@ def _friendly(qualname: str) -> str:
     if owner in _SOCKET_READERS and method.startswith("read"):
         return "socket read"
     return _FRIENDLY.get(qualname, qualname)
+
+
+# Told (object, coroutine) when a task is about to wait on a Lock, Semaphore, Queue, Event or
+# Condition; capture.py sets it to tell the timelines recording that task.
+resource_listener: Callable[[Any, Any], None] | None = None
+
+
+def _waits_on_resource(coro: object, below_user: list[_Frame]) -> None:
+    """Tell the listener which Lock, Semaphore, Queue, Event or Condition the task waits on:
+    the ``self`` of the outermost such method on the chain (``Queue.join``, not the
+    ``Event.wait`` it uses)."""
+    listener = resource_listener
+    if listener is None:
+        return
+    obj = _waited_object(coro, {frame.code for frame in below_user if frame.is_resource})
+    if obj is not None:
+        listener(obj, coro)
+
+
+def _waited_object(coro: object, codes: set[types.CodeType]) -> Any:
+    current: Any = coro
+    for _ in range(200):
+        if current is None:
+            return None
+        code = getattr(current, "cr_code", None)
+        if code is not None:
+            if code in codes:
+                return current.cr_frame.f_locals.get("self")
+            current = current.cr_await
+            continue
+        code = getattr(current, "gi_code", None)
+        if code is not None:
+            current = current.gi_yieldfrom
+            continue
+        code = getattr(current, "ag_code", None)
+        if code is not None:
+            current = current.ag_await
+            continue
+        if type(current).__name__ in ("async_generator_asend", "async_generator_athrow"):
+            current = async_generator_of(current)
+        else:
+            current = wrapped_coroutine(current)
+    return None
+
+
+def local_name_on_chain(obj: object, coro: object) -> str | None:
+    """The name of a local variable bound to ``obj`` in a frame of the learner's code on the
+    task's await chain (``sem`` in ``worker(n, sem, lock)``), innermost first."""
+    frames = []
+    current: Any = coro
+    for _ in range(200):
+        frame = getattr(current, "cr_frame", None) or getattr(current, "gi_frame", None)
+        if frame is None:
+            break
+        frames.append(frame)
+        current = getattr(current, "cr_await", None) or getattr(current, "gi_yieldfrom", None)
+    for frame in reversed(frames):
+        if _frame(frame.f_code).is_library:
+            continue
+        for name, value in frame.f_locals.items():
+            if value is obj and not name.startswith("_"):
+                return str(name)
+    return None
