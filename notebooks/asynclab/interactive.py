@@ -56,10 +56,11 @@ def _png_of(choice: object) -> bytes | None:
     return None
 
 
-def _img_tag(png: bytes, width: int = THUMBNAIL_WIDTH) -> str:
+def _img_tag(png: bytes, width: int = THUMBNAIL_WIDTH, alt: str = "a timing diagram") -> str:
     # An <img> with the PNG inline, for HTML widgets too: an Image widget's bytes would travel as a
     # binary websocket frame, which some clients of the kernel do not expect.
-    return f'<img src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}" width="{width}" alt="diagram">'
+    src = f"data:image/png;base64,{base64.b64encode(png).decode('ascii')}"
+    return f'<img src="{src}" width="{width}" alt="{html.escape(alt)}">'
 
 
 def _inline(text: str) -> str:
@@ -204,7 +205,8 @@ class Checkpoint:
     def _repr_html_(self) -> str:
         if self._thumbnails is not None:
             items = "".join(
-                f'<div style="display:inline-block; margin-right:8px"><b>{letter}</b><br>{_img_tag(png)}</div>'
+                f'<div style="display:inline-block; margin-right:8px"><b>{letter}</b><br>'
+                f"{_img_tag(png, alt=f'choice {letter}: a sketch of a timing diagram')}</div>"
                 for letter, png in zip(LETTERS, self._thumbnails)
             )
             choices = f"<div>{items}</div>"
@@ -249,6 +251,7 @@ class Explorable:
         self.figures: dict[str, object] = {}  # the last run's key figures
         self.png: bytes | None = None  # the last run's diagram
         self.width: int | None = None
+        self.alt = "the timing diagram of this run"
         self.runs = 0  # how many runs finished
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -317,6 +320,7 @@ class Explorable:
             return
         self.png = base64.b64decode(data["image/png"])
         self.width = metadata["image/png"]["width"]
+        self.alt = str(data.get("text/plain") or "the timing diagram of this run")  # what it shows, in words
         self.figures = figures
         self.runs += 1
         self._show()
@@ -334,7 +338,7 @@ class Explorable:
         if self._text is not None:
             self._text.value = f"<b>{html.escape(self.figures_text())}</b>"
         if self._image is not None and self.png is not None:
-            self._image.value = _img_tag(self.png, self.width or 600)
+            self._image.value = _img_tag(self.png, self.width or 600, self.alt)
 
     def _on_move(self, change: Mapping[str, Any]) -> None:
         name = change["owner"].description
@@ -367,8 +371,11 @@ class Explorable:
 
     def _repr_html_(self) -> str:
         values = ", ".join(f"{name} = {_format(value)}" for name, value in self.values.items())
-        image = _img_tag(self.png, self.width or 600) if self.png is not None else ""
-        return f"<div><p>{html.escape(values)}: <b>{html.escape(self.figures_text())}</b></p>{image}</div>"
+        image = _img_tag(self.png, self.width or 600, self.alt) if self.png is not None else ""
+        return (
+            f'<div class="asynclab-explorable"><p>{html.escape(values)}: '
+            f"<b>{html.escape(self.figures_text())}</b></p>{image}</div>"
+        )
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         data: dict[str, Any] = {"text/plain": f"{self.values}: {self.figures_text()}", "text/html": self._repr_html_()}

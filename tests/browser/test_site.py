@@ -87,6 +87,21 @@ def pages() -> list[str]:
     return ["index.html", "search.html"] + [f"{stem}.html" for stem in notebook_stems()]
 
 
+# A checkpoint's or an explorable's HTML form (asynclab/interactive.py): their pictures are choices
+# and a run's diagram, not the notebook's image outputs.
+INTERACTIVE = ".asynclab-checkpoint, .asynclab-explorable"
+
+
+def interactive_outputs(stem: str, kind: str) -> int:
+    """How many outputs of the executed notebook are a checkpoint's (or an explorable's) HTML form."""
+    nb = nbformat.read(EXECUTED / f"{stem}.ipynb", as_version=4)
+    return sum(
+        f'class="asynclab-{kind}"' in o.get("data", {}).get("text/html", "")
+        for c in nb.cells
+        for o in c.get("outputs", [])
+    )
+
+
 def diagrams_drawn(stem: str) -> list:
     """The 1x width (output metadata, None where absent) of each diagram the executed notebook drew."""
     nb = nbformat.read(EXECUTED / f"{stem}.ipynb", as_version=4)
@@ -123,7 +138,8 @@ def test_page_shows_every_diagram_and_no_error(site_page, site_url, stem, notes)
     open_page(site_page, site_url + f"{stem}.html")
     widths = site_page.eval_on_selector_all(
         "div.cell_output img",
-        "els => els.map(i => i.getAttribute('width') || (i.style.width.match(/^(\\d+)px$/) || [])[1] || null)",
+        f"els => els.filter(i => !i.closest('{INTERACTIVE}'))"
+        ".map(i => i.getAttribute('width') || (i.style.width.match(/^(\\d+)px$/) || [])[1] || null)",
     )
     drawn = diagrams_drawn(stem)
     notes.append(f"site: {stem}.html shows {len(widths)} diagrams")
@@ -145,6 +161,39 @@ def test_hints_and_solutions_are_not_shown(site_page, site_url, stem):
     for i in range(folded.count()):
         output = folded.nth(i).locator(".cell_output")
         assert output.count() == 0 or not output.first.is_visible(), f"{stem}: hint/solution output shown"
+
+
+# Two errors the book theme logs on every page, with or without checkpoints (Jupyter Book 1.x's
+# pydata theme declares its Thebe URL twice, and reads an unset theme mode): not the page's own.
+THEME_ERRORS = re.compile(r"Identifier 'THEBE_JS_URL' has already been declared|Got invalid theme mode")
+SECTION_NOTEBOOKS = ("01_async_for", "02_async_comprehensions", "03_async_with", "04_async_pool")
+
+
+@pytest.mark.parametrize("stem", SECTION_NOTEBOOKS)
+def test_checkpoints_show_their_choices_with_the_answer_folded(site_page, site_url, stem):
+    """No kernel on the page: each checkpoint lists its choices, and its answer waits in a closed <details>."""
+    errors = []
+    site_page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    site_page.on("pageerror", lambda error: errors.append(str(error)))
+    open_page(site_page, site_url + f"{stem}.html")
+    checkpoints = site_page.locator("div.cell_output .asynclab-checkpoint")
+    assert checkpoints.count() == interactive_outputs(stem, "checkpoint") >= 3
+    for i in range(checkpoints.count()):
+        checkpoint = checkpoints.nth(i)
+        assert checkpoint.is_visible()
+        answer = checkpoint.locator("details")
+        assert answer.count() == 1 and answer.get_attribute("open") is None
+        assert not answer.locator("p").is_visible(), f"{stem}: checkpoint {i + 1} shows its answer"
+        assert checkpoint.locator("li").count() + checkpoint.locator("img").count() >= 2  # the choices
+    explorables = site_page.locator("div.cell_output .asynclab-explorable")
+    assert explorables.count() == interactive_outputs(stem, "explorable")
+    for i in range(explorables.count()):  # the default run's diagram, drawn when the notebook ran
+        image = explorables.nth(i).locator("img")
+        assert image.count() == 1 and image.evaluate("i => i.naturalWidth") > 0
+        assert "widget" not in (image.get_attribute("alt") or "").lower()
+    assert site_page.locator("script[src*='widget']").count() == 0  # nothing fetched for widgets
+    errors = [e for e in errors if not THEME_ERRORS.search(e)]
+    assert not errors, f"{stem}: console errors: {errors}"
 
 
 # A diagram's text/plain is its Timeline.describe() account, which build_site.py makes the image's
