@@ -74,12 +74,13 @@ lint: $(VENV)/.test
 	$(BIN)/mypy
 
 # Three processes for the kernel-level tests: on 2 cores, since most of a notebook's time is spent
-# waiting (sleeps, requests), two leave a core idle; "worksteal" hands a worker left without tests
-# some of another's. The browser tests run on their own, since Playwright's sync API keeps an event
-# loop running in its process.
+# waiting (sleeps, requests), two leave a core idle. "loadgroup" hands each worker its next test
+# when it is nearly done, longest first (tests/conftest.py orders them), and keeps a module marked
+# xdist_group on one worker, so its costly fixtures are built once. The browser tests run on their
+# own, since Playwright's sync API keeps an event loop running in its process.
 TEST_WORKERS ?= 3
 test: lint $(VENV)/.test $(VENV)/.site $(VENV)/.course test-envs $(VENV_COLAB)/.test
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal --ignore=tests/browser --durations=25 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --ignore=tests/browser --durations=25 $(PYTEST_ARGS)
 	$(BIN)/python -m pytest tests/browser $(PYTEST_ARGS)
 
 # The installable package (pyproject.toml): dist/asynclab-VERSION-py3-none-any.whl, data included.

@@ -21,7 +21,8 @@ from asynclab.exercises import nb03
 from nbharness import NOTEBOOKS_DIR
 
 pytest.importorskip("nbgrader", reason="nbgrader is not installed: pip install -r requirements-course.txt")
-pytestmark = pytest.mark.slow
+# One test worker runs the whole module: the course folder is built once (a module fixture).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("course")]
 
 CELL_TIMEOUT = 30  # s: nbgrader's per-cell timeout, as in the course's config
 GRADING_LIMIT = 6  # s: graded() stops an answer blocking the kernel this soon (20 s in a course)

@@ -584,6 +584,9 @@ def test_the_lag_monitor_tells_a_computing_loop_from_a_waiting_one():
     assert computing.most_cpu > 0.25 and computing.longest_lag > 0.25
     waiting = asyncio.run(monitored(wait))
     assert waiting.most_cpu < 0.1 and waiting.longest_lag > 0.25
+    # Only the stretch the loop thread spent off the CPU is the machine's doing ("starved").
+    assert not [s for s in computing.starved if s[1] - s[0] > 0.2]
+    assert [s for s in waiting.starved if s[1] - s[0] > 0.25]
 
 
 def test_probes_restore_everything_they_patch():
@@ -964,6 +967,14 @@ def test_free_slots_count_only_while_something_is_ready():
     jobs = [Job(0, 0, 1), Job(2, 3, 4)]
     assert idle_capacity(jobs, 2)[0] == 1.0
     assert idle_capacity(jobs, 1)[0] == 1.0  # one slot, free from 2 to 3 while job 2 waited
+
+
+def test_no_slot_counts_as_idle_while_the_machine_ran_nothing():
+    # The batches above, but the process got no CPU from 1.5 to 2.5: half of that idle is excused.
+    jobs = [Job(0, 0, 3), Job(0, 0, 1), Job(0, 3, 4), Job(0, 3, 5)]
+    assert idle_capacity(jobs, 2, excused=[(1.5, 2.5)])[0] == 1.0
+    assert idle_capacity(jobs, 2, excused=[(0.0, 5.0)])[0] == 0.0
+    assert idle_capacity(jobs, 2, excused=[(3.0, 5.0)])[0] == 2.0  # no slot was idle then anyway
 
 
 @pytest.mark.parametrize("stopped_in", ["the wait before the cancel", "the wait after it"])

@@ -10,6 +10,9 @@ import pytest
 from checkout import NOTEBOOKS_DIR, ROOT
 from nbharness import kernel_manager_for
 
+# One test worker runs the whole module: each stack's kernel starts once (module fixtures).
+pytestmark = pytest.mark.xdist_group("magic")
+
 # `make .venv-colab/.test` builds it from tests/stacks/colab-requirements.txt on Python 3.13.
 COLAB_PYTHON = ROOT / ".venv-colab" / "bin" / "python"
 

@@ -24,7 +24,8 @@ from nbharness import JupyterServer, run_all_queued, run_fresh
 from packaging.requirements import Requirement
 from test_notebooks import NOTEBOOKS, assert_clean, by_name
 
-pytestmark = pytest.mark.package
+# One test worker runs the whole module: its wheel and environments are built once (session fixtures).
+pytestmark = [pytest.mark.package, pytest.mark.xdist_group("package")]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 COLAB_STACK = ROOT / "tests" / "stacks" / "colab-requirements.txt"
 COLAB_PYTHON = "3.13"
@@ -164,10 +165,11 @@ def test_the_wheel_carries_the_package_and_its_data(wheel):
         "aiohttp",
         "aiofiles",
         "aiosqlite",
+        "ipywidgets",
         "matplotlib",
         "nest-asyncio2",
         "platformdirs",
-    }  # the lessons' libraries and the progress record's folder, not JupyterLab
+    }  # the lessons' libraries, the checkpoints' controls and the progress record's folder, not JupyterLab
 
 
 def test_pip_builds_it_from_a_git_url(tmp_path):

@@ -29,6 +29,10 @@ from typing import Any
 
 from . import diagnose
 
+# A timer this late, with the loop thread mostly off the CPU meanwhile, means the machine did not
+# run this process: nothing on the loop could start then, whatever the code.
+STARVED_LAG = 0.01
+
 
 class LoopLagMonitor:
     """Measures how late the event loop runs a timer: a late timer means the loop was held up.
@@ -50,6 +54,9 @@ class LoopLagMonitor:
         self.interval = interval
         self.longest_lag = 0.0
         self.most_cpu = 0.0
+        # (start, end) in time.perf_counter() seconds: stretches when a timer fired late while the
+        # loop thread used almost no CPU, so the machine, not the code on the loop, held it up.
+        self.starved: list[tuple[float, float]] = []
         self._loop: asyncio.AbstractEventLoop  # set by start()
         self._handle: asyncio.TimerHandle | None = None
         self._due = self._cpu_at_arm = self._gc_at_arm = 0.0
@@ -80,9 +87,13 @@ class LoopLagMonitor:
         self._arm()
 
     def _record(self):
-        self.longest_lag = max(self.longest_lag, self._loop.time() - self._due)
+        lag = self._loop.time() - self._due
+        self.longest_lag = max(self.longest_lag, lag)
         cpu = (time.thread_time() - self._cpu_at_arm) - (self._gc_seconds - self._gc_at_arm)
         self.most_cpu = max(self.most_cpu, cpu)
+        if lag > STARVED_LAG and cpu < lag / 2:
+            now = time.perf_counter()
+            self.starved.append((now - lag, now))
 
     def stop(self):
         if self._handle is not None:

@@ -10,6 +10,7 @@ stays near zero however loaded the machine is, and a batched or read-everything-
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -32,8 +33,14 @@ class IdleStretch:
     waiting: int
 
 
-def idle_capacity(jobs: list[Job], limit: int) -> tuple[float, IdleStretch | None]:
-    """Slot-seconds left free while jobs were ready but not started, and the longest stretch of it."""
+def idle_capacity(
+    jobs: list[Job], limit: int, excused: Sequence[tuple[float, float]] = ()
+) -> tuple[float, IdleStretch | None]:
+    """Slot-seconds left free while jobs were ready but not started, and the longest stretch of it.
+
+    Time inside an ``excused`` stretch (when the machine did not run the loop at all) counts as
+    no idle time: no schedule could have started a job then.
+    """
     times = sorted({t for job in jobs for t in (job.ready, job.start, job.end)})
     total, current, longest = 0.0, None, None
     for begin, finish in itertools.pairwise(times):
@@ -43,7 +50,8 @@ def idle_capacity(jobs: list[Job], limit: int) -> tuple[float, IdleStretch | Non
         if not free:
             current = None
             continue
-        total += (finish - begin) * free
+        excused_here = sum(max(0.0, min(finish, end) - max(begin, start)) for start, end in excused)
+        total += max(0.0, finish - begin - excused_here) * free
         if current is None:
             current = IdleStretch(begin, finish, running, waiting)
         else:  # the stretch goes on

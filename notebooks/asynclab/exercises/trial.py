@@ -97,6 +97,7 @@ class Trial:
         self.name = exercise.name
         self.doing = f"`{exercise.name}`"  # the learner's code running now, for the time-limit message
         self.timeline: Timeline | None = None  # the Timeline of the latest step run with timeline=True
+        self._lag: LoopLagMonitor | None = None  # that step's loop-lag monitor
         self._namespace = namespace
 
     def lookup(self, name: str, default=None):
@@ -352,6 +353,13 @@ class Trial:
         reference, timing = await self._against_reference(reference_args)
         self.fail(message.replace("{timing}", timing), timelines=(self.timeline, reference))
 
+    def _starved_in_timeline(self) -> list[tuple[float, float]]:
+        """When the machine held up the latest timed step's loop, in that timeline's seconds."""
+        t0 = self.timeline.started_at if self.timeline is not None else None
+        if t0 is None or self._lag is None:
+            return []
+        return [(start - t0, end - t0) for start, end in self._lag.starved]
+
     async def expect_slots_busy(
         self, jobs, *, limit: int, what: str, waiting: str, reference_args: tuple = (), advice: str = ""
     ) -> None:
@@ -363,7 +371,7 @@ class Trial:
         Fails, with both diagrams, when the capacity left idle while work waited reaches
         ``IDLE_SHARE`` of the work; says "in batches" only when the jobs did run as batches.
         """
-        idle, stretch = schedule.idle_capacity(jobs, limit)
+        idle, stretch = schedule.idle_capacity(jobs, limit, self._starved_in_timeline())
         work = sum(job.end - job.start for job in jobs)
         if not jobs or stretch is None or idle < IDLE_SHARE * work:
             return
@@ -443,6 +451,8 @@ class Step:
             # Started last and stopped first, so the probes' and the timeline's own bookkeeping
             # never counts as blocking.
             self.lag = LoopLagMonitor().start()
+            if self.use_timeline:
+                self.trial._lag = self.lag  # the timeline's loop lag, for judging its schedule
             stack.callback(self.lag.stop)
             self._exits = stack.pop_all()
         return self.timeline
