@@ -17,33 +17,12 @@ import pytest
 from asynclab import Timeline
 from asynclab.timeline import phases, resources
 from matplotlib.text import Text
+from test_timeline_phases import worker  # the pattern: AsyncResource, a semaphore, a lock, time.sleep
 
 SEP = phases.SEPARATOR
 BUILD = Path(__file__).resolve().parents[1] / "build"
 
 # -- the plain four-worker pattern of the issue -----------------------------------------------
-
-
-class AsyncResource:
-    async def __aenter__(self):
-        await asyncio.sleep(0.01)
-        return self
-
-    async def __aexit__(self, *exc_info):
-        await asyncio.sleep(0.01)
-
-    async def do_work(self):
-        await asyncio.sleep(0.02)
-
-
-async def worker(n, sem, lock):
-    async with sem:
-        async with AsyncResource() as r:
-            await r.do_work()
-    async with lock:
-        if n == 2:
-            time.sleep(0.08)  # blocks the loop
-        await asyncio.sleep(0.005)
 
 
 def four_workers():

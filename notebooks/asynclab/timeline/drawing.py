@@ -262,18 +262,7 @@ def _draw_steps(ax: Axes, snapshot: Snapshot, layout: Layout, xmax_ms: float, li
                 if shown[i]:
                     shown[i] += " \u2192 " + _some_names([names[lane] for lane in awaited])
             for i, text in _fitted_labels(ax, widths, shown, xmax_ms, FONT):
-                ax.text(
-                    (starts[i] + ends[i]) * 500,
-                    rows[i],
-                    text,
-                    ha="center",
-                    va="center",
-                    fontsize=FONT,
-                    color="#222222",
-                    zorder=4,
-                    clip_on=True,
-                    bbox=LABEL_BACKING,
-                )
+                _in_bar_label(ax, (starts[i] + ends[i]) * 500, rows[i], text, zorder=4, bbox=LABEL_BACKING)
 
 
 TREE_COLOR = "#8A8A8A"
@@ -390,17 +379,7 @@ def _draw_tracks(ax: Axes, snapshot: Snapshot, layout: Layout, xmax_ms: float, l
         )
         if not live:
             for i, text in _fitted_labels(ax, x1a - x0a, labels, xmax_ms, FONT):
-                ax.text(
-                    (x0a[i] + x1a[i]) / 2,
-                    (y0[i] + y1[i]) / 2,
-                    text,
-                    ha="center",
-                    va="center",
-                    fontsize=FONT,
-                    color="#222222",
-                    zorder=4,
-                    clip_on=True,
-                )
+                _in_bar_label(ax, (x0a[i] + x1a[i]) / 2, (y0[i] + y1[i]) / 2, text, zorder=4)
 
 
 def _what_of(label: str) -> str:
@@ -497,19 +476,16 @@ def _draw_other_spans(
             if row_px * units < _TEXT_PX:
                 labels[n] = ""
         for i, text in _fitted_labels(ax, right - left, labels, xmax_ms, FONT):
-            ax.text(
-                (left[i] + right[i]) / 2,
-                centers[i],
-                text,
-                ha="center",
-                va="center",
-                fontsize=FONT,
-                color="#222222",
-                zorder=6,
-                clip_on=True,
-                # the band's own tint: in thin rows the label may reach over the hatched waits
-                bbox={**LABEL_BACKING, "facecolor": _over_white(faces[i]), "alpha": 1.0},
-            )
+            # the band's own tint behind it: in thin rows the label may reach over the hatched waits
+            backing = {**LABEL_BACKING, "facecolor": _over_white(faces[i]), "alpha": 1.0}
+            _in_bar_label(ax, (left[i] + right[i]) / 2, centers[i], text, zorder=6, bbox=backing)
+
+
+def _in_bar_label(ax: Axes, x: float, y: float, text: str, *, zorder: float, bbox: dict | None = None) -> None:
+    """A label centred on a bar, in the diagram's smallest text, cut at the axes' edge."""
+    ax.text(
+        x, y, text, ha="center", va="center", fontsize=FONT, color="#222222", zorder=zorder, clip_on=True, bbox=bbox
+    )
 
 
 def _over_white(rgba: tuple[float, float, float, float]) -> tuple[float, float, float]:
