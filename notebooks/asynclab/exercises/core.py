@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from . import diagnose, output
 from .exceptions import ERROR, FAILED, NOT_ANSWERED, PASSED, Failure, NotAnswered, Verdict
 from .probes import TrialWindow
-from .trial import Trial
+from .trial import Trial, take_outcome
 
 DEFAULT_HANG_HINT = (
     "Is a loop missing its stop condition (a `break`, or a counter that never changes), "
@@ -215,7 +215,7 @@ class Exercise:
             if not task.done():  # the check itself was interrupted (kernel interrupt)
                 task.cancel()
                 # Whatever the judge ends with now answers nobody: take it, so it is never reported.
-                task.add_done_callback(_forget_outcome)
+                task.add_done_callback(take_outcome)
 
     async def _stop_hanging(self, task, trial, time_limit) -> str:
         task.cancel()
@@ -302,8 +302,3 @@ def _record_progress(exercise: Exercise, event: str, **details) -> None:
         record(exercise, event, **details)
     except Exception:
         pass
-
-
-def _forget_outcome(task: asyncio.Task) -> None:
-    if not task.cancelled():
-        task.exception()

@@ -50,12 +50,13 @@ async def stop_tasks(tasks) -> None:
     """Cancel the tasks and wait for them; whatever they end with answers nobody, so it is taken."""
     for task in tasks:
         task.cancel()
-        task.add_done_callback(_take_outcome)
+        task.add_done_callback(take_outcome)
     with contextlib.suppress(asyncio.CancelledError):  # a second stop: they are cancelled already
         await asyncio.wait(tasks)
 
 
-def _take_outcome(task: asyncio.Future) -> None:
+def take_outcome(task: asyncio.Future) -> None:
+    """A done callback: retrieve the task's outcome, which answers nobody, so it is never reported."""
     if not task.cancelled():
         task.exception()
 
@@ -69,11 +70,11 @@ async def cancel_during(body, after=0.05):
     task = asyncio.create_task(body())
     try:
         await asyncio.sleep(after)
+        task.cancel()
+        await asyncio.wait([task])
     except asyncio.CancelledError:  # the check itself was stopped: the task must not outlive it
         await stop_tasks([task])
         raise
-    task.cancel()
-    await wait_for_tasks([task])
     error = None if task.cancelled() else task.exception()
     if error is not None:
         raise error
