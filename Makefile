@@ -9,7 +9,7 @@ LAB_ARGS ?=
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 PYTEST_ARGS ?=
 
-.PHONY: lab test lint test-envs bench lock wheel site course check-python clean
+.PHONY: lab test lint test-envs bench corpus lock wheel site course check-python clean
 
 check-python:
 	@$(PYTHON) scripts/check_python.py $(MAKECMDGOALS)
@@ -95,6 +95,10 @@ site: $(VENV)/.site
 
 bench: $(VENV)/.test test-envs
 	$(BIN)/python benchmarks/run_all.py
+
+# The answer corpus ROUNDS times in a row on every Python: verdicts that never depend on timing.
+corpus: $(VENV)/.test test-envs
+	$(BIN)/python scripts/corpus_rounds.py $(or $(ROUNDS),20)
 
 # Re-pin after editing requirements*.in: one lock for every supported Python and platform, with
 # markers where versions must differ, checked to install from wheels on each. Existing pins are kept;
