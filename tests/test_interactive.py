@@ -2,8 +2,11 @@
 
 The unit tests drive the widgets by setting their values, as a frontend does, inside asyncio.run();
 the kernel tests show them in a real kernel (this venv's ipywidgets 8, and Colab's 7.7 when built).
+The last tests read the lessons: every section notebook has an explorable, introduced in the cell
+before it.
 """
 
+import ast
 import asyncio
 import base64
 
@@ -205,3 +208,43 @@ def test_checkpoints_and_explorables_show_as_widgets_in_a_kernel(python):
     (explorable,) = cells["explore"].outputs
     assert WIDGET_VIEW in explorable.data and "<img " in explorable.data["text/html"]
     assert cells["move"].outputs[0].text.split() == ["4", "False", "0"]  # the last run drawn, no run left behind
+
+
+# --- in the lessons ---------------------------------------------------------------------------
+
+SECTION_NOTEBOOKS = ("01_async_for", "02_async_comprehensions", "03_async_with", "04_async_pool")
+
+
+def explorables_in(cell_source: str) -> list[ast.Call]:
+    """The ``await explore(run, name=(low, high, start))`` calls of a cell, ``run`` defined in it."""
+    if "explore(" not in cell_source:
+        return []
+    source = "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in cell_source.splitlines())
+    tree = compile(source, "<cell>", "exec", flags=ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+    defined = {node.name for node in tree.body if isinstance(node, ast.AsyncFunctionDef)}
+    return [
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Await)
+        and isinstance(node.value, ast.Call)
+        and getattr(node.value.func, "id", None) == "explore"
+        and [getattr(arg, "id", None) for arg in node.value.args] in [[name] for name in defined]
+        and node.value.keywords
+        and all(isinstance(k.value, ast.Tuple) and len(k.value.elts) in (3, 4) for k in node.value.keywords)
+    ]
+
+
+@pytest.mark.parametrize("stem", SECTION_NOTEBOOKS)
+def test_every_section_notebook_has_an_explorable_with_its_introduction(stem):
+    cells = nbformat.read(NOTEBOOKS_DIR / f"{stem}.ipynb", as_version=4).cells
+    found = [(n, cell) for n, cell in enumerate(cells) if cell.cell_type == "code" and explorables_in(cell.source)]
+    assert found, f"{stem} has no `await explore(run, name=(low, high, start))` cell"
+    for n, cell in found:
+        assert cell.id.startswith("explore-"), (
+            f"{stem} cell {n}: an explorable's id starts with explore-, not {cell.id}"
+        )
+        intro = cells[n - 1]
+        assert intro.cell_type == "markdown" and intro.get("id") == f"{cell.id}-intro", (
+            f"{stem} cell {n}: the cell before an explorable is its introduction, {cell.id}-intro"
+        )
+        assert "slider" in intro.source, f"{stem} cell {n}: the introduction says what the slider does"

@@ -186,7 +186,7 @@ def test_checkpoints_show_their_choices_with_the_answer_folded(site_page, site_u
         assert not answer.locator("p").is_visible(), f"{stem}: checkpoint {i + 1} shows its answer"
         assert checkpoint.locator("li").count() + checkpoint.locator("img").count() >= 2  # the choices
     explorables = site_page.locator("div.cell_output .asynclab-explorable")
-    assert explorables.count() == interactive_outputs(stem, "explorable")
+    assert explorables.count() == interactive_outputs(stem, "explorable") >= 1
     for i in range(explorables.count()):  # the default run's diagram, drawn when the notebook ran
         image = explorables.nth(i).locator("img")
         assert image.count() == 1 and image.evaluate("i => i.naturalWidth") > 0
