@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import copy
 import json
 import os
 import re
@@ -231,6 +232,45 @@ KERNEL_START_ATTEMPTS = 3
 def lost_port_race(kernel_stderr: str) -> bool:
     """Did the kernel die at start because a port chosen for it was taken (and only that)?"""
     return "zmq.error.ZMQError: Address already in use" in kernel_stderr
+
+
+def execute_notebook(
+    nb: nbformat.NotebookNode,
+    directory: Path,
+    *,
+    timeout: float = 60,
+    allow_errors: bool = False,
+    python: str | None = None,
+) -> str:
+    """Execute ``nb`` in place in a new kernel (nbclient), as a notebook in ``directory``; return what
+    the kernel process printed on stderr. Raises as nbclient does (a failing cell, unless
+    ``allow_errors``). A kernel that loses the port race at start is started again, on new ports."""
+    from nbclient import NotebookClient
+
+    pristine = [copy.deepcopy(cell) for cell in nb.cells]
+    for attempt in range(1, KERNEL_START_ATTEMPTS + 1):
+        client = NotebookClient(
+            nb,
+            timeout=timeout,
+            kernel_name="python3",
+            allow_errors=allow_errors,
+            resources={"metadata": {"path": str(directory)}},
+        )
+        if python:
+            client.kernel_manager_class = kernel_manager_for(python)
+        with tempfile.TemporaryFile(mode="w+") as kernel_stderr:
+            try:
+                client.execute(stderr=kernel_stderr)
+            except Exception:
+                atexit.unregister(client._cleanup_kernel)  # see _run_fresh_once
+                kernel_stderr.seek(0)
+                if attempt < KERNEL_START_ATTEMPTS and lost_port_race(kernel_stderr.read()):
+                    nb.cells = [copy.deepcopy(cell) for cell in pristine]
+                    continue
+                raise
+            kernel_stderr.seek(0)
+            return kernel_stderr.read()
+    raise AssertionError("unreachable")
 
 
 def _run_fresh_once(path, cell_timeout, python, extra_setup, extra_report) -> tuple[RunReport, str]:

@@ -8,6 +8,7 @@ un-awaited or a session left open by a check would fail the test that caused it.
 
 import asyncio
 import contextlib
+import os
 import subprocess
 import sys
 import textwrap
@@ -587,6 +588,58 @@ def test_the_lag_monitor_tells_a_computing_loop_from_a_waiting_one():
     # Only the stretch the loop thread spent off the CPU is the machine's doing ("starved").
     assert not [s for s in computing.starved if s[1] - s[0] > 0.2]
     assert [s for s in waiting.starved if s[1] - s[0] > 0.25]
+    # Waiting in a call is blocking, however busy the machine: none of it was spent queued for a
+    # CPU. (A computation's block is its CPU time, most_cpu, whatever its queueing made of its lag.)
+    assert waiting.longest_block > 0.25
+
+
+STARVED_LOOP = """
+import asyncio, os, sys, time
+from asynclab.exercises.probes import LoopLagMonitor
+
+os.sched_setaffinity(0, {CPU})
+os.nice(19)  # the busy competitor on the same CPU now gets nearly all of it
+
+async def main():
+    for _ in range(20):  # first, what a cold start pages in (code read from disk is not starvation)
+        await asyncio.sleep(0.01)
+    monitor = LoopLagMonitor().start()
+    began = time.perf_counter()
+    while time.perf_counter() - began < 1.0:
+        await asyncio.sleep(0.01)  # nothing on this loop blocks
+    monitor.stop()
+    print(monitor.longest_lag, monitor.longest_block)
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.skipif(
+    not (os.path.exists("/proc/thread-self/schedstat") and hasattr(os, "sched_setaffinity")),
+    reason="the time a thread waits for a CPU is read from Linux's /proc/thread-self/schedstat",
+)
+def test_the_lag_monitor_takes_off_the_time_the_machine_gave_the_loop_no_cpu():
+    """A loop that blocks nothing, sharing one CPU with a busy process at a lower priority: its
+    timers run late, and that lateness is the machine's, not a block."""
+    cpu = min(os.sched_getaffinity(0))
+    spin = f"import os\nos.sched_setaffinity(0, {{{cpu}}})\nwhile True: pass"
+    competitor = subprocess.Popen([sys.executable, "-c", spin])
+    try:
+        time.sleep(0.2)
+        run = subprocess.run(
+            [sys.executable, "-c", STARVED_LOOP.replace("{CPU}", f"{{{cpu}}}")],
+            cwd=NOTEBOOKS,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        competitor.kill()
+        competitor.wait()
+    assert run.returncode == 0, run.stderr
+    longest_lag, longest_block = map(float, run.stdout.split())
+    assert longest_lag > 0.03, "the competitor never held up the loop: nothing was measured"
+    assert longest_block < longest_lag / 2
 
 
 def test_probes_restore_everything_they_patch():
@@ -892,7 +945,7 @@ print("pending:", [t for t in asyncio.all_tasks() if not t.done() and not _runs_
 @pytest.mark.notebook
 def test_check_in_a_notebook_kernel_with_a_stub(tmp_path):
     import nbformat
-    from nbclient import NotebookClient
+    from nbharness import execute_notebook
 
     cells = [
         "import asyncio",
@@ -914,10 +967,7 @@ def test_check_in_a_notebook_kernel_with_a_stub(tmp_path):
     ]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
     nbformat.write(nb, tmp_path / "scratch.ipynb")
-    client = NotebookClient(
-        nb, timeout=60, kernel_name="python3", allow_errors=True, resources={"metadata": {"path": str(NOTEBOOKS)}}
-    )
-    client.execute()
+    execute_notebook(nb, NOTEBOOKS, allow_errors=True)
 
     def text(cell):
         return "".join(o.get("text", "") + o.get("data", {}).get("text/plain", "") for o in cell.outputs)

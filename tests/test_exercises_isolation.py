@@ -16,7 +16,7 @@ from asynclab.exercises import nb01, nb02, nb03
 from asynclab.exercises.nb02 import download
 from checkout import ROOT
 from exercise_checks import assert_fails, assert_passes
-from nbharness import kernel_manager_for
+from nbharness import execute_notebook
 
 # What a learner must never read: the judges' files and the package's own paths.
 INTERNAL = re.compile(r"asynclab[/\\]|exercises[/\\]|trial\.py|probes\.py|core\.py|nb0\d\.py")
@@ -101,7 +101,6 @@ COLAB_PYTHON = ROOT / ".venv-colab" / "bin" / "python"
 def test_in_a_kernel_a_wrong_answer_leaves_nothing_for_later_cells(python):
     """The notebook case: the cells after a wrong answer's check show nothing of it."""
     import nbformat
-    from nbclient import NotebookClient
 
     notebooks = ROOT / "notebooks"
     cells = [
@@ -122,12 +121,7 @@ def test_in_a_kernel_a_wrong_answer_leaves_nothing_for_later_cells(python):
         "gc.collect()\nprint('collected')",
     ]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
-    client = NotebookClient(
-        nb, timeout=60, kernel_name="python3", allow_errors=True, resources={"metadata": {"path": str(notebooks)}}
-    )
-    if python:
-        client.kernel_manager_class = kernel_manager_for(str(python))
-    client.execute()
+    execute_notebook(nb, notebooks, allow_errors=True, python=str(python) if python else None)
 
     def text(cell):
         return "".join(o.get("text", "") + o.get("data", {}).get("text/plain", "") for o in cell.outputs)

@@ -2,7 +2,7 @@
 
 import nbformat
 import pytest
-from nbharness import JupyterServer, run_all_queued, run_fresh, shutdown_problems
+from nbharness import NOTEBOOKS_DIR, JupyterServer, execute_notebook, run_all_queued, run_fresh, shutdown_problems
 
 CLEAN = ["import asyncio", "await asyncio.sleep(0.01)\nprint('done')"]
 UNCLOSED_SESSION = ["import aiohttp", "session = aiohttp.ClientSession()", "del session"]
@@ -133,26 +133,41 @@ def test_any_other_shutdown_traceback_is_reported(first_frame, error):
     assert f"kernel stderr: {error}" in problems
 
 
-def test_a_kernel_that_loses_the_port_race_is_started_again(tmp_path, monkeypatch):
-    """The first kernel is given a port something else already listens on, as when another process
-    takes it between jupyter_client choosing it and the kernel binding it; the run still passes."""
+@pytest.fixture
+def first_port_taken(monkeypatch):
+    """The first port jupyter_client chooses is one something else already listens on, as when
+    another process takes it between jupyter_client choosing it and the kernel binding it.
+    Yields the ports chosen, and that taken port."""
     import socket
 
     from jupyter_client.connect import LocalPortCache
 
-    taken = socket.socket()
-    taken.bind(("127.0.0.1", 0))
-    taken.listen()
-    taken_port = taken.getsockname()[1]
     chosen = []
     choose = LocalPortCache.find_available_port
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        taken_port = taken.getsockname()[1]
 
-    def first_choice_taken(self, ip):
-        chosen.append(taken_port if not chosen else choose(self, ip))
-        return chosen[-1]
+        def first_choice_taken(self, ip):
+            chosen.append(taken_port if not chosen else choose(self, ip))
+            return chosen[-1]
 
-    monkeypatch.setattr(LocalPortCache, "find_available_port", first_choice_taken)
-    with taken:
-        report = run_fresh(scratch(tmp_path, "clean", CLEAN))
+        monkeypatch.setattr(LocalPortCache, "find_available_port", first_choice_taken)
+        yield chosen, taken_port
+
+
+def test_a_kernel_that_loses_the_port_race_is_started_again(tmp_path, first_port_taken):
+    report = run_fresh(scratch(tmp_path, "clean", CLEAN))
     assert report.failures == []
+    chosen, taken_port = first_port_taken
     assert chosen.count(taken_port) == 1 and len(chosen) == 10  # five ports for each of two kernels
+
+
+def test_execute_notebook_starts_a_kernel_that_lost_the_port_race_again(first_port_taken):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(6 * 7)")])
+    kernel_stderr = execute_notebook(nb, NOTEBOOKS_DIR)
+    assert [o.text for o in nb.cells[0].outputs] == ["42\n"]
+    assert "Address already in use" not in kernel_stderr  # the second kernel's own stderr
+    chosen, taken_port = first_port_taken
+    assert chosen.count(taken_port) == 1 and len(chosen) == 10

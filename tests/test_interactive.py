@@ -15,7 +15,7 @@ import nbformat
 import pytest
 from asynclab.interactive import Checkpoint, explore, sketch
 from checkout import NOTEBOOKS_DIR, ROOT
-from nbharness import kernel_manager_for
+from nbharness import execute_notebook
 
 COLAB_PYTHON = ROOT / ".venv-colab" / "bin" / "python"  # `make .venv-colab/.test`
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -189,14 +189,9 @@ def kernels():
 
 @pytest.mark.parametrize("python", list(kernels()))
 def test_checkpoints_and_explorables_show_as_widgets_in_a_kernel(python):
-    from nbclient import NotebookClient
-
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(source) for source in KERNEL_CELLS.values()]
-    client = NotebookClient(nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS_DIR)}})
-    if python:
-        client.kernel_manager_class = kernel_manager_for(str(python))
-    client.execute()
+    execute_notebook(nb, NOTEBOOKS_DIR, python=str(python) if python else None)
     cells = dict(zip(KERNEL_CELLS, nb.cells))
     for cell in nb.cells:
         assert not [o for o in cell.outputs if o.output_type == "error" or o.get("name") == "stderr"], cell.outputs

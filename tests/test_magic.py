@@ -8,7 +8,7 @@ import time
 import nbformat
 import pytest
 from checkout import NOTEBOOKS_DIR, ROOT
-from nbharness import kernel_manager_for
+from nbharness import execute_notebook
 
 # One test worker runs the whole module: each stack's kernel starts once (module fixtures).
 pytestmark = pytest.mark.xdist_group("magic")
@@ -69,14 +69,7 @@ CELLS = {
 def run_cells(python=None):
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(source) for source in CELLS.values()]
-    from nbclient import NotebookClient
-
-    client = NotebookClient(
-        nb, timeout=60, kernel_name="python3", allow_errors=True, resources={"metadata": {"path": str(NOTEBOOKS_DIR)}}
-    )
-    if python:
-        client.kernel_manager_class = kernel_manager_for(str(python))
-    client.execute()
+    execute_notebook(nb, NOTEBOOKS_DIR, allow_errors=True, python=str(python) if python else None)
     return dict(zip(CELLS, nb.cells))
 
 

@@ -665,19 +665,13 @@ async with asynclab.connect() as db:
 
 
 @pytest.mark.notebook
-def test_kernel_reuses_services_and_shuts_down_silently(tmp_path):
+def test_kernel_reuses_services_and_shuts_down_silently():
     """Cells in a real ipykernel, then a normal kernel shutdown with the services still running."""
     import nbformat
-    from nbclient import NotebookClient
+    from nbharness import execute_notebook
 
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in KERNEL_CELLS])
-    client = NotebookClient(
-        notebook, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(ROOT_DIR / "notebooks")}}
-    )
-    with open(tmp_path / "kernel-stderr.txt", "w+") as kernel_stderr:
-        client.execute(stderr=kernel_stderr)  # raises if a cell fails
-        kernel_stderr.seek(0)
-        shutdown_output = kernel_stderr.read()
+    shutdown_output = execute_notebook(notebook, ROOT_DIR / "notebooks")  # raises if a cell fails
     outputs = [output for cell in notebook.cells for output in cell.outputs]
     assert not [o for o in outputs if o.get("name") == "stderr" or o.output_type == "error"]
     printed = "".join(o.get("text", "") for o in outputs)

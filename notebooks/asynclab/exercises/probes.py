@@ -19,6 +19,7 @@ import asyncio
 import contextvars
 import functools
 import gc
+import os
 import sys
 import threading
 import time
@@ -32,6 +33,16 @@ from . import diagnose
 # A timer this late, with the loop thread mostly off the CPU meanwhile, means the machine did not
 # run this process: nothing on the loop could start then, whatever the code.
 STARVED_LAG = 0.01
+
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100  # /proc/stat's unit
+
+
+def _open_or_none(path: str) -> int | None:
+    try:
+        return os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
 
 
 class LoopLagMonitor:
@@ -48,6 +59,11 @@ class LoopLagMonitor:
       running on the loop uses CPU, and it costs the same however busy the machine is, so this
       one is not fooled by a busy machine. Garbage-collection pauses are subtracted: they are
       nobody's mistake.
+    - ``longest_block``: ``longest_lag`` less the time the machine did not run the loop thread:
+      ready to run but waiting for a CPU (``/proc/thread-self/schedstat``), or on a virtual
+      machine whose CPUs the host had taken back ("steal" in ``/proc/stat``). What is left is
+      the code on the loop computing or waiting on something (``time.sleep``, a synchronous
+      call). Where the system does not say (not Linux), it is ``longest_lag``.
     """
 
     def __init__(self, interval: float = 0.02):
@@ -60,14 +76,36 @@ class LoopLagMonitor:
         self._loop: asyncio.AbstractEventLoop  # set by start()
         self._handle: asyncio.TimerHandle | None = None
         self._due = self._cpu_at_arm = self._gc_at_arm = 0.0
+        self.longest_block = 0.0
         self._gc_seconds = 0.0  # total time spent in garbage collection while monitoring
         self._gc_started: float | None = None
+        self._schedstat: int | None = None  # the loop thread's /proc/thread-self/schedstat, open
+        self._stat: int | None = None  # /proc/stat, open
+        self._not_run_at_arm = 0.0
 
     def start(self):
         self._loop = asyncio.get_running_loop()
         gc.callbacks.append(self._on_gc)
+        # Opened on the loop's thread, so the first is that thread's for as long as it is open.
+        # Not Linux (or no such statistics): nothing is taken off, and longest_block is longest_lag.
+        self._schedstat = _open_or_none("/proc/thread-self/schedstat")
+        self._stat = _open_or_none("/proc/stat")
         self._arm()
         return self
+
+    def _not_run(self) -> float:
+        """Seconds, so far, the machine did not run the loop thread although it was ready:
+        queued for a CPU, plus the time the host took this virtual machine's CPUs (an upper
+        bound: any of them). 0 where the system does not say."""
+        seconds = 0.0
+        try:
+            if self._schedstat is not None:  # "<ns on a CPU> <ns waiting on a run queue> <slices>"
+                seconds += int(os.pread(self._schedstat, 64, 0).split()[1]) / 1e9
+            if self._stat is not None:  # "cpu  user nice system idle iowait irq softirq steal ..."
+                seconds += int(os.pread(self._stat, 256, 0).split()[8]) / _CLOCK_TICKS
+        except (OSError, ValueError, IndexError):
+            pass
+        return seconds
 
     def _on_gc(self, phase, info):
         if phase == "start":
@@ -77,9 +115,12 @@ class LoopLagMonitor:
             self._gc_started = None
 
     def _arm(self):
-        self._due = self._loop.time() + self.interval
+        # What the machine withheld is read before the clock: time taken from the thread in
+        # between then counts as withheld, and not as the loop's lateness alone.
+        self._not_run_at_arm = self._not_run()
         self._cpu_at_arm = time.thread_time()
         self._gc_at_arm = self._gc_seconds
+        self._due = self._loop.time() + self.interval
         self._handle = self._loop.call_at(self._due, self._tick)
 
     def _tick(self):
@@ -91,6 +132,8 @@ class LoopLagMonitor:
         self.longest_lag = max(self.longest_lag, lag)
         cpu = (time.thread_time() - self._cpu_at_arm) - (self._gc_seconds - self._gc_at_arm)
         self.most_cpu = max(self.most_cpu, cpu)
+        not_run = min(max(self._not_run() - self._not_run_at_arm, 0.0), max(lag, 0.0))
+        self.longest_block = max(self.longest_block, lag - not_run)
         if lag > STARVED_LAG and cpu < lag / 2:
             now = time.perf_counter()
             self.starved.append((now - lag, now))
@@ -101,6 +144,10 @@ class LoopLagMonitor:
             self._record()  # a block right at the end counts too
             self._handle = None
             gc.callbacks.remove(self._on_gc)
+            for fd in (self._schedstat, self._stat):
+                if fd is not None:
+                    os.close(fd)
+            self._schedstat = self._stat = None
 
 
 class BlockingSleepWatcher:

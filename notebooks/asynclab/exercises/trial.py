@@ -23,8 +23,9 @@ if TYPE_CHECKING:
     from ..timeline import Timeline
 
 # A late loop whose thread neither computed nor called time.sleep may be blocked in some other
-# call (a synchronous request), or may only be on a machine too busy to give it the CPU: only a
-# long delay like that counts as blocking, so a correct answer never fails on a loaded machine.
+# call (a synchronous request), or may only be on a machine too busy to give it the CPU. The time
+# it waited for a CPU is taken off where the system says (LoopLagMonitor.longest_block), and only a
+# long delay counts as blocking, so a correct answer never fails on a loaded machine.
 UNEXPLAINED_BLOCK = 0.5
 
 # A schedule fails when the slot-seconds left free while work was waiting reach this share of the
@@ -553,11 +554,11 @@ class Step:
         blocked = (
             slept >= threshold
             or self.lag.most_cpu >= threshold
-            or self.lag.longest_lag >= max(threshold, UNEXPLAINED_BLOCK)
+            or self.lag.longest_block >= max(threshold, UNEXPLAINED_BLOCK)
         )
         if not blocked:
             return None
-        longest = max(slept, self.lag.longest_lag, self.lag.most_cpu)
+        longest = max(slept, self.lag.longest_block, self.lag.most_cpu)
         culprits = [where for seconds, where in self.sleeps.calls if where]
         if slept >= threshold and culprits:
             return Failure(
