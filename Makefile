@@ -77,11 +77,13 @@ lint: $(VENV)/.test
 # waiting (sleeps, requests), two leave a core idle. "loadgroup" hands each worker its next test
 # when it is nearly done, longest first (tests/conftest.py orders them), and keeps a module marked
 # xdist_group on one worker, so its costly fixtures are built once. The browser tests run on their
-# own, since Playwright's sync API keeps an event loop running in its process.
+# own, since Playwright's sync API keeps an event loop running in its process: two workers, one
+# test file each at a time (each worker starts its own JupyterLab and Chromium).
 TEST_WORKERS ?= 3
+BROWSER_WORKERS ?= 2
 test: lint $(VENV)/.test $(VENV)/.site $(VENV)/.course test-envs $(VENV_COLAB)/.test
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup --ignore=tests/browser --durations=25 $(PYTEST_ARGS)
-	$(BIN)/python -m pytest tests/browser $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(BROWSER_WORKERS) --dist loadfile tests/browser $(PYTEST_ARGS)
 
 # The installable package (pyproject.toml): dist/asynclab-VERSION-py3-none-any.whl, data included.
 wheel: | $(BIN)/python

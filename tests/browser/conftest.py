@@ -19,7 +19,20 @@ except ImportError:
 from labdriver import CHROMIUM_ARGS, SCREENSHOTS_DIR, Lab, LabServer, chromium_executable
 
 ACTION_TIMEOUT = 30_000  # ms, for a click or a wait on one element
-NOTES: list[str] = []  # what the tests measured, printed at the end of the run
+# What the tests measured, printed at the end of the run. Each test's lines travel in its report
+# (user_properties), so the run's summary has them from every test worker (pytest -n).
+NOTES: list[str] = []
+
+
+def pytest_sessionstart(session):
+    if not hasattr(session.config, "workerinput"):  # once per run: not in each test worker
+        for stale in SCREENSHOTS_DIR.glob("FAILED-*.png"):  # from an earlier run
+            stale.unlink()
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "teardown":
+        NOTES.extend(value for name, value in report.user_properties if name == "browser_note")
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -55,8 +68,6 @@ def chromium_path() -> str:
 
 @pytest.fixture(scope="session")
 def lab_server(chromium_path, tmp_path_factory):
-    for stale in SCREENSHOTS_DIR.glob("FAILED-*.png"):  # from an earlier run
-        stale.unlink()
     server = LabServer(tmp_path_factory.mktemp("jupyter-lab"))
     try:
         server.start()
@@ -74,9 +85,11 @@ def browser(chromium_path):
 
 
 @pytest.fixture
-def notes() -> list[str]:
+def notes(request):
     """Append a line to show it in the run's closing summary."""
-    return NOTES
+    lines: list[str] = []
+    yield lines
+    request.node.user_properties.extend(("browser_note", line) for line in lines)
 
 
 @pytest.fixture

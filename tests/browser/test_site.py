@@ -23,7 +23,8 @@ from labdriver import SCREENSHOTS_DIR
 
 SITE = ROOT / "build" / "site"
 EXECUTED = ROOT / "build" / "site-src"
-BUILD_BUDGET = 180  # s, the target for one build on this machine
+BUILD_TARGET = 180  # s, for one build on this machine when it is otherwise quiet (reported)...
+BUILD_LIMIT = 3 * BUILD_TARGET  # ...and a bound only a hang or a real slowdown passes, with other tests running
 SIZE_BUDGET = 25e6  # bytes
 # matplotlib's repr of a figure: a text alternative must say what the diagram shows, not this.
 PLACEHOLDER_ALT = re.compile(r"^<\w*Figure size \d+x\d+")
@@ -114,8 +115,11 @@ def diagrams_drawn(stem: str) -> list:
 
 
 def test_build_is_within_time_and_size_budget(built_site, notes):
-    notes.append(f"site: built in {built_site['seconds']:.0f} s, {built_site['size'] / 1e6:.1f} MB")
-    assert built_site["seconds"] <= BUILD_BUDGET, f"build took {built_site['seconds']:.0f} s"
+    notes.append(
+        f"site: built in {built_site['seconds']:.0f} s (target {BUILD_TARGET} s on a quiet machine), "
+        f"{built_site['size'] / 1e6:.1f} MB (limit {SIZE_BUDGET / 1e6:.0f} MB)"
+    )
+    assert built_site["seconds"] <= BUILD_LIMIT, f"build took {built_site['seconds']:.0f} s"
     assert built_site["size"] <= SIZE_BUDGET, f"site is {built_site['size'] / 1e6:.1f} MB"
     for stem in notebook_stems():
         assert (SITE / f"{stem}.html").is_file(), f"no page for {stem}"
