@@ -243,3 +243,6 @@ def test_every_section_notebook_has_an_explorable_with_its_introduction(stem):
             f"{stem} cell {n}: the cell before an explorable is its introduction, {cell.id}-intro"
         )
         assert "slider" in intro.source, f"{stem} cell {n}: the introduction says what the slider does"
+        for call in explorables_in(cell.source):
+            unnamed = [k.arg for k in call.keywords if k.arg not in intro.source]
+            assert not unnamed, f"{stem} cell {n}: the introduction does not name the control(s) {unnamed}"
