@@ -367,7 +367,13 @@ class Explorable:
         self._text = widgets.HTML()
         self._image = widgets.HTML()
         self._show()
-        return widgets.VBox([widgets.HBox(list(self.sliders.values())), self._text, self._image])
+        return widgets.VBox(
+            [
+                widgets.HBox(list(self.sliders.values()), layout=widgets.Layout(flex_flow="row wrap")),
+                self._text,
+                self._image,
+            ]
+        )
 
     def _repr_html_(self) -> str:
         values = ", ".join(f"{name} = {_format(value)}" for name, value in self.values.items())
