@@ -6,6 +6,7 @@ Learner answers are written below as they would be in a notebook cell. Checks ru
 """
 
 import asyncio
+import select
 
 import corpus.nb02 as answers
 import pytest
@@ -417,6 +418,28 @@ def test_every_requirement_maps_to_a_judge_check_and_a_breaking_test():
 @pytest.mark.parametrize("answer", [q4.reference, answers.first_pages_with_create_task, answers.first_pages_with_wait])
 def test_q4_right_answers_pass(answer):
     assert_passes(check(q4, answer))
+
+
+def loop_stalls_while(answer, at=0.03, seconds=0.09):
+    """``answer``, run while the machine holds up the loop from ``at`` s for ``seconds`` (waiting, not
+    computing, and in no ``time.sleep``): as when a busy machine runs no task for a moment."""
+
+    async def stalled(urls, n):
+        asyncio.get_running_loop().call_later(at, select.select, [], [], [], seconds)
+        return await answer(urls, n)
+
+    return stalled
+
+
+@pytest.mark.parametrize("answer", [q4.reference, answers.first_pages_with_wait])
+def test_q4_pages_that_finish_together_may_come_in_either_order(answer):
+    # The stall covers the 0.05 s and 0.1 s downloads' ends: both finish in one turn of the loop,
+    # and asyncio.wait() hands them over together (first_pages_with_wait sorts them by URL).
+    assert_passes(check(q4, loop_stalls_while(answer)))
+
+
+def test_q4_a_stall_does_not_excuse_pages_in_the_order_of_urls():
+    assert_fails(check(q4, loop_stalls_while(answers.first_pages_in_input_order)), "not the first 2 to *arrive*")
 
 
 def test_q4_pages_in_the_order_of_urls():
