@@ -412,6 +412,13 @@ def test_limited_too_many_says_what_the_answer_did():
     assert_fails(check(q2, answers.limited_semaphore_plus_one), "`asyncio.Semaphore(4)`, but `limit` was 3")
 
 
+def test_atomic_reading_in_transaction_while_its_commit_is_queued_gets_its_verdict():
+    # Its cleanup reads db.in_transaction while the COMMIT is queued. With SQLite 3.5x (Python 3.14+
+    # here) that read waits for the connection's lock: a judge that held the COMMIT inside SQLite (a
+    # trace callback, which also needs the GIL) deadlocked with it, and the check never ended.
+    assert_fails(check(q3, answers.atomic_shield_then_rollback), "cannot rollback", "the row was saved")
+
+
 def test_atomic_cancelled_during_commit_lets_the_cancellation_go_on():
     assert_passes(check(q3, answers.atomic_shielded_commit))
     assert_fails(

@@ -371,16 +371,37 @@ async def judge_atomic(trial, atomic):
         await _judge_cancelled_at_commit(trial, atomic, db)
 
 
+def _commits(function, args) -> bool:
+    """Does this call, queued for aiosqlite's thread, end the transaction?"""
+    sql = args[0] if args and isinstance(args[0], str) else ""
+    return getattr(function, "__name__", "") == "commit" or sql.strip().upper().startswith(("COMMIT", "END"))
+
+
 async def _judge_cancelled_at_commit(trial, atomic, db):
-    """Cancel the block's task just as its COMMIT reaches the database thread."""
+    """Cancel the block's task just as its COMMIT reaches the database thread.
+
+    The COMMIT is held for a moment in aiosqlite's thread, before it reaches SQLite, while the
+    cancellation reaches the task: so the answer's cleanup runs while the COMMIT is queued, as it
+    may in real life. Held there, not inside SQLite (a trace callback): a callback runs holding the
+    connection's lock, and a cleanup that reads ``db.in_transaction`` on the loop's thread meanwhile
+    would wait for that lock while holding the GIL the callback needs.
+    """
     loop = asyncio.get_running_loop()
     state: dict = {"task": None, "fired": False}
+    queue_call = db._execute  # aiosqlite's one door to its thread: every call goes through it
 
-    def on_statement(sql):  # runs in aiosqlite's thread, before the statement runs
-        if state["task"] is not None and not state["fired"] and sql.strip().upper().startswith(("COMMIT", "END")):
+    async def watched_execute(function, *args, **kwargs):
+        if state["task"] is not None and not state["fired"] and _commits(function, args):
             state["fired"] = True
-            loop.call_soon_threadsafe(state["task"].cancel)
-            time.sleep(0.05)  # this thread only: the cancellation reaches the task before the COMMIT's reply
+            task = state["task"]
+
+            def held(*args, **kwargs):  # runs in aiosqlite's thread
+                loop.call_soon_threadsafe(task.cancel)
+                time.sleep(0.05)  # this thread only: the cancellation reaches the task before the COMMIT runs
+                return function(*args, **kwargs)
+
+            return await queue_call(held, *args, **kwargs)
+        return await queue_call(function, *args, **kwargs)
 
     manager = await trial.context_manager(atomic, db)
 
@@ -388,14 +409,15 @@ async def _judge_cancelled_at_commit(trial, atomic, db):
         async with manager:
             await db.execute("INSERT INTO numbers VALUES (5)")
 
-    await db.set_trace_callback(on_statement)
+    db._execute = watched_execute
     try:
         async with trial.step("a task in `async with atomic(db):`, cancelled while its COMMIT ran"):
             state["task"] = task = asyncio.create_task(body())
             await wait_for_tasks([task])
             failure = None if task.cancelled() else task.exception()
     finally:
-        await db.set_trace_callback(None)
+        del db._execute  # the class's own again
+    await db.execute("SELECT 1")  # queued after all the answer queued: by its reply, that has run
     if not state["fired"]:
         return  # no COMMIT statement was seen (committed some other way): nothing more to try
     if failure is not None:
