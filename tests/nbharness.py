@@ -537,6 +537,10 @@ async def _execute_queued(ws, sources: list[str], *, bound: float) -> list[CellR
         )
     started = {}
     waiting = set(cells)
+    # A cell is over at its reply (shell) *and* its "idle" status (iopub): the two channels are not
+    # ordered, and output can still come on iopub after the reply.
+    replied: set[str] = set()
+    idle: set[str] = set()
     deadline = time.monotonic() + bound
     while waiting:
         remaining = deadline - time.monotonic()
@@ -558,11 +562,15 @@ async def _execute_queued(ws, sources: list[str], *, bound: float) -> list[CellR
                 cell.seconds = time.perf_counter() - started[parent]
             if cell.status == "error":
                 cell.errors.append(f"{content.get('ename')}: {content.get('evalue')}")
-            waiting.discard(parent)
+            replied.add(parent)
+        elif kind == "status" and content.get("execution_state") == "idle":
+            idle.add(parent)
         elif kind in ("stream", "error"):
             cell.errors += problems_in_output({**content, "msg_type": kind})
             if kind == "stream" and content.get("name") == "stdout":
                 cell.stdout += content.get("text", "")
+        if parent in replied and parent in idle:
+            waiting.discard(parent)
     # An error reply also arrives as an error output: keep one line for it.
     for cell in cells.values():
         cell.errors = list(dict.fromkeys(cell.errors))
