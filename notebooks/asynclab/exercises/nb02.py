@@ -527,10 +527,12 @@ q4 = Exercise(
 Q4_DELAYS = [0.4, 0.1, 0.3, 0.05, 0.25]
 
 
-def _in_arrival_order(pages, arrivals: dict[str, float]) -> bool:
-    """``pages`` are the first ``len(pages)`` to have arrived, in the order they arrived: by the
-    times their downloads finished, where pages that finished together may come in either order."""
-    if not isinstance(pages, (list, tuple)) or not all(isinstance(page, str) and page in arrivals for page in pages):
+def _in_arrival_order(pages, n: int, arrivals: dict[str, float]) -> bool:
+    """``pages`` are the first ``n`` to have arrived, in the order they arrived: by the times their
+    downloads finished, where pages that finished together may come in either order."""
+    if not isinstance(pages, (list, tuple)) or len(pages) != n:
+        return False
+    if not all(isinstance(page, str) and page in arrivals for page in pages):
         return False
     times = [arrivals[page] for page in pages]
     if any(later < earlier - ARRIVED_TOGETHER for earlier, later in itertools.pairwise(times)):
@@ -573,7 +575,7 @@ async def judge_first_pages(trial, first_pages):
                 "page 4 (0.05 s) and page 2 (0.1 s) arrive first. Take the pages in the order they finish, "
                 "with `asyncio.as_completed`."
             )
-        if not _in_arrival_order(pages, arrivals) or len(pages) != 2:
+        if not _in_arrival_order(pages, 2, arrivals):
             trial.expect_equal(
                 list(pages) if isinstance(pages, tuple) else pages,
                 _pages(by_speed[:2]),
@@ -602,7 +604,7 @@ async def judge_first_pages(trial, first_pages):
 
     with _recording_arrivals() as arrivals:
         pages = await trial.call(first_pages, urls, len(urls), doing="`first_pages(urls, 5)`")
-    if not _in_arrival_order(pages, arrivals) or len(pages) != len(urls):
+    if not _in_arrival_order(pages, len(urls), arrivals):
         trial.expect_equal(
             list(pages) if isinstance(pages, tuple) else pages, _pages(by_speed), "`first_pages(urls, 5)` returned"
         )

@@ -114,29 +114,32 @@ class LoopLagMonitor:
             self._gc_seconds += time.perf_counter() - self._gc_started
             self._gc_started = None
 
-    def _arm(self):
+    def _arm(self, not_run: float | None = None):
         # What the machine withheld is read before the clock: time taken from the thread in
-        # between then counts as withheld, and not as the loop's lateness alone.
-        self._not_run_at_arm = self._not_run()
+        # between then counts as withheld, and not as the loop's lateness alone. A tick passes
+        # on the reading it has just taken.
+        self._not_run_at_arm = self._not_run() if not_run is None else not_run
         self._cpu_at_arm = time.thread_time()
         self._gc_at_arm = self._gc_seconds
         self._due = self._loop.time() + self.interval
         self._handle = self._loop.call_at(self._due, self._tick)
 
     def _tick(self):
-        self._record()
-        self._arm()
+        self._arm(self._record())
 
-    def _record(self):
+    def _record(self) -> float:
+        """Note this stretch; return the reading of what the machine withheld, taken at its end."""
         lag = self._loop.time() - self._due
         self.longest_lag = max(self.longest_lag, lag)
         cpu = (time.thread_time() - self._cpu_at_arm) - (self._gc_seconds - self._gc_at_arm)
         self.most_cpu = max(self.most_cpu, cpu)
-        not_run = min(max(self._not_run() - self._not_run_at_arm, 0.0), max(lag, 0.0))
+        withheld = self._not_run()
+        not_run = min(max(withheld - self._not_run_at_arm, 0.0), max(lag, 0.0))
         self.longest_block = max(self.longest_block, lag - not_run)
         if lag > STARVED_LAG and cpu < lag / 2:
             now = time.perf_counter()
             self.starved.append((now - lag, now))
+        return withheld
 
     def stop(self):
         if self._handle is not None:
