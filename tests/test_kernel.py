@@ -151,3 +151,83 @@ def test_an_exception_group_is_shown_as_the_cells_error(tmp_path, asynclab):
         assert cell.errors == ["ExceptionGroup: two failed (1 sub-exception)"]
     else:  # IPython's fallback being replaced (if this fails, IPython formats groups itself now)
         assert any(e.startswith("stderr: ") and "ExceptionGroup" in e for e in cell.errors), cell.errors
+
+
+# A stop that lands on an instruction with no line: on 3.11, the jump back at the end of a loop body
+# whose last statement is inside an `if`. The interrupt is checked there and nowhere else in this
+# loop (`itertools.repeat` is C), so a stop during `spin` lands on it every time. IPython's formatter
+# fails an assertion on such a frame and prints its own crash on stderr, unless asynclab is imported.
+STOP_ON_A_LINELESS_JUMP = """\
+import _thread, itertools, threading
+
+def spin(items):
+    count = 0
+    for item in items:
+        if item:
+            count += 1
+    return count
+
+threading.Timer(0.2, _thread.interrupt_main).start()
+spin(itertools.repeat(1))
+"""
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("asynclab", [True, False], ids=["with asynclab", "without"])
+def test_a_stop_on_an_instruction_with_no_line_is_shown_as_usual(tmp_path, asynclab):
+    import nbformat
+    from nbharness import run_fresh
+
+    first = f"import sys\nsys.path.insert(0, {str(NOTEBOOKS_DIR)!r})\n" + ("import asynclab" if asynclab else "")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(first), nbformat.v4.new_code_cell(STOP_ON_A_LINELESS_JUMP)]
+    path = tmp_path / "lineless.ipynb"
+    nbformat.write(nb, path)
+    setup, cell = run_fresh(path).cells
+    assert setup.errors == []
+    if asynclab or sys.version_info >= (3, 12):  # 3.12 gives that jump the line of the loop's body
+        assert cell.errors == ["KeyboardInterrupt: "]
+    else:  # the failure being worked around (if this fails, IPython or Python has fixed it)
+        assert any(e.startswith("stderr: Traceback") and "another exception occurred" in e for e in cell.errors), (
+            cell.errors
+        )
+
+
+# A stop that lands while the garbage collector runs a finaliser: Python drops the interrupt with
+# "Exception ignored in ..." on stderr and the cell runs on, unless asynclab is imported.
+STOP_IN_A_FINALISER = """\
+import _thread, time
+
+class Finalised:
+    def __del__(self):
+        _thread.interrupt_main()  # the stop arrives while this runs
+        for _ in range(1000):
+            pass
+
+finalised = Finalised()
+del finalised
+time.sleep(0.5)
+print("ran on")
+"""
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("asynclab", [True, False], ids=["with asynclab", "without"])
+def test_a_stop_that_lands_in_a_finaliser_stops_the_cell(tmp_path, asynclab):
+    import nbformat
+    from nbharness import run_fresh
+
+    first = f"import sys\nsys.path.insert(0, {str(NOTEBOOKS_DIR)!r})\n" + ("import asynclab" if asynclab else "")
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(first), nbformat.v4.new_code_cell(STOP_IN_A_FINALISER)]
+    path = tmp_path / "finaliser.ipynb"
+    nbformat.write(nb, path)
+    setup, cell = run_fresh(path).cells
+    assert setup.errors == []
+    if asynclab:
+        assert cell.errors == ["KeyboardInterrupt: "]
+        assert "ran on" not in cell.stdout
+    else:  # Python's behaviour being worked around
+        assert any(e.startswith("stderr: Exception ignored") and "KeyboardInterrupt" in e for e in cell.errors), (
+            cell.errors
+        )

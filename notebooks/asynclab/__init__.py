@@ -54,13 +54,14 @@ def __dir__() -> list[str]:
 def _prepare_kernel() -> None:
     # In a notebook, let the stop button interrupt an idle `await` at once, and show the traceback
     # of a cell stopped inside `try: ... except* ...:`, or while handling an exception group, as
-    # the cell's error (see kernel.py).
+    # the cell's error, and stop a cell whose stop landed in a finaliser (see kernel.py).
     from . import kernel
 
     if kernel.in_kernel():
         kernel.wake_loop_on_signals()
         kernel.show_tracebacks_through_except_star()
         kernel.show_exception_groups_as_errors()
+        kernel.resend_stops_lost_in_finalizers()
 
 
 _prepare_kernel()

@@ -20,10 +20,15 @@ button's ``CancelledError`` raised while one was being handled) as the cell's er
 other. IPython 8 and 9 print such an exception with ``traceback.print_exc()``, on stderr, for
 want of a formatter for groups; ``show_exception_groups_as_errors()`` sends the same text as the
 cell's error output instead.
+
+Last, a stop that lands while the garbage collector runs a finaliser would be lost, with "Exception
+ignored in ..." on stderr; ``resend_stops_lost_in_finalizers()`` sends it again.
 """
 
+import _thread
 import asyncio
 import signal
+import sys
 import threading
 from typing import Any
 
@@ -90,7 +95,7 @@ def show_tracebacks_through_except_star() -> bool:
             lines: dict[Any, int] = {}
             tb = etb
             while tb is not None:
-                lines.setdefault(tb.tb_frame, tb.tb_lineno)
+                lines.setdefault(tb.tb_frame, _line_of(tb))
                 tb = tb.tb_next
             for record in records:
                 if getattr(record, "lineno", 0) is None and getattr(record, "frame", None) in lines:
@@ -99,6 +104,66 @@ def show_tracebacks_through_except_star() -> bool:
 
     get_records_with_lines._asynclab_lines = True  # type: ignore[attr-defined]
     ultratb.VerboseTB.get_records = get_records_with_lines  # type: ignore[method-assign]
+    return True
+
+
+def _line_of(tb: Any) -> int:
+    """The line a traceback entry stands at, even where CPython records none.
+
+    On 3.11 an instruction the compiler added (the jump back at the end of a loop body) has no line,
+    and a stop that lands there leaves ``tb_lineno`` None too: take the line of the last instruction
+    before it that has one.
+    """
+    if tb.tb_lineno is not None:
+        return tb.tb_lineno
+    code = tb.tb_frame.f_code
+    line = code.co_firstlineno
+    for start, _end, number in code.co_lines():
+        if start > tb.tb_lasti:
+            break
+        if number is not None:
+            line = number
+    return line
+
+
+def resend_stops_lost_in_finalizers() -> bool:
+    """Let a stop that lands in a finaliser stop the cell; True when it is set up.
+
+    The garbage collector can run a ``__del__`` or a weak reference's callback at any moment of a
+    cell. A stop (SIGINT) that lands while one runs raises its ``KeyboardInterrupt`` there, where
+    Python cannot raise it: it prints "Exception ignored in ..." on stderr, drops the interrupt,
+    and the cell runs on. This ``sys.unraisablehook`` sends such an interrupt again, to the main
+    thread's signal handler (the kernel's), so the cell stops as if the finaliser had not been
+    running. Anything else goes to the hook that was there before.
+    """
+    previous = sys.unraisablehook
+    if getattr(previous, "_asynclab_resend", False):
+        return True
+
+    def resend_stops(unraisable: Any) -> None:
+        if (
+            not isinstance(unraisable.exc_value, KeyboardInterrupt)
+            or threading.current_thread() is not threading.main_thread()
+        ):
+            previous(unraisable)
+            return
+        # Sent from this hook, the interrupt would be raised in it, at its next check, and be
+        # dropped again. A thread sends it once the hook has let go of the gate, its last call.
+        gate = threading.Lock()
+        gate.acquire()
+
+        def resend() -> None:
+            with gate:
+                _thread.interrupt_main()
+
+        try:
+            threading.Thread(target=resend, name="asynclab-resend-stop", daemon=True).start()
+        except RuntimeError:  # no new threads (the interpreter is shutting down): report it as before
+            previous(unraisable)
+        gate.release()
+
+    resend_stops._asynclab_resend = True  # type: ignore[attr-defined]
+    sys.unraisablehook = resend_stops
     return True
 
 
