@@ -120,8 +120,10 @@ def png_bytes(figure: Figure, dpi: float | None = None) -> bytes:
     canvas = figure.canvas if isinstance(figure.canvas, FigureCanvasAgg) else FigureCanvasAgg(figure)
     own_dpi = figure.dpi
     figure.dpi = dpi
-    size = canvas.get_width_height(physical=True)  # the pixels Agg will draw at that dpi
-    figure.dpi = own_dpi
+    try:
+        size = canvas.get_width_height(physical=True)  # the pixels Agg will draw at that dpi
+    finally:
+        figure.dpi = own_dpi
     # At twice the pixels, hinting (snapping glyphs to the pixel grid) no longer shows, and
     # skipping it saves a tenth of the time a large diagram takes.
     hinting = "no_hinting" if dpi >= DPI * HIDPI_SCALE else matplotlib.rcParams["text.hinting"]
