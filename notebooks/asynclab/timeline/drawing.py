@@ -12,6 +12,7 @@ import io
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, overload
 
+import matplotlib
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import PolyCollection
@@ -19,6 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from PIL import Image
 
 if TYPE_CHECKING:
     from matplotlib.artist import Artist
@@ -38,7 +40,7 @@ MAX_TICK_LABELS = 40  # more lanes than this: label only some of them (ticks are
 MAX_TEXT_LABELS = 80  # labels written inside bars, widest bars first
 HATCH_LIMIT = 5000  # hatching many thousands of bars is slow and unreadable anyway
 DEFAULT_COMPRESSION = 6  # PNG compression level (PIL's default)...
-FAST_COMPRESSION = 3  # ...and for diagrams of many bars: 40% quicker to encode, 20% larger
+FAST_COMPRESSION = 1  # ...and for diagrams of many bars: a third quicker to encode, a sixth larger
 MANY_BARS = 2000
 MAX_FIGURE_HEIGHT = 7.9  # inches (790 px at 1x): title, lanes and time axis fit a notebook's view
 MAX_LANE_LABEL = 38  # characters: what fits the widest left margin (layout.figure_size)
@@ -111,10 +113,30 @@ def diagram_bundle(figure: Figure) -> tuple[dict[str, str], dict[str, Any]]:
 
 
 def png_bytes(figure: Figure, dpi: float | None = None) -> bytes:
-    buffer = io.BytesIO()
+    """The figure as an RGB PNG: every diagram is opaque, and three channels take a quarter less
+    time to compress than matplotlib's RGBA, into a smaller file."""
+    dpi = dpi or figure.dpi
     level = getattr(figure, "png_compression", DEFAULT_COMPRESSION)
-    figure.savefig(buffer, format="png", dpi=dpi or figure.dpi, facecolor="white", pil_kwargs={"compress_level": level})
-    return buffer.getvalue()
+    canvas = figure.canvas if isinstance(figure.canvas, FigureCanvasAgg) else FigureCanvasAgg(figure)
+    own_dpi = figure.dpi
+    figure.dpi = dpi
+    try:
+        size = canvas.get_width_height(physical=True)  # the pixels Agg will draw at that dpi
+    finally:
+        figure.dpi = own_dpi
+    # At twice the pixels, hinting (snapping glyphs to the pixel grid) no longer shows, and
+    # skipping it saves a tenth of the time a large diagram takes.
+    hinting = "no_hinting" if dpi >= DPI * HIDPI_SCALE else matplotlib.rcParams["text.hinting"]
+    raw, png = io.BytesIO(), io.BytesIO()
+    with matplotlib.rc_context({"text.hinting": hinting}):
+        figure.savefig(raw, format="rgba", dpi=dpi, facecolor="white")
+        pixels = raw.getvalue()
+        if len(pixels) == size[0] * size[1] * 4:
+            image = Image.frombuffer("RGBA", size, pixels, "raw", "RGBA", 0, 1)
+            image.convert("RGB").save(png, format="png", compress_level=level)
+        else:  # not the size expected: matplotlib's own PNG
+            figure.savefig(png, format="png", dpi=dpi, facecolor="white", pil_kwargs={"compress_level": level})
+    return png.getvalue()
 
 
 def _new_figure(width: float, height: float, dpi: float = DPI) -> TimelineFigure:
@@ -235,7 +257,8 @@ def _draw_steps(ax: Axes, snapshot: Snapshot, layout: Layout, xmax_ms: float, li
                 linewidths=0,
                 antialiaseds=len(lanes) < 2000,
                 zorder=3,
-            )
+            ),
+            autolim=False,  # _draw sets the limits: no extents to compute
         )
     wait_lanes, wait_starts, wait_ends, labels = snapshot.waiting
     lanes, starts, ends = np.asarray(wait_lanes, dtype=int), np.asarray(wait_starts), np.asarray(wait_ends)
@@ -253,7 +276,7 @@ def _draw_steps(ax: Axes, snapshot: Snapshot, layout: Layout, xmax_ms: float, li
             waiting.set_hatch("////")
             waiting.set_hatchcolor("#808080")
             waiting.set_hatch_linewidth(0.5)
-        ax.add_collection(waiting)
+        ax.add_collection(waiting, autolim=False)
         if not live:
             widths = (ends - starts) * 1000
             shown = _wait_labels(ax, snapshot, layout, lanes, starts, ends, labels)
@@ -375,7 +398,8 @@ def _draw_tracks(ax: Axes, snapshot: Snapshot, layout: Layout, xmax_ms: float, l
                 edgecolors=TRACK_COLOR,
                 linewidths=0.8,
                 zorder=3,
-            )
+            ),
+            autolim=False,  # _draw sets the limits: no extents to compute
         )
         if not live:
             for i, text in _fitted_labels(ax, x1a - x0a, labels, xmax_ms, FONT):
@@ -462,7 +486,8 @@ def _draw_other_spans(
             edgecolors=edges,
             linewidths=0.6,
             zorder=5,
-        )
+        ),
+        autolim=False,  # _draw sets the limits: no extents to compute
     )
     if not live:
         # A label needs its sub-row (or, on one level, its lane) to be as tall as the text.
