@@ -66,7 +66,7 @@ class _EndOfTiming(Exception):
 
 def _timed_steps(
     coro: Any,
-    log: Callable[[float | str], None],
+    steps: list[float | str],
     clock: Callable[[], float] = _clock,
     describe_wait: Callable[[Any, Any], str] = describe_wait,
 ) -> Generator[Any, Any, Any]:
@@ -78,32 +78,31 @@ def _timed_steps(
     the record) so that it is suspended at a ``yield`` from the start; the timeline's end
     throws ``_EndOfTiming`` in there, and from then on it passes steps through untimed.
     """
-    send = coro.send
     record = yield
     try:
         value = yield  # what the task sends: None from asyncio.Task, but pass on anything
         while True:
-            log(clock())
+            steps.append(clock())
             try:
-                awaited = send(value)
+                awaited = coro.send(value)
             except StopIteration as stop:  # the coroutine returned: its last step
-                log(clock())
+                steps.append(clock())
                 record.outcome = "result"
                 return stop.value
             except BaseException as exc:
-                log(clock())
+                steps.append(clock())
                 record._finish(exc)
                 raise
-            log(clock())
+            steps.append(clock())
             if awaited is not None:
-                log(describe_wait(coro, awaited))
+                steps.append(describe_wait(coro, awaited))
             value = yield awaited
     except _EndOfTiming:
         record = None
     value = yield  # answers the throw; the task's next step resumes it
     while True:
         try:
-            awaited = send(value)
+            awaited = coro.send(value)
         except StopIteration as stop:
             return stop.value
         value = yield awaited
@@ -119,7 +118,7 @@ class TracedCoroutine(islice):
     It is an ``islice`` over its ``_timed_steps`` generator, with no limit: asyncio's Task
     steps anything but a native coroutine through the C-level ``next()`` of the object it
     runs (``PyIter_Send``), so an islice hands each step straight to the generator, with no
-    method lookup and no Python call of ours. ``send`` is the generator's own ``send``, for a
+    method lookup and no Python call of ours. ``send`` resumes that generator too, for a
     pure-Python Task (nest_asyncio2's) and other callers; ``throw`` is a method.
 
     ``steps`` is a flat log, cheap to append to (no tuple per step, nothing for the garbage
@@ -141,7 +140,6 @@ class TracedCoroutine(islice):
         "outcome",
         "owner",
         "parent",
-        "send",
         "steps",
         "task",
     )
@@ -154,19 +152,17 @@ class TracedCoroutine(islice):
     outcome: str | None
     owner: Timeline
     parent: int | None
-    send: Callable[[Any], Any]
     steps: list[float | str]
     task: asyncio.Task[Any] | None
 
     def __new__(cls, coro: Any, owner: Timeline, index: int, parent: int | None) -> TracedCoroutine:
         steps: list[float | str] = []
-        timer = _timed_steps(coro, steps.append)
+        timer = _timed_steps(coro, steps)
         self = islice.__new__(cls, timer, None)
         next(timer)
         timer.send(self)
         self._coro = coro
         self._timer = timer
-        self.send = timer.send
         self.steps = steps
         self.owner = owner  # the timeline keeping this record
         self.index = index  # position in owner's records
@@ -177,6 +173,11 @@ class TracedCoroutine(islice):
         self.error = None  # repr of the exception, when outcome == "exception"
         self.final_name = None  # the task's name when the block ended
         return self
+
+    def send(self, value: Any) -> Any:
+        # asyncio's C Task steps through the islice and never calls this; a pure-Python Task
+        # (nest_asyncio2's) and a wrapper around this one (a nested timeline) do.
+        return self._timer.send(value)
 
     def throw(self, *args: Any) -> Any:
         # asyncio uses throw() to deliver cancellation and a failed future's exception; it is
