@@ -102,29 +102,25 @@ def test_a_descriptor_the_platform_refuses_is_not_an_error(monkeypatch):
         loop.close()
 
 
-# An exception that passes through an `except*` it does not match, as a stopped cell's CancelledError
-# does in `try: ... except* ConnectionError:`: IPython's own traceback formatter fails on the frame
-# it leaves behind, unless asynclab is imported.
-THROUGH_EXCEPT_STAR = "try:\n    raise KeyError('not matched')\nexcept* ValueError:\n    pass"
-
-
-@pytest.mark.notebook
-@pytest.mark.parametrize("asynclab", [True, False], ids=["with asynclab", "without"])
-def test_a_traceback_through_except_star_is_shown_as_usual(tmp_path, asynclab):
+def run_after_import(tmp_path, source, asynclab):
+    """Run ``source`` as the second cell of a fresh notebook whose first imports asynclab (or not)."""
     import nbformat
     from nbharness import run_fresh
 
     first = f"import sys\nsys.path.insert(0, {str(NOTEBOOKS_DIR)!r})\n" + ("import asynclab" if asynclab else "")
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(first), nbformat.v4.new_code_cell(THROUGH_EXCEPT_STAR)]
-    path = tmp_path / "except_star.ipynb"
+    nb.cells = [nbformat.v4.new_code_cell(first), nbformat.v4.new_code_cell(source)]
+    path = tmp_path / "cell.ipynb"
     nbformat.write(nb, path)
     setup, cell = run_fresh(path).cells
     assert setup.errors == []
-    if asynclab:
-        assert cell.errors == ["KeyError: 'not matched'"]
-    else:  # the IPython bug being worked around (if this fails, IPython has fixed it)
-        assert any(e.startswith("stderr: Traceback") for e in cell.errors), cell.errors
+    return cell
+
+
+# An exception that passes through an `except*` it does not match, as a stopped cell's CancelledError
+# does in `try: ... except* ConnectionError:`: IPython's own traceback formatter fails on the frame
+# it leaves behind, unless asynclab is imported.
+THROUGH_EXCEPT_STAR = "try:\n    raise KeyError('not matched')\nexcept* ValueError:\n    pass"
 
 
 # An exception raised while an exception group was being handled: IPython prints any exception with
@@ -132,25 +128,6 @@ def test_a_traceback_through_except_star_is_shown_as_usual(tmp_path, asynclab):
 GROUP_IN_THE_CHAIN = (
     "try:\n    raise ExceptionGroup('two failed', [KeyError(1), ValueError(2)])\nexcept* KeyError:\n    pass"
 )
-
-
-@pytest.mark.notebook
-@pytest.mark.parametrize("asynclab", [True, False], ids=["with asynclab", "without"])
-def test_an_exception_group_is_shown_as_the_cells_error(tmp_path, asynclab):
-    import nbformat
-    from nbharness import run_fresh
-
-    first = f"import sys\nsys.path.insert(0, {str(NOTEBOOKS_DIR)!r})\n" + ("import asynclab" if asynclab else "")
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(first), nbformat.v4.new_code_cell(GROUP_IN_THE_CHAIN)]
-    path = tmp_path / "group.ipynb"
-    nbformat.write(nb, path)
-    setup, cell = run_fresh(path).cells
-    assert setup.errors == []
-    if asynclab:
-        assert cell.errors == ["ExceptionGroup: two failed (1 sub-exception)"]
-    else:  # IPython's fallback being replaced (if this fails, IPython formats groups itself now)
-        assert any(e.startswith("stderr: ") and "ExceptionGroup" in e for e in cell.errors), cell.errors
 
 
 # A stop that lands on an instruction with no line: on 3.11, the jump back at the end of a loop body
@@ -172,27 +149,6 @@ spin(itertools.repeat(1))
 """
 
 
-@pytest.mark.notebook
-@pytest.mark.parametrize("asynclab", [True, False], ids=["with asynclab", "without"])
-def test_a_stop_on_an_instruction_with_no_line_is_shown_as_usual(tmp_path, asynclab):
-    import nbformat
-    from nbharness import run_fresh
-
-    first = f"import sys\nsys.path.insert(0, {str(NOTEBOOKS_DIR)!r})\n" + ("import asynclab" if asynclab else "")
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(first), nbformat.v4.new_code_cell(STOP_ON_A_LINELESS_JUMP)]
-    path = tmp_path / "lineless.ipynb"
-    nbformat.write(nb, path)
-    setup, cell = run_fresh(path).cells
-    assert setup.errors == []
-    if asynclab or sys.version_info >= (3, 12):  # 3.12 gives that jump the line of the loop's body
-        assert cell.errors == ["KeyboardInterrupt: "]
-    else:  # the failure being worked around (if this fails, IPython or Python has fixed it)
-        assert any(e.startswith("stderr: Traceback") and "another exception occurred" in e for e in cell.errors), (
-            cell.errors
-        )
-
-
 # A stop that lands while the garbage collector runs a finaliser: Python drops the interrupt with
 # "Exception ignored in ..." on stderr and the cell runs on, unless asynclab is imported.
 STOP_IN_A_FINALISER = """\
@@ -211,23 +167,42 @@ print("ran on")
 """
 
 
+# What each cell above ends in, with asynclab imported, and without it: the problem worked around
+# (if a "without" line fails, IPython or Python has fixed that problem).
+EXPECTED = {
+    "except* not matched": (
+        THROUGH_EXCEPT_STAR,
+        ["KeyError: 'not matched'"],
+        ("stderr: Traceback", ""),
+    ),
+    "a group in the chain": (
+        GROUP_IN_THE_CHAIN,
+        ["ExceptionGroup: two failed (1 sub-exception)"],
+        ("stderr: ", "ExceptionGroup"),
+    ),
+    # 3.12 and later give that jump the line of the loop's body: nothing to work around there.
+    "a stop on a line-less jump": (
+        STOP_ON_A_LINELESS_JUMP,
+        ["KeyboardInterrupt: "],
+        ("stderr: Traceback", "another exception occurred") if sys.version_info < (3, 12) else None,
+    ),
+    "a stop in a finaliser": (
+        STOP_IN_A_FINALISER,
+        ["KeyboardInterrupt: "],
+        ("stderr: Exception ignored", "KeyboardInterrupt"),
+    ),
+}
+
+
 @pytest.mark.notebook
 @pytest.mark.parametrize("asynclab", [True, False], ids=["with asynclab", "without"])
-def test_a_stop_that_lands_in_a_finaliser_stops_the_cell(tmp_path, asynclab):
-    import nbformat
-    from nbharness import run_fresh
-
-    first = f"import sys\nsys.path.insert(0, {str(NOTEBOOKS_DIR)!r})\n" + ("import asynclab" if asynclab else "")
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(first), nbformat.v4.new_code_cell(STOP_IN_A_FINALISER)]
-    path = tmp_path / "finaliser.ipynb"
-    nbformat.write(nb, path)
-    setup, cell = run_fresh(path).cells
-    assert setup.errors == []
-    if asynclab:
-        assert cell.errors == ["KeyboardInterrupt: "]
-        assert "ran on" not in cell.stdout
-    else:  # Python's behaviour being worked around
-        assert any(e.startswith("stderr: Exception ignored") and "KeyboardInterrupt" in e for e in cell.errors), (
-            cell.errors
-        )
+@pytest.mark.parametrize("case", list(EXPECTED))
+def test_a_cell_ends_in_its_own_error_not_on_stderr(tmp_path, case, asynclab):
+    source, errors, without = EXPECTED[case]
+    cell = run_after_import(tmp_path, source, asynclab)
+    if asynclab or without is None:
+        assert cell.errors == errors
+        assert "ran on" not in cell.stdout  # a stopped cell stops
+    else:
+        prefix, text = without
+        assert any(e.startswith(prefix) and text in e for e in cell.errors), cell.errors
