@@ -188,8 +188,10 @@ class Timeline:
             self._watchdog.stop()
         self._block.stop(ended_at, outcome, error)
         uninstall(self._loop, self._hub, self)
-        # While the block runs, every record is the task's TracedCoroutine.
-        self._records = [traced.stop_timing() for traced in cast("list[TracedCoroutine]", self._records)]
+        # While the block runs, every record is the task's TracedCoroutine. (Called through
+        # the class: its __getattr__ makes each bound-method lookup cost more.)
+        stop_timing = TracedCoroutine.stop_timing
+        self._records = [stop_timing(traced) for traced in cast("list[TracedCoroutine]", self._records)]
         try:
             ACTIVE_TIMELINES.reset(self._token)
         except (ValueError, RuntimeError):  # ended in another context than it started in
