@@ -364,10 +364,11 @@ class TaskFactoryHub:
                     coro = _new_traced(TracedCoroutine, coro, timeline, len(records), parent_index)
                     records.append(coro)
                     wrapper = coro
+        # _tasks.Task is looked up at call time: nest_asyncio2 replaces asyncio.tasks.Task. Without
+        # keywords it is called without ** (which would build a dict for every task).
         if self.previous is not None:
             task = self.previous(loop, coro, **kwargs)
         elif kwargs:
-            # Looked up at call time: nest_asyncio2 replaces asyncio.tasks.Task.
             task = _tasks.Task(coro, loop=loop, **kwargs)
         else:
             task = _tasks.Task(coro, loop=loop)
