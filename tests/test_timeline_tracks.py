@@ -197,7 +197,7 @@ def test_the_tree_orders_children_under_their_parent_and_names_what_a_parent_awa
     trace = _trace(tl)
     flows = [e for e in trace["traceEvents"] if e["ph"] in ("s", "f")]
     assert len(flows) == 2 * (len(snapshot.lanes) - 1)
-    created = [e for e in trace["traceEvents"] if e.get("cat") == "tree" and e["ph"] == "i"]
+    created = [e for e in trace["traceEvents"] if e.get("name") == "created" and e["ph"] == "i"]
     assert {e["args"]["parent"] for e in created} == {names[0], "taskgroup", "gathering"}
     waits = [e for e in trace["traceEvents"] if e["ph"] == "X" and "awaits" in e.get("args", {})]
     assert any(e["args"]["awaits"] == ["tg-1", "tg-2"] for e in waits)
@@ -382,6 +382,128 @@ def test_tracks_go_to_the_chrome_trace_as_counters():
     assert {e["name"] for e in counters} == {"sem: Semaphore(2)", "lock: Lock"}
     assert max(e["args"]["permits in use"] for e in counters if e["name"] == "sem: Semaphore(2)") == 2
     assert all(e["ts"] >= 0 and "pid" in e for e in counters)
+    assert perfetto_reading(trace)[0] == []
+
+
+def perfetto_reading(trace):
+    """Reads a JSON trace by the rules of Perfetto's importer (src/trace_processor/importers/json
+    and slice_tracker.cc): times become whole nanoseconds (llround of µs x 1000); events are taken
+    in time order, complete slices first at a given time (the longest first), then file order; on
+    each thread a slice closes the finished ones above it, and one that starts inside a slice
+    but ends after it is moved off the thread (older Perfetto dropped it); a flow's end binds to
+    the newest slice on its thread; thread 0 is rewritten to the process's own.
+
+    Returns (problems, what each flow end bound to: (flow id, phase) -> slice name).
+    """
+    events = trace["traceEvents"]
+
+    def ns(us):
+        return round(us * 1000)
+
+    def order(item):
+        n, e = item
+        if e["ph"] == "X":
+            return (ns(e["ts"]), 0, -ns(e["dur"]), n)
+        return (ns(e.get("ts", 0)), 1, 0, n)
+
+    problems, bound = [], {}
+    stacks = {}  # tid -> [(end_ns, name)]
+    for n, e in sorted(enumerate(events), key=order):
+        if e.get("tid") == 0:
+            problems.append(f"thread 0 is the process's own: {e['name']!r}")
+        if e["ph"] == "M" or e["ph"] == "C":
+            continue
+        if e["ts"] < 0:
+            problems.append(f"negative time: {e['name']!r}")
+        stack = stacks.setdefault(e["tid"], [])
+        start = ns(e["ts"])
+        if e["ph"] in ("X", "i"):
+            end = start + (ns(e["dur"]) if e["ph"] == "X" else 0)
+            while stack and stack[-1][0] <= start:
+                stack.pop()
+            if stack and end > stack[-1][0]:
+                problems.append(f"{e['name']!r} overlaps {stack[-1][1]!r} on thread {e['tid']}")
+                continue
+            stack.append((end, e["name"]))
+        elif e["ph"] in ("s", "f"):
+            if not stack:
+                problems.append(f"flow {e['id']} ({e['ph']}) has no slice to bind to on thread {e['tid']}")
+            else:
+                bound[(e["id"], e["ph"])] = stack[-1][1]
+    return problems, bound
+
+
+def test_perfetto_reads_the_chrome_trace_without_losing_a_slice_or_an_arrow():
+    async def hold(lock, seconds):
+        async with lock:
+            await asyncio.sleep(seconds)
+
+    async def locker(n):
+        lock = asyncio.Lock()  # one `lock` per call: three tracks, three names
+        await asyncio.gather(hold(lock, 0.002 * n), hold(lock, 0.002))
+
+    async def main():
+        async with Timeline(show=False) as tl:
+            tl.mark("just before the children")  # an arrow must not start from here
+            async with asyncio.TaskGroup() as tg:
+                for n in range(1, 4):
+                    tg.create_task(locker(n), name=f"locker-{n}")
+            time.sleep(0.07)  # blocks the loop
+            now = time.perf_counter()
+            # Requests a server handled side by side: spans that overlap partly, on one lane.
+            requests = [(0.06, 0.03), (0.05, 0.02), (0.04, 0.01), (0.035, 0.032)]
+            tl.add_spans(
+                [{"label": f"GET /{n}", "start": now - a, "end": now - b} for n, (a, b) in enumerate(requests)],
+                "server",
+            )
+        return tl
+
+    tl = asyncio.run(main())
+    trace = _trace(tl)
+    events = trace["traceEvents"]
+    problems, bound = perfetto_reading(trace)
+    assert problems == []
+    complete = [e for e in events if e["ph"] == "X"]
+    assert len(complete) == len(tl.spans) + len(tl.snapshot().blocked) >= 20
+    flows = sorted({flow for flow, _ in bound})
+    assert len(flows) == 9  # the block's task created 3 tasks, and each of them 2
+    children = {e["args"]["child"] for e in events if e["name"].startswith("created ") and e["ph"] == "i"}
+    assert {"locker-1", "locker-2", "locker-3"} < children
+    for flow in flows:
+        assert bound[(flow, "s")].startswith("created ") and bound[(flow, "f")] == "created"
+    # The server's four requests need three threads, so that none of them is lost.
+    threads = {e["tid"]: e["args"]["name"] for e in events if e["name"] == "thread_name"}
+    server = {threads[e["tid"]] for e in complete if e["cat"] == "server"}
+    assert server == {"server", "server (2)", "server (3)"}
+    assert "loop blocked" in threads.values()
+    counters = {e["name"] for e in events if e["ph"] == "C"}
+    assert counters == {"lock: Lock", "lock: Lock (2)", "lock: Lock (3)"}
+
+
+def test_the_perfetto_reading_finds_what_would_be_lost():
+    """The rules above catch each problem they are there for."""
+    thread = {"ph": "M", "pid": 1, "tid": 2, "name": "thread_name", "args": {"name": "t"}}
+    overlapping = [
+        {"ph": "X", "pid": 1, "tid": 2, "name": "a", "ts": 0.0, "dur": 10.0},
+        {"ph": "X", "pid": 1, "tid": 2, "name": "b", "ts": 5.0, "dur": 10.0},
+    ]
+    # A slice from 0.0006 to 1.0014 µs with its length rounded, not its end, ends at 1.002: 1 ns
+    # after the next one, from 1.0014, starts.
+    start, end = 0.0006, 1.0014
+    rounded_apart = [
+        {"ph": "X", "pid": 1, "tid": 2, "name": "a", "ts": round(start, 3), "dur": round(end - start, 3)},
+        {"ph": "X", "pid": 1, "tid": 2, "name": "b", "ts": round(end, 3), "dur": 1.0},
+    ]
+    unbound = [{"ph": "s", "pid": 1, "tid": 2, "name": "created", "cat": "tree", "id": 1, "ts": 3.0}]
+    on_thread_0 = [{"ph": "X", "pid": 1, "tid": 0, "name": "a", "ts": 0.0, "dur": 1.0}]
+    for events in (overlapping, rounded_apart, unbound, on_thread_0):
+        problems, _ = perfetto_reading({"traceEvents": [thread, *events]})
+        assert len(problems) == 1, events
+    touching = [
+        {"ph": "X", "pid": 1, "tid": 2, "name": "a", "ts": 0.0, "dur": 1.5},
+        {"ph": "X", "pid": 1, "tid": 2, "name": "b", "ts": 1.5, "dur": 1.0},
+    ]
+    assert perfetto_reading({"traceEvents": [thread, *touching]}) == ([], {})
 
 
 def test_blocks_with_no_such_objects_have_no_tracks():

@@ -198,6 +198,9 @@ class Snapshot:
         self._add_tree()
         for track in tracks:
             self.tracks.append(self._track(track, t0, end, task_key))
+        # Two objects behind one variable name (a `lock` in each of two functions) get two labels.
+        for track, label in zip(self.tracks, _unique([track.label for track in self.tracks])):
+            track.label = label
 
     # -- building -------------------------------------------------------------------------
 
