@@ -141,27 +141,38 @@ def coroutine_name(coro: object) -> str:
     return type(coro).__name__
 
 
-def _await_chain(coro: object) -> list[types.CodeType | str]:
+def _await_chain(coro: object, coroutines: list[Any]) -> list[types.CodeType | str]:
     """Code objects of the coroutines awaiting one another (outermost first); an async
-    generator step (which hides its frames) ends the chain as a ready-made label."""
+    generator step (which hides its frames) ends the chain as a ready-made label.
+
+    ``coroutines`` gets each item's coroutine, in step (None for other items).
+    """
     chain: list[types.CodeType | str] = []
     obj: Any = coro
     for _ in range(200):  # a cycle is impossible, but a bound is cheap insurance
+        if type(obj) is types.CoroutineType:  # most links: read directly, not by getattr
+            chain.append(obj.cr_code)
+            coroutines.append(obj)
+            obj = obj.cr_await
+            continue
         if obj is None or type(obj) in _FUTURE_TYPES:  # the future at the bottom: nothing below
             break
         code = getattr(obj, "cr_code", None)
         if code is not None:
             chain.append(code)
+            coroutines.append(obj)
             obj = obj.cr_await
             continue
         code = getattr(obj, "gi_code", None)  # generator-based coroutines
         if code is not None:
             chain.append(code)
+            coroutines.append(None)  # never a Lock's or a Queue's method
             obj = obj.gi_yieldfrom
             continue
         code = getattr(obj, "ag_code", None)  # inside an async generator
         if code is not None:
             chain.append(code)
+            coroutines.append(None)
             obj = obj.ag_await
             continue
         if type(obj).__name__ in ("async_generator_asend", "async_generator_athrow"):
@@ -169,6 +180,7 @@ def _await_chain(coro: object) -> list[types.CodeType | str]:
                 # someone waits for the next item: name that, then look inside the generator
                 agen = async_generator_of(obj)
                 chain.append(_generator_step_label(obj, agen))
+                coroutines.append(None)
                 obj = agen
                 continue
             else:  # the task *is* that step (e.g. aclose() run by the loop), or it is the
@@ -208,10 +220,38 @@ def describe_wait(coro: object, awaited: Any) -> str:
         return "await " + awaited.get_name()
     if type(awaited).__name__ == "_GatheringFuture":
         return "gather"
+    coroutines: list[Any] = []
+    chain = _await_chain(coro, coroutines)
+    # The label depends only on the chain's code objects and the awaited type: a task waiting
+    # at the same place again (every step of a loop, say) reuses it.
+    key = (type(awaited), *chain)
+    known = _labels.get(key)
+    if known is None:
+        if len(_labels) >= _LABELS_KEPT:
+            _labels.clear()
+        known = _labels[key] = _label_of(chain, type(awaited).__name__)
+    label, resource_at = known
+    if resource_at is not None:  # a Lock, Semaphore, Queue, ...: only then pay for more
+        listener = resource_listener
+        frame = getattr(coroutines[resource_at], "cr_frame", None)
+        if listener is not None and frame is not None:
+            obj = frame.f_locals.get("self")
+            if obj is not None:
+                listener(obj, coro)
+    return label
+
+
+_labels: dict[tuple[Any, ...], tuple[str, int | None]] = {}  # see describe_wait
+_LABELS_KEPT = 4096  # a bound: a program that generates code could make chains without end
+
+
+def _label_of(chain: list[types.CodeType | str], awaited_type: str) -> tuple[str, int | None]:
+    """A wait's label from its await chain, and the position on the chain of the Lock's,
+    Semaphore's, Queue's, ... method it waits in (the outermost such), if it waits in one."""
     below_user: list[_Frame] = []  # library frames since the deepest frame of the user's code
     phase: str | None = None  # the innermost phase of the user's code on the chain
     previous: Any = None
-    for item in _await_chain(coro):
+    for item in chain:
         if isinstance(item, str):  # an async generator step: anext(gen), then its frames
             phase = item
             below_user = []
@@ -226,20 +266,23 @@ def describe_wait(coro: object, awaited: Any) -> str:
             below_user.append(frame)
         previous = frame
     what = None
+    resource_at = None
     for frame in reversed(below_user):
         if frame.is_public:
             what = _friendly(frame.qualname)
-            if frame.is_resource:  # only then: other waits pay nothing more
-                _waits_on_resource(coro, below_user)
+            if frame.is_resource:
+                # The outermost method of a resource (Queue.join, not the Event.wait it uses).
+                codes = {f.code for f in below_user if f.is_resource}
+                resource_at = next(n for n, item in enumerate(chain) if item in codes)
             break
     if what is None:
         if below_user:
             what = _friendly(below_user[0].qualname)
         elif phase is not None and phase.startswith(("anext(", "aclose(")):
-            return phase  # the generator itself is the wait
+            return phase, None  # the generator itself is the wait
         else:
-            what = type(awaited).__name__
-    return what if phase is None else phase + phases.SEPARATOR + what
+            what = awaited_type
+    return (what if phase is None else phase + phases.SEPARATOR + what), resource_at
 
 
 # Network waits deep inside asyncio or aiohttp, in the words a lesson uses.
@@ -265,44 +308,6 @@ def _friendly(qualname: str) -> str:
 # Told (object, coroutine) when a task is about to wait on a Lock, Semaphore, Queue, Event or
 # Condition; capture.py sets it to tell the timelines recording that task.
 resource_listener: Callable[[Any, Any], None] | None = None
-
-
-def _waits_on_resource(coro: object, below_user: list[_Frame]) -> None:
-    """Tell the listener which Lock, Semaphore, Queue, Event or Condition the task waits on:
-    the ``self`` of the outermost such method on the chain (``Queue.join``, not the
-    ``Event.wait`` it uses)."""
-    listener = resource_listener
-    if listener is None:
-        return
-    obj = _waited_object(coro, {frame.code for frame in below_user if frame.is_resource})
-    if obj is not None:
-        listener(obj, coro)
-
-
-def _waited_object(coro: object, codes: set[types.CodeType]) -> Any:
-    current: Any = coro
-    for _ in range(200):
-        if current is None:
-            return None
-        code = getattr(current, "cr_code", None)
-        if code is not None:
-            if code in codes:
-                return current.cr_frame.f_locals.get("self")
-            current = current.cr_await
-            continue
-        code = getattr(current, "gi_code", None)
-        if code is not None:
-            current = current.gi_yieldfrom
-            continue
-        code = getattr(current, "ag_code", None)
-        if code is not None:
-            current = current.ag_await
-            continue
-        if type(current).__name__ in ("async_generator_asend", "async_generator_athrow"):
-            current = async_generator_of(current)
-        else:
-            current = wrapped_coroutine(current)
-    return None
 
 
 def local_name_on_chain(obj: object, coro: object) -> str | None:
