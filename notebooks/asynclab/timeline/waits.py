@@ -50,15 +50,14 @@ _THIRD_PARTY_DIRS = _third_party_dirs()
 # its callbacks, which may be methods of anything).
 _OPAQUE = (str, bytes, int, float, tuple, list, dict, type(None))
 _code_cache: dict[types.CodeType, _Frame] = {}  # code object -> _Frame
-# asyncio's own futures (C and pure Python), where every await chain ends.
-_FUTURE_TYPES = frozenset(
-    {
-        asyncio.Future,
-        asyncio.Task,
-        getattr(asyncio.futures, "_PyFuture", asyncio.Future),
-        getattr(asyncio.tasks, "_PyTask", asyncio.Task),
-    }
-)
+# asyncio's own futures (C and pure Python), where every await chain ends; the iterator of a C
+# future's __await__ joins them when first met (making one needs an event loop).
+_FUTURE_TYPES = {
+    asyncio.Future,
+    asyncio.Task,
+    getattr(asyncio.futures, "_PyFuture", asyncio.Future),
+    getattr(asyncio.tasks, "_PyTask", asyncio.Task),
+}
 
 
 # Methods of asyncio's locks and queues that a task waits in: the object is a resource track.
@@ -187,6 +186,9 @@ def _await_chain(coro: object, coroutines: list[Any]) -> list[types.CodeType | s
                 # body of an @asynccontextmanager being entered or left: look inside
                 obj = async_generator_of(obj)
                 continue
+            break
+        if type(obj).__name__ == "FutureIter" and type(obj).__module__ == "_asyncio":
+            _FUTURE_TYPES.add(type(obj))  # `await future`: the future is all there is below
             break
         # An awaitable object wrapping a coroutine (coroutine.__await__(), aiohttp's
         # request context manager, ...): follow the coroutine it holds, if any.
