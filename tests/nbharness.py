@@ -19,11 +19,11 @@ from __future__ import annotations
 import asyncio
 import atexit
 import copy
+import http.client
 import json
 import os
 import re
 import secrets
-import socket
 import subprocess
 import sys
 import tempfile
@@ -360,6 +360,9 @@ def _read_guard(report: RunReport, text: str) -> None:
 # --- Run All through a real Jupyter server -------------------------------------------------------
 
 
+SERVER_START_ATTEMPTS = 3
+
+
 class JupyterServer:
     """A headless Jupyter server on 127.0.0.1 with a random token, rooted at notebooks/.
 
@@ -370,8 +373,8 @@ class JupyterServer:
         self.root = root
         self.python = python
         self.token = secrets.token_hex(16)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.port = 0
+        self.url = ""
         self.log = tempfile.NamedTemporaryFile(mode="w+", prefix="jupyter-server-", suffix=".log")  # noqa: SIM115 -- open for the server's life
         self.runtime = tempfile.TemporaryDirectory(prefix="jupyter-runtime-")
         self.proc: subprocess.Popen | None = None
@@ -391,33 +394,57 @@ class JupyterServer:
                 )
             )
             env["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(spec.parents[1]), os.environ.get("JUPYTER_PATH")]))
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "jupyter_server",
-                "--no-browser",
-                "--allow-root",
-                "--ip=127.0.0.1",
-                f"--port={self.port}",
-                "--port-retries=0",
-                f"--IdentityProvider.token={self.token}",
-                f"--ServerApp.root_dir={self.root}",
-            ],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"jupyter server exited early:\n{self.read_log()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+        # The port is free when chosen, but another process (the other test workers' kernels) can
+        # bind it before the server does. The server then exits; and until it does, what answers
+        # on the port may not be a Jupyter server at all (a kernel's ZeroMQ socket). So the server
+        # counts as up only once it answers its own API, and it is started again on a new port
+        # if it lost the port.
+        for _ in range(SERVER_START_ATTEMPTS):
+            self.port = free_port()
+            self.url = f"http://127.0.0.1:{self.port}"
+            log_start = len(self.read_log())
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "jupyter_server",
+                    "--no-browser",
+                    "--allow-root",
+                    "--ip=127.0.0.1",
+                    f"--port={self.port}",
+                    "--port-retries=0",
+                    f"--IdentityProvider.token={self.token}",
+                    f"--ServerApp.root_dir={self.root}",
+                ],
+                stdout=self.log,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    break
+                if self._answers():
                     return self
-            except OSError:
                 time.sleep(0.2)
-        raise RuntimeError(f"jupyter server did not start in 60 s:\n{self.read_log()}")
+            else:
+                raise RuntimeError(f"jupyter server did not start in 60 s:\n{self.read_log()}")
+            log = self.read_log()[log_start:]
+            if not re.search(r"already in use|no available port", log):
+                raise RuntimeError(f"jupyter server exited early:\n{log}")
+        raise RuntimeError(f"jupyter server lost its port {SERVER_START_ATTEMPTS} times:\n{self.read_log()}")
+
+    def _answers(self) -> bool:
+        """Does this server's API answer, with this server's token?"""
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+        try:
+            connection.request("GET", "/api/status", headers=self.headers)
+            response = connection.getresponse()
+            return response.status == 200 and "started" in json.loads(response.read() or b"{}")
+        except (OSError, http.client.HTTPException, ValueError):
+            return False
+        finally:
+            connection.close()
 
     def __exit__(self, *exc):
         if self.proc and self.proc.poll() is None:

@@ -171,3 +171,24 @@ def test_execute_notebook_starts_a_kernel_that_lost_the_port_race_again(first_po
     assert "Address already in use" not in kernel_stderr  # the second kernel's own stderr
     chosen, taken_port = first_port_taken
     assert chosen.count(taken_port) == 1 and len(chosen) == 10
+
+
+def test_a_server_whose_port_is_taken_first_starts_again_on_another(tmp_path, monkeypatch):
+    """Another process (a kernel's ZeroMQ socket) can take the port between choosing and binding
+    it; until the server gives up, that socket even accepts connections. The server counts as up
+    only once its own API answers."""
+    import socket
+
+    import checkout
+    import nbharness
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        ports = iter([taken.getsockname()[1]])
+        monkeypatch.setattr(nbharness, "free_port", lambda: next(ports, None) or checkout.free_port())
+        with JupyterServer(root=tmp_path) as server:
+            assert server.port != taken.getsockname()[1]
+            assert "already in use" in server.read_log()
+            path = scratch(tmp_path, "clean", CLEAN)
+            assert [r.failures for r in run_all_queued(server, path, rounds=1)] == [[]]
