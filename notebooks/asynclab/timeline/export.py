@@ -42,11 +42,12 @@ def _pack(spans: list[tuple[float, float]]) -> list[int]:
 
     A thread of the trace can show nested slices but not two that overlap partly.
     """
-    order = sorted(range(len(spans)), key=lambda n: (_ns(_us(spans[n][0])), -_ns(_us(spans[n][1]))))
+    times = [(_ns(_us(start)), _ns(_us(end))) for start, end in spans]
+    order = sorted(range(len(spans)), key=lambda n: (times[n][0], -times[n][1]))
     rows: list[list[int]] = []  # per row, the ends of the slices still open, innermost last
     placed = [0] * len(spans)
     for n in order:
-        start, end = _ns(_us(spans[n][0])), _ns(_us(spans[n][1]))
+        start, end = times[n]
         for r, open_ends in enumerate(rows):
             while open_ends and open_ends[-1] <= start:
                 open_ends.pop()

@@ -149,11 +149,6 @@ def _await_chain(coro: object, coroutines: list[Any]) -> list[types.CodeType | s
     chain: list[types.CodeType | str] = []
     obj: Any = coro
     for _ in range(200):  # a cycle is impossible, but a bound is cheap insurance
-        if type(obj) is types.CoroutineType:  # most links: read directly, not by getattr
-            chain.append(obj.cr_code)
-            coroutines.append(obj)
-            obj = obj.cr_await
-            continue
         if obj is None or type(obj) in _FUTURE_TYPES:  # the future at the bottom: nothing below
             break
         code = getattr(obj, "cr_code", None)
