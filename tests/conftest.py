@@ -63,6 +63,7 @@ LONGEST_FIRST = (
     "test_pythons.py::test_notebooks_on_python",
     "test_stop_anywhere.py",
     "test_pythons.py::test_helper_package_tests_pass_on_python",
+    "test_pythons.py::test_timeline_tests_pass_on_python",
     "test_package.py",
     "test_course.py",
     "test_answer_corpus.py",

@@ -836,6 +836,31 @@ def test_a_library_s_own_tasks_are_labelled_with_its_name():
     assert tl.tasks[1].library == "aiofiles" and tl.tasks[2].library is None
 
 
+def test_tasks_keep_the_names_asyncio_gives_them_while_recorded():
+    # CPython 3.13.0 to 3.13.2 rename a task made by a task factory after the fact, "None" when
+    # create_task() got no name: the timeline's factory must not let that through.
+    seen = {}
+
+    async def note_name(key):
+        seen[key] = asyncio.current_task().get_name()
+
+    async def body(tl):
+        unnamed = asyncio.create_task(note_name("unnamed"))
+        named = asyncio.create_task(note_name("named"), name="fetcher")
+        await asyncio.gather(unnamed, named)
+        async with asyncio.TaskGroup() as group:
+            from_group = group.create_task(note_name("group"))
+        seen["after"] = (unnamed.get_name(), from_group.get_name())
+        assert repr(unnamed).startswith("<Task ") and isinstance(unnamed, asyncio.Task)
+
+    tl = record(body)
+    assert seen["named"] == "fetcher"
+    for key in ("unnamed", "group"):
+        assert seen[key].startswith("Task-"), seen
+    assert seen["after"] == (seen["unnamed"], seen["group"])
+    assert [t.name for t in tl.tasks[1:]] == [seen["unnamed"], "fetcher", seen["group"]]
+
+
 def test_plot_groups_lanes():
     tl = lane_demo()
     groups = {lane: ("block" if i == 0 else "workers") for i, lane in enumerate(tl.lanes)}

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import sys
 import weakref
 from asyncio import tasks as _tasks
 from collections.abc import Callable, Generator
@@ -340,6 +341,30 @@ def record_index(
     return None
 
 
+# CPython 3.13.0 to 3.13.2 call ``task.set_name(name)`` on whatever a task factory returns, even
+# when create_task() was given no name, so every unnamed task would be called "None"
+# (python/cpython#130033; 3.13.3 passes the name to the factory instead).
+_CREATE_TASK_RENAMES = (3, 13, 0) <= sys.version_info[:3] < (3, 13, 3)
+_name_keeping_types: dict[type, type] = {}
+
+
+def _keeping_its_name(task_type: type[asyncio.Task[Any]]) -> type[asyncio.Task[Any]]:
+    """A subclass of ``task_type`` (asyncio's Task, or one nest_asyncio2 put in its place) whose
+    ``set_name(None)`` keeps the name the task was given when it was created."""
+    subclass = _name_keeping_types.get(task_type)
+    if subclass is None:
+
+        class Task(task_type):  # type: ignore[valid-type,misc]  # named so: a repr reads <Task ...>
+            __slots__ = ()
+
+            def set_name(self, value: object) -> None:
+                if value is not None:
+                    super().set_name(value)
+
+        subclass = _name_keeping_types[task_type] = Task
+    return subclass
+
+
 class TaskFactoryHub:
     """The task factory installed on a loop while at least one timeline records on it."""
 
@@ -370,10 +395,9 @@ class TaskFactoryHub:
         # keywords it is called without ** (which would build a dict for every task).
         if self.previous is not None:
             task = self.previous(loop, coro, **kwargs)
-        elif kwargs:
-            task = _tasks.Task(coro, loop=loop, **kwargs)
         else:
-            task = _tasks.Task(coro, loop=loop)
+            task_type = _tasks.Task if not _CREATE_TASK_RENAMES else _keeping_its_name(_tasks.Task)
+            task = task_type(coro, loop=loop, **kwargs) if kwargs else task_type(coro, loop=loop)
         while wrapper is not None:
             wrapper.task = task
             wrapper = wrapper._coro if type(wrapper._coro) is TracedCoroutine else None
