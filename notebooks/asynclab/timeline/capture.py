@@ -361,6 +361,7 @@ def _keeping_its_name(task_type: type[asyncio.Task[Any]]) -> type[asyncio.Task[A
                 if value is not None:
                     super().set_name(value)
 
+        Task.__qualname__ = "Task"  # type(task) reads asynclab.timeline.capture.Task
         subclass = _name_keeping_types[task_type] = Task
     return subclass
 
