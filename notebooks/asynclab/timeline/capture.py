@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import sys
 import weakref
 from asyncio import tasks as _tasks
@@ -345,25 +346,22 @@ def record_index(
 # when create_task() was given no name, so every unnamed task would be called "None"
 # (python/cpython#130033; 3.13.3 passes the name to the factory instead).
 _CREATE_TASK_RENAMES = (3, 13, 0) <= sys.version_info[:3] < (3, 13, 3)
-_name_keeping_types: dict[type, type] = {}
 
 
+@functools.cache  # one subclass per Task class
 def _keeping_its_name(task_type: type[asyncio.Task[Any]]) -> type[asyncio.Task[Any]]:
     """A subclass of ``task_type`` (asyncio's Task, or one nest_asyncio2 put in its place) whose
     ``set_name(None)`` keeps the name the task was given when it was created."""
-    subclass = _name_keeping_types.get(task_type)
-    if subclass is None:
 
-        class Task(task_type):  # type: ignore[valid-type,misc]  # named so: a repr reads <Task ...>
-            __slots__ = ()
+    class Task(task_type):  # type: ignore[valid-type,misc]  # named so: a repr reads <Task ...>
+        __slots__ = ()
 
-            def set_name(self, value: object) -> None:
-                if value is not None:
-                    super().set_name(value)
+        def set_name(self, value: object) -> None:
+            if value is not None:
+                super().set_name(value)
 
-        Task.__qualname__ = "Task"  # type(task) reads asynclab.timeline.capture.Task
-        subclass = _name_keeping_types[task_type] = Task
-    return subclass
+    Task.__qualname__ = "Task"  # type(task) reads asynclab.timeline.capture.Task
+    return Task
 
 
 class TaskFactoryHub:
