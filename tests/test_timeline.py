@@ -1049,3 +1049,38 @@ def test_in_a_jupyter_kernel_it_displays_and_refreshes_live(tmp_path):
     assert png_size(base64.b64decode(shown.data["image/png"])) == (2 * size["width"], 2 * size["height"])
     # The live frames drawn after the first second are on a lane of their own.
     assert notebook.cells[2].outputs[0].text.strip() == "5 ['drawing']"
+
+
+@pytest.mark.notebook
+def test_a_stop_that_lands_as_the_block_ends_still_ends_the_live_refresher(tmp_path):
+    # The stop button cancels the cell's task. Here the cancellation is scheduled so that it
+    # lands in the loop turns the block takes on its way out, after its last line has run.
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell(
+            f"import sys, asyncio\nsys.path.insert(0, {str(NOTEBOOKS_DIR)!r})\nfrom asynclab import Timeline"
+        ),
+        nbformat.v4.new_code_cell(
+            "cell_task = asyncio.current_task()\n"
+            "try:\n"
+            "    async with Timeline('stopped on its way out') as tl:\n"
+            "        await asyncio.sleep(0.05)\n"
+            "        asyncio.get_running_loop().call_soon(cell_task.cancel)\n"
+            "except asyncio.CancelledError:\n"
+            "    cell_task.uncancel()\n"
+            "    print('stopped as it ended')"
+        ),
+        nbformat.v4.new_code_cell(
+            "await asyncio.sleep(1.5)  # past the refresher's first frame, had it been left running\n"
+            "print(tl.tasks[0].outcome, sorted(t.get_coro().__qualname__ for t in asyncio.all_tasks()\n"
+            "                         if 'refresh' in t.get_coro().__qualname__))"
+        ),
+    ]
+    nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3").execute()
+    outputs = notebook.cells[1].outputs
+    assert [o.text for o in outputs if o.output_type == "stream"] == ["stopped as it ended\n"], outputs
+    (shown,) = [o for o in outputs if o.output_type == "display_data"]  # the final figure, in place
+    assert shown.data["text/plain"].startswith("stopped on its way out: ")
+    assert notebook.cells[2].outputs[0].text.strip() == "cancelled []"

@@ -158,24 +158,31 @@ class Timeline:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> bool:
         outcome, error = _outcome_of(exc_type, exc)
+        late: BaseException | None = None  # a stop that lands while the block ends
         try:
             # Only for a normal end or an ordinary exception: a cancelled or interrupted
             # block must not be held up.
             if exc_type is None or issubclass(exc_type, Exception):
                 for _ in range(_FINALIZER_GRACE_TURNS):
                     await asyncio.sleep(0)
-        except BaseException as late:  # e.g. cancelled during those loop turns
-            outcome, error = _outcome_of(type(late), late)
-            raise
+        except BaseException as stopped:  # e.g. cancelled during those loop turns
+            outcome, error = _outcome_of(type(stopped), stopped)
+            late = stopped
+        self._stop_recording(outcome, error)
+        try:
+            # Even after a late stop: closing the display also ends its live refresher, which
+            # would otherwise redraw this block's picture for as long as the kernel lives.
+            if self._display is not None:
+                try:
+                    await self._display.close()
+                except Exception:
+                    if exc_type is None and late is None:
+                        raise
+                    # The block's own exception (or the stop) is the one worth seeing.
+            if late is not None:
+                raise late
         finally:
-            self._stop_recording(outcome, error)
-        if self._display is not None:
-            try:
-                await self._display.close()
-            except Exception:
-                if exc_type is None:
-                    raise
-                # The block's own exception is the one worth seeing.
+            late = None  # the exception's traceback holds this frame
         return False
 
     def _stop_recording(self, outcome: str, error: str | None) -> None:
