@@ -1013,22 +1013,24 @@ def test_nested_asyncio_run_with_nest_asyncio2():
     assert data["block_steps"] < 20
 
 
-@pytest.mark.notebook
-def test_in_a_jupyter_kernel_it_displays_and_refreshes_live(tmp_path):
+def kernel_notebook(*cells: str):
+    """A notebook whose cells import Timeline from this checkout, then run ``cells``."""
     nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
+    setup = f"import sys, asyncio\nsys.path.insert(0, {str(NOTEBOOKS_DIR)!r})\nfrom asynclab import Timeline"
     notebook = nbformat.v4.new_notebook()
-    notebook.cells = [
-        nbformat.v4.new_code_cell(
-            f"import sys, asyncio\nsys.path.insert(0, {str(NOTEBOOKS_DIR)!r})\nfrom asynclab import Timeline"
-        ),
-        nbformat.v4.new_code_cell(
-            "async with Timeline('live') as tl:\n"
-            "    await asyncio.gather(*(asyncio.sleep(0.4) for _ in range(3)))\n"
-            "    await asyncio.sleep(1.6)"
-        ),
-        nbformat.v4.new_code_cell("print(len(tl.lanes), [s.label for s in tl.spans if s.lane == 'live diagram'][:1])"),
-    ]
+    notebook.cells = [nbformat.v4.new_code_cell(source) for source in (setup, *cells)]
+    return notebook
+
+
+@pytest.mark.notebook
+def test_in_a_jupyter_kernel_it_displays_and_refreshes_live():
+    nbclient = pytest.importorskip("nbclient")
+    notebook = kernel_notebook(
+        "async with Timeline('live') as tl:\n"
+        "    await asyncio.gather(*(asyncio.sleep(0.4) for _ in range(3)))\n"
+        "    await asyncio.sleep(1.6)",
+        "print(len(tl.lanes), [s.label for s in tl.spans if s.lane == 'live diagram'][:1])",
+    )
     updates = []
 
     class Client(nbclient.NotebookClient):
@@ -1052,32 +1054,23 @@ def test_in_a_jupyter_kernel_it_displays_and_refreshes_live(tmp_path):
 
 
 @pytest.mark.notebook
-def test_a_stop_that_lands_as_the_block_ends_still_ends_the_live_refresher(tmp_path):
+def test_a_stop_that_lands_as_the_block_ends_still_ends_the_live_refresher():
     # The stop button cancels the cell's task. Here the cancellation is scheduled so that it
     # lands in the loop turns the block takes on its way out, after its last line has run.
-    nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
-    notebook = nbformat.v4.new_notebook()
-    notebook.cells = [
-        nbformat.v4.new_code_cell(
-            f"import sys, asyncio\nsys.path.insert(0, {str(NOTEBOOKS_DIR)!r})\nfrom asynclab import Timeline"
-        ),
-        nbformat.v4.new_code_cell(
-            "cell_task = asyncio.current_task()\n"
-            "try:\n"
-            "    async with Timeline('stopped on its way out') as tl:\n"
-            "        await asyncio.sleep(0.05)\n"
-            "        asyncio.get_running_loop().call_soon(cell_task.cancel)\n"
-            "except asyncio.CancelledError:\n"
-            "    cell_task.uncancel()\n"
-            "    print('stopped as it ended')"
-        ),
-        nbformat.v4.new_code_cell(
-            "await asyncio.sleep(1.5)  # past the refresher's first frame, had it been left running\n"
-            "print(tl.tasks[0].outcome, sorted(t.get_coro().__qualname__ for t in asyncio.all_tasks()\n"
-            "                         if 'refresh' in t.get_coro().__qualname__))"
-        ),
-    ]
+    notebook = kernel_notebook(
+        "cell_task = asyncio.current_task()\n"
+        "try:\n"
+        "    async with Timeline('stopped on its way out') as tl:\n"
+        "        await asyncio.sleep(0.05)\n"
+        "        asyncio.get_running_loop().call_soon(cell_task.cancel)\n"
+        "except asyncio.CancelledError:\n"
+        "    cell_task.uncancel()\n"
+        "    print('stopped as it ended')",
+        "await asyncio.sleep(1.5)  # past the refresher's first frame, had it been left running\n"
+        "print(tl.tasks[0].outcome, sorted(t.get_coro().__qualname__ for t in asyncio.all_tasks()\n"
+        "                         if 'refresh' in t.get_coro().__qualname__))",
+    )
     nbclient.NotebookClient(notebook, timeout=120, kernel_name="python3").execute()
     outputs = notebook.cells[1].outputs
     assert [o.text for o in outputs if o.output_type == "stream"] == ["stopped as it ended\n"], outputs
