@@ -60,9 +60,9 @@ def pytest_terminal_summary(terminalreporter):
 # The longest tests (each runs a notebook or a test file in another process, for a minute or more)
 # start first, so that the test workers do not end the run waiting on one of them.
 LONGEST_FIRST = (
+    "test_pythons.py::test_helper_package_tests_pass_on_python",
     "test_pythons.py::test_notebooks_on_python",
     "test_stop_anywhere.py",
-    "test_pythons.py::test_helper_package_tests_pass_on_python",
     "test_pythons.py::test_timeline_tests_pass_on_python",
     "test_package.py",
     "test_course.py",

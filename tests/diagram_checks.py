@@ -165,11 +165,20 @@ def install():
         results.append(found)
         return out
 
+    checked_print_figure.unchecked = print_figure
     FigureCanvasBase.print_figure = checked_print_figure
 
 
 def report():
     print(MARK + json.dumps(getattr(sys, "_asynclab_diagrams", None)))
+
+
+def uninstall():
+    """Stop checking (the figures checked so far stay in the report)."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    checked = FigureCanvasBase.print_figure
+    FigureCanvasBase.print_figure = getattr(checked, "unchecked", checked)
 
 
 def read_report(text):
@@ -180,13 +189,14 @@ def read_report(text):
     return None
 
 
-# For a notebook run (nbharness.run_fresh): install the check before the first cell, report after the last.
+# For a notebook run (nbharness.run_all_queued's first round, or run_fresh): install the check before
+# the first cell; after the last, report, and stop checking (a second round draws the same diagrams).
 _TESTS = str(Path(__file__).resolve().parent)
 KERNEL_SETUP = (
     f"\nimport sys as _sys\n_sys.path.insert(0, {_TESTS!r})\nimport diagram_checks\n"
     f"_sys.path.remove({_TESTS!r})\ndiagram_checks.install()\n"
 )
-KERNEL_REPORT = "\ndiagram_checks.report()\n"
+KERNEL_REPORT = "\ndiagram_checks.report()\ndiagram_checks.uninstall()\n"
 
 
 def unreadable(found):

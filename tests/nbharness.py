@@ -122,7 +122,7 @@ class RunReport:
     cells: list[CellResult] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     python: str = ""  # the kernel's Python version, as the kernel itself reported it
-    final_output: str = ""  # what the cells after the notebook's printed (run_fresh's extra_report)
+    final_output: str = ""  # what run_fresh's extra_report, or run_all_queued's after_first_round, printed
 
     @property
     def failures(self) -> list[str]:
@@ -466,12 +466,25 @@ class JupyterServer:
         return {"Authorization": f"token {self.token}"}
 
 
-def run_all_queued(server: JupyterServer, path: Path, *, rounds: int = 2, bound: float = 120) -> list[RunReport]:
-    """Queue every cell at once, as JupyterLab's Run All does, ``rounds`` times in one kernel."""
-    return asyncio.run(_run_all_queued(server, path, rounds, bound))
+def run_all_queued(
+    server: JupyterServer,
+    path: Path,
+    *,
+    rounds: int = 2,
+    bound: float = 120,
+    extra_setup: str = "",
+    after_first_round: str = "",
+) -> list[RunReport]:
+    """Queue every cell at once, as JupyterLab's Run All does, ``rounds`` times in one kernel.
+
+    The first round runs in the kernel the server has just started: a fresh kernel. ``extra_setup``
+    runs with the guard, before it; ``after_first_round`` runs right after it, and what it prints is
+    in the first report's ``final_output`` (as ``run_fresh``'s ``extra_report``).
+    """
+    return asyncio.run(_run_all_queued(server, path, rounds, bound, extra_setup, after_first_round))
 
 
-async def _run_all_queued(server, path, rounds, bound):
+async def _run_all_queued(server, path, rounds, bound, extra_setup, after_first_round):
     import aiohttp
 
     relative = path.resolve().relative_to(server.root.resolve()).as_posix()
@@ -495,13 +508,19 @@ async def _run_all_queued(server, path, rounds, bound):
             async with http.ws_connect(
                 f"/api/kernels/{kernel_id}/channels?session_id={uuid.uuid4().hex}", max_msg_size=0
             ) as ws:
-                guard = await _execute_queued(ws, [GUARD_INSTALL], bound=60)
+                guard = await _execute_queued(ws, [GUARD_INSTALL + extra_setup], bound=60)
                 for round_no in range(1, rounds + 1):
                     report = RunReport(path.name, f"Run All queued, round {round_no}")
                     started = time.perf_counter()
                     report.cells = await _execute_queued(ws, sources, bound=bound)
                     report.seconds = time.perf_counter() - started
                     reports.append(report)
+                    if round_no == 1 and after_first_round:
+                        (after,) = await _execute_queued(ws, [after_first_round], bound=60)
+                        report.final_output = after.stdout
+                        report.problems += [f"after the first round: {e}" for e in after.errors]
+                        if after.status != "ok":
+                            report.problems.append(f"after the first round: reply {after.status or 'never came'}")
                 (final,) = await _execute_queued(ws, [GUARD_REPORT], bound=60)
                 reports[-1].problems += [f"guard setup: {e}" for e in guard[0].errors]
                 _read_guard(reports[-1], final.stdout)
