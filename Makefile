@@ -25,16 +25,25 @@ $(VENV)/.runtime: requirements.txt binder/lab-overrides.json | $(BIN)/python
 	mkdir -p $(dir $(LAB_OVERRIDES)) && cp binder/lab-overrides.json $(LAB_OVERRIDES)
 	touch $@
 
-$(VENV)/.test: requirements.txt requirements-test.txt $(VENV)/.runtime
-	$(BIN)/pip install --quiet -r requirements.txt -r requirements-test.txt
-	touch $@
+# The test environment installs the same pins with uv (pinned in requirements-test.txt, itself put
+# in with pip): seconds where pip takes minutes, on every fresh checkout CI makes. Like pip's, it is
+# then the runtime environment too, so `make lab` after `make test` installs nothing more.
+UV_PIN = $(shell grep '^uv==' requirements-test.txt)
+UV_INSTALL := $(BIN)/uv pip install --quiet --python
+# uv where the test environment has put it, else pip (`make course` or `make site` on their own).
+INSTALL = $(if $(wildcard $(BIN)/uv),$(UV_INSTALL) $(BIN)/python,$(BIN)/pip install --quiet)
+$(VENV)/.test: requirements.txt requirements-test.txt binder/lab-overrides.json | $(BIN)/python
+	$(BIN)/pip install --quiet "$(UV_PIN)"
+	$(UV_INSTALL) $(BIN)/python -r requirements.txt -r requirements-test.txt
+	mkdir -p $(dir $(LAB_OVERRIDES)) && cp binder/lab-overrides.json $(LAB_OVERRIDES)
+	touch $(VENV)/.runtime $@
 
 # nbgrader, for `make course` and the course tests, pinned against the runtime pins. Its Jupyter
 # server and JupyterLab extensions are switched off in this venv: `make lab` and the notebook tests
 # run the collection's own Jupyter, and a teacher's hub enables them from its own install.
 NBGRADER_SERVER_EXTENSIONS := formgrader validate_assignment assignment_list course_list
 $(VENV)/.course: requirements.txt requirements-course.txt $(VENV)/.runtime
-	$(BIN)/pip install --quiet -r requirements.txt -r requirements-course.txt
+	$(INSTALL) -r requirements.txt -r requirements-course.txt
 	for e in $(NBGRADER_SERVER_EXTENSIONS); do $(BIN)/jupyter server extension disable --sys-prefix nbgrader.server_extensions.$$e >/dev/null 2>&1; done
 	$(BIN)/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader >/dev/null 2>&1
 	touch $@
@@ -53,14 +62,14 @@ test-envs: $(VENV)/.test
 # Google Colab's stack (IPython 7.34 on Python 3.13), for the %%timeline and notebooks-alone tests
 # (skipped, saying so, without 3.13).
 VENV_COLAB := .venv-colab
-$(VENV_COLAB)/.test: tests/stacks/colab-requirements.txt
+$(VENV_COLAB)/.test: tests/stacks/colab-requirements.txt | $(VENV)/.test
 	@py=$$(scripts/find_python.sh 3.13); \
 	if [ -z "$$py" ]; then echo "No Python 3.13 found: the Colab-stack tests will be skipped."; \
-	else $$py -m venv $(VENV_COLAB) && $(VENV_COLAB)/bin/pip install --quiet --only-binary :all: -r tests/stacks/colab-requirements.txt && touch $@; fi
+	else $$py -m venv $(VENV_COLAB) && $(UV_INSTALL) $(VENV_COLAB)/bin/python --only-binary :all: -r tests/stacks/colab-requirements.txt && touch $@; fi
 
 # The reading edition's tools (Jupyter Book 1.x), pinned against the runtime pins.
 $(VENV)/.site: requirements-site.txt $(VENV)/.runtime
-	$(BIN)/pip install --quiet -r requirements-site.txt
+	$(INSTALL) -r requirements-site.txt
 	touch $@
 
 lab: $(VENV)/.runtime
