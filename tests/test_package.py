@@ -284,10 +284,11 @@ def run_all_queued_twice(notebook, python):
 
 
 @pytest.mark.notebook
-@pytest.mark.parametrize("run_notebook", [fresh_kernel, run_all_queued_twice], ids=lambda f: f.__name__)
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=by_name)
-def test_alone_in_a_folder_installs_asynclab_and_runs(path, run_notebook, wheel, bare_venv, tmp_path, notebook_reports):
-    reports = run_alone(path, bare_venv, wheel, tmp_path, run_notebook)
+def test_alone_in_a_folder_installs_asynclab_and_runs(path, wheel, bare_venv, tmp_path, notebook_reports):
+    """Run All twice: the first round, in the fresh kernel the server starts, installs asynclab (as
+    stepping through would: the Colab-like stack below does that); the second re-runs the install."""
+    reports = run_alone(path, bare_venv, wheel, tmp_path, run_all_queued_twice)
     notebook_reports.extend(reports)
     for report in reports:
         assert_clean(report)
