@@ -57,7 +57,7 @@ def pytest_terminal_summary(terminalreporter):
             terminalreporter.write_line(text)
 
 
-# The longest tests (each runs a notebook or a test file in another process, for a minute or more)
+# The longest tests (each runs notebooks or test files in another process, for minutes)
 # start first, so that the test workers do not end the run waiting on one of them.
 LONGEST_FIRST = (
     "test_pythons.py::test_helper_package_tests_pass_on_python",
