@@ -26,10 +26,11 @@ $(VENV)/.runtime: requirements.txt binder/lab-overrides.json | $(BIN)/python
 	touch $@
 
 # The test environment installs the same pins with uv (pinned in requirements-test.txt, itself put
-# in with pip): seconds where pip takes minutes, on every fresh checkout CI makes. Like pip's, it is
-# then the runtime environment too, so `make lab` after `make test` installs nothing more.
+# in with pip), faster than pip on every fresh checkout CI makes. Like pip's, it is then the runtime
+# environment too, so `make lab` after `make test` installs nothing more. Like pip, it compiles the
+# bytecode: where PYTHONDONTWRITEBYTECODE is set (CI), every process would compile what it imports.
 UV_PIN = $(shell grep '^uv==' requirements-test.txt)
-UV_INSTALL := $(BIN)/uv pip install --quiet --python
+UV_INSTALL := $(BIN)/uv pip install --quiet --compile-bytecode --python
 # uv where the test environment has put it, else pip (`make course` or `make site` on their own).
 INSTALL = $(if $(wildcard $(BIN)/uv),$(UV_INSTALL) $(BIN)/python,$(BIN)/pip install --quiet)
 $(VENV)/.test: requirements.txt requirements-test.txt binder/lab-overrides.json | $(BIN)/python

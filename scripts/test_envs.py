@@ -100,6 +100,7 @@ def build(label: str) -> dict:
                 "pip",
                 "install",
                 "--quiet",
+                "--compile-bytecode",  # as pip does: where PYTHONDONTWRITEBYTECODE is set, every process would compile
                 "--python",
                 python,
                 *functools.reduce(operator.iadd, (["-r", str(p)] for p in LOCKS), []),

@@ -102,7 +102,7 @@ def bare_venv(shared_dir) -> Path:
         run([sys.executable, "-m", "venv", d])
         uv = Path(sys.executable).with_name("uv")  # pinned in requirements-test.txt
         requirements = ["ipykernel", *PYPROJECT["project"]["dependencies"], "-c", ROOT / "requirements.txt"]
-        run([uv, "pip", "install", "--quiet", "--python", d / "bin" / "python", *requirements])
+        run([uv, "pip", "install", "--quiet", "--compile-bytecode", "--python", d / "bin" / "python", *requirements])
 
     return built_once(shared_dir, "venv-bare", build)
 
