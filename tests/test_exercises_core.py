@@ -20,7 +20,7 @@ import aiohttp
 import pytest
 from asynclab.exercises import Exercise, WatchedAsyncGenerator
 from asynclab.exercises.demo import fake_fetch, q1, q2, q3
-from asynclab.exercises.probes import LoopLagMonitor
+from asynclab.exercises.probes import LoopLagMonitor, starved
 from asynclab.exercises.schedule import Job, batches, idle_capacity, ran_in_batches
 from exercise_checks import assert_fails, assert_passes, check
 
@@ -593,6 +593,19 @@ def test_the_lag_monitor_tells_a_computing_loop_from_a_waiting_one():
     # queues for a CPU is taken off (under a full test run, up to a tenth of a second and more).
     # (A computation's block is its CPU time, most_cpu, whatever its queueing made of its lag.)
     assert waiting.longest_block > 0.15
+
+
+def test_a_late_timer_is_the_machines_doing_only_when_the_loop_hardly_computed():
+    """The rule behind LoopLagMonitor.starved, in the numbers a busy machine gives it."""
+    assert starved(lag=0.2, cpu=0.001, withheld=0.199)  # an idle loop queued for a CPU
+    assert starved(lag=0.3, cpu=0.0, withheld=0.0)  # stopped, or blocked in a call
+    assert not starved(lag=0.005, cpu=0.0, withheld=0.005)  # too little to excuse anything
+    assert not starved(lag=0.3, cpu=0.3, withheld=0.0)  # computing, on an idle machine
+    # Computing 0.3 s while other processes take 55% of the CPU: the code's doing, though it
+    # computed for under half the lag (as the test above can find under a full test run).
+    assert not starved(lag=0.66, cpu=0.3, withheld=0.36)
+    assert starved(lag=0.66, cpu=0.3, withheld=0.0)  # where the system does not say: half the lag
+    assert starved(lag=1.5, cpu=0.3, withheld=1.2)  # a fifth of the lag: the machine's
 
 
 STARVED_LOOP = """

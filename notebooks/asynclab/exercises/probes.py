@@ -35,6 +35,22 @@ from . import diagnose
 STARVED_LAG = 0.01
 
 
+def starved(lag: float, cpu: float, withheld: float) -> bool:
+    """A timer ``lag`` seconds late, while the loop thread computed for ``cpu`` seconds and the
+    machine kept it off a CPU for ``withheld`` seconds although it was ready: the machine's doing?
+
+    - Computing for under a quarter of the lag: yes (an idle loop queued for a CPU to run its
+      timer, or the process was stopped).
+    - Computing for half of it or more: no, the code on the loop held it up.
+    - In between: a computation on a busy machine queues for a CPU about as long as it computes,
+      so it is the code's doing when it computed for at least half of the time not withheld.
+      Where the system does not say what it withheld (0), the line is half the lag.
+    """
+    if lag <= STARVED_LAG or cpu >= lag / 2:
+        return False
+    return cpu < lag / 4 or cpu < (lag - withheld) / 2
+
+
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100  # /proc/stat's unit
 
 
@@ -136,7 +152,7 @@ class LoopLagMonitor:
         withheld = self._not_run()
         not_run = min(max(withheld - self._not_run_at_arm, 0.0), max(lag, 0.0))
         self.longest_block = max(self.longest_block, lag - not_run)
-        if lag > STARVED_LAG and cpu < lag / 2:
+        if starved(lag, cpu, not_run):
             now = time.perf_counter()
             self.starved.append((now - lag, now))
         return withheld
