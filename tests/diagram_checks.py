@@ -76,6 +76,7 @@ def _hatched_extents(figure):
     """(N, 4) array of x0, y0, x1, y1 window extents of the hatched bars (waiting bars)."""
     import numpy as np
     from matplotlib.collections import PolyCollection
+    from matplotlib.path import Path
 
     boxes = []
     for ax in figure.axes:
@@ -84,7 +85,10 @@ def _hatched_extents(figure):
                 transform = collection.get_transform()
                 for path in collection.get_paths():
                     points = transform.transform(path.vertices)
-                    boxes.append([*points.min(axis=0), *points.max(axis=0)])
+                    # One path may hold many bars, each starting with a MOVETO.
+                    starts = [] if path.codes is None else np.flatnonzero(path.codes == Path.MOVETO)[1:]
+                    for bar in np.split(points, starts):
+                        boxes.append([*bar.min(axis=0), *bar.max(axis=0)])
     return np.array(boxes, dtype=float).reshape(-1, 4)
 
 

@@ -512,6 +512,23 @@ def test_checker_finds_small_text_unbacked_text_on_hatching_and_a_tall_figure():
     assert found["too_tall"] == [900]
 
 
+def test_many_bars_of_one_colour_draw_as_one_path_and_the_checker_still_sees_each():
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(4, 2))
+    ax = figure.add_axes([0.1, 0.1, 0.8, 0.8])
+    ax.set_xlim(0, 10)
+    ax.set_ylim(0, 2)
+    bars = drawing._bars(np.array([0.0, 6.0]), np.array([4.0, 10.0]), np.array([0.0, 1.2]), np.array([0.8, 2.0]), "k")
+    bars.set_hatch("////")
+    ax.add_collection(bars)
+    assert len(bars.get_paths()) == 1
+    ax.text(1, 0.4, "on a bar", fontsize=8)
+    ax.text(5, 1.0, "between the bars", fontsize=8, ha="center", va="center")  # inside their joint extent
+    assert diagram_checks.problems(figure)["unbacked"] == ["on a bar"]
+
+
 def test_max_concurrency_of_what_is_awaited_counts_waits_in_phases_too(workers):
     in_sleep = workers.max_concurrency(lambda s: s.kind == "waiting" and phases.split(s.label)[1] == "sleep")
     assert workers.max_concurrency("sleep") == in_sleep >= 2

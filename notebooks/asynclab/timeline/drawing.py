@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.path import Path
 from PIL import Image
 
 if TYPE_CHECKING:
@@ -164,14 +165,23 @@ def _boxes(x0: Any, x1: Any, y0: Any, y1: Any) -> Any:
     )
 
 
+_BAR_CODES = np.array([Path.MOVETO, Path.LINETO, Path.LINETO, Path.LINETO, Path.CLOSEPOLY], dtype=Path.code_type)
+
+
+def _bars(x0: Any, x1: Any, y0: Any, y1: Any, color: Any, **style: Any) -> PolyCollection:
+    """Bars of one colour as one path of many rectangles. A collection of polygons makes,
+    transforms and draws a path for each: a diagram of 100,000 bars took twice as long."""
+    corners = _boxes(x0, x1, y0, y1)
+    vertices = np.concatenate([corners, corners[:, :1]], axis=1).reshape(-1, 2)  # each closed
+    # Snapped to the pixel grid as matplotlib snaps a lone rectangle (not a path this long).
+    bars = PolyCollection([], facecolors=[color], snap=True, **style)
+    codes: Any = [np.tile(_BAR_CODES, len(corners))]  # an array per path (matplotlib's stub says int)
+    bars.set_verts_and_codes([vertices], codes)
+    return bars
+
+
 def lighter(colors: np.ndarray, amount: float) -> np.ndarray:
     return colors + (1.0 - colors) * amount
-
-
-def _lane_colors(layout: Layout) -> np.ndarray:
-    from matplotlib.colors import to_rgba_array
-
-    return np.repeat(to_rgba_array([RUNNING_COLOR]), len(layout.row_of), axis=0)
 
 
 def _px_per_ms(ax: Axes) -> float:
@@ -239,7 +249,6 @@ def _fitted_labels(
 
 
 def _draw_steps(ax: Axes, snapshot: Snapshot, layout: Layout, xmax_ms: float, live: bool) -> None:
-    colors = _lane_colors(layout)
     min_width = 0.8 / max(_px_per_ms(ax), 1e-9)  # short steps stay visible
     lanes, starts, ends = (np.asarray(a) for a in snapshot.running)
     if len(lanes):
@@ -247,9 +256,12 @@ def _draw_steps(ax: Axes, snapshot: Snapshot, layout: Layout, xmax_ms: float, li
         x0 = starts * 1000
         x1 = np.maximum(ends * 1000, x0 + min_width)
         ax.add_collection(
-            PolyCollection(
-                _boxes(x0, x1, rows - layout.running_half, rows + layout.running_half),
-                facecolors=colors[lanes],
+            _bars(
+                x0,
+                x1,
+                rows - layout.running_half,
+                rows + layout.running_half,
+                RUNNING_COLOR,
                 edgecolors="none",
                 linewidths=0,
                 antialiaseds=len(lanes) < 2000,
@@ -261,9 +273,12 @@ def _draw_steps(ax: Axes, snapshot: Snapshot, layout: Layout, xmax_ms: float, li
     lanes, starts, ends = np.asarray(wait_lanes, dtype=int), np.asarray(wait_starts), np.asarray(wait_ends)
     if len(lanes):
         rows = layout.step_y[lanes]
-        waiting = PolyCollection(
-            _boxes(starts * 1000, ends * 1000, rows - layout.waiting_half, rows + layout.waiting_half),
-            facecolors=lighter(colors[lanes], WAITING_TINT),
+        waiting = _bars(
+            starts * 1000,
+            ends * 1000,
+            rows - layout.waiting_half,
+            rows + layout.waiting_half,
+            tuple(lighter(np.array(_rgb(RUNNING_COLOR)), WAITING_TINT)),
             edgecolors="none",
             linewidths=0,
             antialiaseds=len(lanes) < 2000,
