@@ -45,7 +45,8 @@ CELLS = {
         "def spy(self, *args, **kwargs):\n"
         "    figure = plot(self, *args, **kwargs)\n"
         "    ax = figure.axes[0]\n"
-        "    drawn.append(([t.get_text() for t in ax.get_yticklabels()], [t.get_text() for t in ax.texts]))\n"
+        "    lanes = [t.get_text() for t in ax.texts if t.get_gid() == 'lane label']\n"
+        "    drawn.append((lanes, [t.get_text() for t in ax.texts if t.get_gid() != 'lane label']))\n"
         "    return figure\n"
         "recorder.Timeline.plot = spy"
     ),
