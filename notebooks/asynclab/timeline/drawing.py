@@ -728,7 +728,7 @@ def _draw(
         step = -(-len(rows) // most)
         rows = rows[::step]
     # Texts where tick labels would be: a tick is five artists made by copying the first one,
-    # which took a fifth of the time of drawing a diagram.
+    # which took a tenth to a fifth of the time a diagram takes to draw.
     ax.set_yticks([])
     points_left = ScaledTranslation(-(3.5 + layout.tree_gap) / 72, 0, ax.figure.dpi_scale_trans)
     beside = ax.get_yaxis_transform() + points_left
