@@ -186,6 +186,12 @@ def lighter(colors: np.ndarray, amount: float) -> np.ndarray:
     return colors + (1.0 - colors) * amount
 
 
+def _waiting_color() -> tuple[float, float, float]:
+    """The waiting bars' fill, and their swatch in the legend."""
+    red, green, blue = lighter(np.array(_rgb(RUNNING_COLOR)), WAITING_TINT)
+    return float(red), float(green), float(blue)
+
+
 def _px_per_ms(ax: Axes) -> float:
     left, right = ax.get_xlim()
     return ax.get_window_extent().width / max(right - left, 1e-9)
@@ -280,7 +286,7 @@ def _draw_steps(ax: Axes, snapshot: Snapshot, layout: Layout, xmax_ms: float, li
             ends * 1000,
             rows - layout.waiting_half,
             rows + layout.waiting_half,
-            tuple(lighter(np.array(_rgb(RUNNING_COLOR)), WAITING_TINT)),
+            _waiting_color(),
             edgecolors="none",
             linewidths=0,
             antialiaseds=len(lanes) < 2000,
@@ -665,7 +671,7 @@ def _legend_handles(snapshot: Snapshot, kind_colors: dict[str, str]) -> list[Art
     handles: list[Artist] = [
         Patch(facecolor=RUNNING_COLOR, label="running"),
         Patch(
-            facecolor=tuple(lighter(np.array(_rgb(RUNNING_COLOR)), WAITING_TINT)),
+            facecolor=_waiting_color(),
             hatch="////",
             edgecolor="#808080",
             linewidth=0,
